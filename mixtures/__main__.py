@@ -1,0 +1,5 @@
+import sys
+
+from mixtures.cli import main
+
+sys.exit(main())

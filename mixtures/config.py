@@ -1,0 +1,335 @@
+"""The project configuration: one YAML file, validated with pydantic.
+
+Relative paths are resolved against the config file's folder. A key that does not exist is
+refused with a "did you mean" suggestion; every error names the file and the field.
+See ``examples/project.yaml`` for a documented example.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mixtures.errors import ConfigError
+
+Format = Literal["auto", "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text", "hf"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class DomainConfig(_Strict):
+    """One training domain: where its documents are and how to read them."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="letters, digits, _ . - ; no path separators")
+    paths: list[str] = Field(min_length=1, description="files, folders or globs, relative to the config file")
+    format: Format = "auto"
+    text_field: str = "text"
+    id_field: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _no_traversal(cls, value: str) -> str:
+        if value in (".", "..") or ".." in value:
+            raise ValueError(f"domain name {value!r} may not contain '..'")
+        return value
+
+
+class TargetSetConfig(DomainConfig):
+    """A held-out target set: evaluated on, never trained on."""
+
+    weight: float = Field(1.0, gt=0)
+
+
+class TargetConfig(_Strict):
+    """What the optimizer minimizes: a weighted sum of per-domain losses and/or held-out sets."""
+
+    domains: dict[str, float] = Field(default_factory=dict, description="training domain -> weight; empty = natural shares")
+    sets: list[TargetSetConfig] = Field(default_factory=list)
+
+    @field_validator("domains")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not weight >= 0:
+                raise ValueError(f"target weight of {name!r} is {weight}; it must be >= 0")
+        return value
+
+
+class CorpusConfig(_Strict):
+    """How documents are read and split."""
+
+    val_fraction: float = Field(0.05, gt=0, lt=0.5)
+    on_bad_line: Literal["fail", "skip"] = "fail"
+    batch_docs: int = Field(1024, gt=0)
+    tokenizer: Literal["bytes", "bpe"] = "bytes"
+    bpe_vocab_size: int = Field(4096, ge=260)
+
+
+class ScaleConfig(_Strict):
+    """One proxy scale: a model preset (size N) and a training budget in tokens (D)."""
+
+    model: str = "tiny"
+    tokens: int = Field(gt=0)
+
+
+class CommandTrainerConfig(_Strict):
+    """The user's own trainer: an argument list run without a shell."""
+
+    args: list[str] = Field(min_length=1)
+    timeout_s: float = Field(3600, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ProxyConfig(_Strict):
+    """Design of experiments and proxy training."""
+
+    n_mixtures: int = Field(16, ge=2, description="mixtures in the design, natural and uniform included")
+    scales: list[ScaleConfig] = Field(default_factory=lambda: [ScaleConfig(model="tiny", tokens=1_000_000)], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    temperature: float = Field(0.5, gt=0)
+    strength: tuple[float, float] = (0.1, 5.0)
+    max_epochs: float = Field(4.0, gt=0)
+    min_weight: float = Field(0.01, ge=0, lt=1)
+    space_filling: bool = False
+    candidates_per_mixture: int = Field(50, ge=1)
+    eval_points: int = Field(4, ge=1)
+    trainer: Literal["builtin", "command"] = "builtin"
+    command: CommandTrainerConfig | None = None
+    runs_table: str | None = Field(None, description="a wide-format table of finished runs to import")
+
+    @model_validator(mode="after")
+    def _command_given(self) -> ProxyConfig:
+        if self.trainer == "command" and self.command is None:
+            raise ValueError("trainer is 'command' but no 'command:' section gives the argument list")
+        lo, hi = self.strength
+        if not 0 < lo <= hi:
+            raise ValueError(f"strength range {self.strength} must satisfy 0 < low <= high")
+        return self
+
+
+class LawsConfig(_Strict):
+    """Law fitting and model selection."""
+
+    law: Literal["auto", "linear", "gbm", "exp", "additive", "joint"] = "auto"
+    folds: int = Field(5, ge=2)
+    min_spearman: float = Field(0.5, ge=-1, le=1)
+    bootstrap: int = Field(20, ge=0)
+
+
+class ConstraintsConfig(_Strict):
+    """Constraints on the optimized mixture."""
+
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    max_epochs: float = Field(4.0, gt=0)
+    max_epochs_per_domain: dict[str, float] = Field(default_factory=dict)
+    kl_to_natural_max: float | None = Field(None, gt=0)
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (lo, hi) in value.items():
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"bounds of {name!r} are [{lo}, {hi}]; need 0 <= min <= max <= 1")
+        return value
+
+
+class OptimizeConfig(_Strict):
+    """The optimizer."""
+
+    solver: Literal["slsqp", "tpe", "cmaes", "random"] = "slsqp"
+    tokens: int | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
+    trials: int = Field(300, ge=1)
+    starts: int = Field(8, ge=1)
+
+
+class ValidationConfig(_Strict):
+    """Validation runs: the optimum vs baselines at a larger scale."""
+
+    scale: ScaleConfig | None = Field(None, description="default: next preset up, 4x the proxy compute")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    mixtures: dict[str, dict[str, float]] = Field(default_factory=dict, description="extra named baselines")
+
+
+class DsirConfig(_Strict):
+    """DSIR importance resampling inside domains."""
+
+    enabled: bool = False
+    buckets: int = Field(10_000, ge=16)
+    min_length: int = Field(0, ge=0, description="documents with fewer words are excluded and counted")
+
+
+class DatasetConfig(_Strict):
+    """The materialized training set."""
+
+    size: int = Field(10_000_000, gt=0)
+    unit: Literal["tokens", "bytes", "documents"] = "tokens"
+    shard_mb: float = Field(64, gt=0)
+    format: Literal["parquet", "jsonl"] = "parquet"
+    dsir: DsirConfig = Field(default_factory=DsirConfig)
+
+
+class StorageConfig(_Strict):
+    """Where outputs and caches go (relative to the config file)."""
+
+    root: str = ".mixtures"
+    cache: str | None = None
+
+
+class TrackingConfig(_Strict):
+    """MLflow."""
+
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "mixtures"
+    registered_model: str = "mixtures-law"
+
+
+class ProjectConfig(_Strict):
+    """The whole project."""
+
+    project: str = "mixtures"
+    seed: int = 0
+    domains: list[DomainConfig] = Field(min_length=1)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    laws: LawsConfig = Field(default_factory=LawsConfig)
+    constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
+    optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    base_dir: str = Field(".", description="set by load_config: the config file's folder")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ProjectConfig:
+        names = [d.name for d in self.domains]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate domain name(s) {dupes}; each domain needs its own name")
+        set_names = [s.name for s in self.target.sets]
+        clash = sorted(set(set_names) & set(names))
+        if clash:
+            raise ValueError(f"target set name(s) {clash} are also training domains; rename them")
+        for section, keys in (
+            ("target.domains", self.target.domains),
+            ("constraints.bounds", self.constraints.bounds),
+            ("constraints.max_epochs_per_domain", self.constraints.max_epochs_per_domain),
+        ):
+            unknown = [k for k in keys if k not in names]
+            if unknown:
+                raise ValueError(f"{section} names unknown domain(s) {unknown}; domains are {names}")
+        for label, mixture in self.validation.mixtures.items():
+            unknown = [k for k in mixture if k not in names]
+            if unknown:
+                raise ValueError(f"validation.mixtures.{label} names unknown domain(s) {unknown}")
+        return self
+
+    # -- paths -------------------------------------------------------------------------------
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else (Path(self.base_dir) / path).resolve()
+
+    @property
+    def root(self) -> Path:
+        return self.resolve(self.storage.root)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.resolve(self.storage.cache) if self.storage.cache else self.root / "cache"
+
+    @property
+    def domain_names(self) -> list[str]:
+        return [d.name for d in self.domains]
+
+    def domain(self, name: str) -> DomainConfig:
+        for d in self.domains:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no domain named {name!r}; domains are {self.domain_names}")
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow URI with a relative sqlite path made absolute against the config folder."""
+        uri = self.tracking.uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+            return prefix + str(self.resolve(uri[len(prefix):]))
+        return uri
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at ``loc`` (for "did you mean")."""
+    model: Any = ProjectConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = None
+        for cand in candidates:
+            for inner in [cand, *getattr(cand, "__args__", ())]:
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    nested = inner
+        if nested is None:
+            return None
+        model = nested
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc)
+        key = str(loc[-1])
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.5)
+            if close:
+                hint = f"; did you mean {close[0]!r}?"
+            else:
+                hint = f"; known keys here: {sorted(k for k in model.model_fields if k != 'base_dir')}"
+        return f"unknown key {where!r}{hint}"
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{where}: {msg}"
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config", base_dir: str | Path = ".") -> ProjectConfig:
+    """Validate a config mapping; errors name ``source`` and the field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys (project, domains, ...).")
+    try:
+        return ProjectConfig.model_validate({**data, "base_dir": str(Path(base_dir).resolve())})
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: invalid configuration:\n  - " + "\n  - ".join(lines)) from None
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read and validate a YAML project config (loaded with ``yaml.safe_load``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if isinstance(data, dict) and "base_dir" in data:
+        raise ConfigError(f"{path}: 'base_dir' is set from the file's location; remove it.")
+    return parse_config(data or {}, source=str(path), base_dir=path.parent)

@@ -1,0 +1,144 @@
+"""The proxy-run table: one row per run and eval point, in the wide format of DESIGN.md.
+
+Columns: ``run_id``, ``w_<domain>`` for every training domain, ``n_params`` (N), ``n_tokens`` (D),
+``seed``, ``trainer``, ``loss_<domain>`` for every evaluation domain, and optionally
+``loss_unit`` (``bits_per_byte`` for the built-in trainer). Empty loss cells mean "not measured".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mixtures.errors import TableError
+
+WEIGHT_PREFIX = "w_"
+LOSS_PREFIX = "loss_"
+SCALE_COLUMNS = ("n_params", "n_tokens")
+WEIGHT_SUM_TOLERANCE = 1e-3
+
+
+def weight_columns(df: pd.DataFrame) -> list[str]:
+    """The ``w_<domain>`` columns, in table order."""
+    return [c for c in df.columns if str(c).startswith(WEIGHT_PREFIX)]
+
+
+def loss_columns(df: pd.DataFrame) -> list[str]:
+    """The ``loss_<domain>`` columns, in table order (``loss_unit`` is not one)."""
+    return [c for c in df.columns if str(c).startswith(LOSS_PREFIX) and c != "loss_unit"]
+
+
+def domains_of(df: pd.DataFrame) -> list[str]:
+    """Training domain names, from the ``w_`` columns."""
+    return [c[len(WEIGHT_PREFIX):] for c in weight_columns(df)]
+
+
+def weight_column(domain: str) -> str:
+    return f"{WEIGHT_PREFIX}{domain}"
+
+
+def loss_column(domain: str) -> str:
+    return f"{LOSS_PREFIX}{domain}"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or parquet run table, without validating it."""
+    path = Path(path)
+    if not path.exists():
+        raise TableError(f"{path}: no such file; give the path of a .csv or .parquet run table.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise TableError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+    raise TableError(f"{path}: unknown table format {suffix!r}; use .csv or .parquet.")
+
+
+def _row_label(df: pd.DataFrame, position: int, source: str, csv: bool) -> str:
+    label = f"{source}: row {position + 1}"
+    if csv:
+        label += f" (line {position + 2})"
+    if "run_id" in df.columns:
+        label += f", run_id {df['run_id'].iloc[position]!r}"
+    return label
+
+
+def validate_runs(
+    df: pd.DataFrame,
+    *,
+    domains: Sequence[str] | None = None,
+    source: str = "run table",
+    require_losses: bool = True,
+) -> pd.DataFrame:
+    """Check a run table and return it with numeric columns as float64.
+
+    Refuses, naming the row (and CSV line) and the column: no ``w_`` columns; unknown domains
+    (when ``domains`` is given); weights that are negative, not finite, or do not sum to 1;
+    losses that are infinite or negative; non-positive ``n_params`` / ``n_tokens``.
+    Empty loss cells are allowed (not measured), but each loss column needs some values.
+    """
+    csv = source.lower().endswith(".csv")
+    wcols = weight_columns(df)
+    if not wcols:
+        raise TableError(
+            f"{source}: no weight columns; the table needs one 'w_<domain>' column per training domain."
+        )
+    if domains is not None:
+        unknown = [c[len(WEIGHT_PREFIX):] for c in wcols if c[len(WEIGHT_PREFIX):] not in domains]
+        if unknown:
+            raise TableError(f"{source}: unknown domain(s) {unknown}; expected domains {list(domains)}.")
+    lcols = loss_columns(df)
+    if require_losses and not lcols:
+        raise TableError(f"{source}: no loss columns; add 'loss_<domain>' columns with measured losses.")
+    out = df.copy()
+    for col in [*wcols, *lcols, *[c for c in SCALE_COLUMNS if c in df.columns]]:
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = values.isna() & out[col].notna()
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise TableError(
+                f"{_row_label(df, pos, source, csv)}: column {col!r} holds {df[col].iloc[pos]!r}, not a number."
+            )
+        out[col] = values.astype(np.float64)
+    weights = out[wcols].to_numpy()
+    for pos, row in enumerate(weights):
+        label = None
+        if not np.all(np.isfinite(row)):
+            label = "has a missing or non-finite weight"
+        elif np.any(row < 0):
+            label = f"has a negative weight ({wcols[int(np.argmin(row))]} = {row.min():g})"
+        elif abs(row.sum() - 1.0) > WEIGHT_SUM_TOLERANCE:
+            label = f"has weights summing to {row.sum():.6g}, not 1"
+        if label:
+            raise TableError(f"{_row_label(df, pos, source, csv)} {label}; fix or drop that row.")
+    for col in lcols:
+        values = out[col].to_numpy()
+        bad = np.isinf(values) | (values < 0)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise TableError(
+                f"{_row_label(df, pos, source, csv)}: {col} = {values[pos]!r}; losses must be finite and >= 0."
+            )
+        if require_losses and np.isnan(values).all():
+            raise TableError(f"{source}: column {col!r} has no values.")
+    for col in SCALE_COLUMNS:
+        if col in out.columns:
+            values = out[col].to_numpy()
+            bad = ~(values > 0)
+            if bad.any():
+                pos = int(np.flatnonzero(bad)[0])
+                raise TableError(
+                    f"{_row_label(df, pos, source, csv)}: {col} = {values[pos]!r}; it must be a positive number."
+                )
+    return out
+
+
+def load_runs(path: str | Path, *, domains: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read and validate a run table file."""
+    return validate_runs(read_table(path), domains=domains, source=str(path))
