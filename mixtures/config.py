@@ -212,11 +212,11 @@ class ProjectConfig(_Strict):
         names = [d.name for d in self.domains]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"duplicate domain name(s) {dupes}; each domain needs its own name")
+            raise ValueError(f"domains: duplicate domain name(s) {dupes}; each domain needs its own name")
         set_names = [s.name for s in self.target.sets]
         clash = sorted(set(set_names) & set(names))
         if clash:
-            raise ValueError(f"target set name(s) {clash} are also training domains; rename them")
+            raise ValueError(f"target.sets: name(s) {clash} are also training domains; rename them")
         for section, keys in (
             ("target.domains", self.target.domains),
             ("constraints.bounds", self.constraints.bounds),
@@ -307,7 +307,7 @@ def _describe(error: dict[str, Any]) -> str:
     msg = error["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    return f"{where}: {msg}"
+    return f"{where}: {msg}" if loc else msg
 
 
 def parse_config(data: dict[str, Any], *, source: str = "config", base_dir: str | Path = ".") -> ProjectConfig:

@@ -1,0 +1,94 @@
+"""Documents of a configured domain (or held-out target set), split deterministically.
+
+The split is a hash of the document id, so a document keeps its split when files are added,
+removed or reordered, and every reader of the corpus agrees on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+from mixtures.config import DomainConfig, ProjectConfig
+from mixtures.corpus.files import resolve_domain_files
+from mixtures.corpus.readers import Document, ReadSpec, ReadStats, read_file
+from mixtures.errors import CorpusError
+
+SPLITS = ("train", "val")
+
+
+def split_of(doc_id: str, val_fraction: float) -> str:
+    """``"val"`` for a stable ``val_fraction`` share of document ids, else ``"train"``."""
+    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
+    return "val" if int.from_bytes(digest, "big") / 2**64 < val_fraction else "train"
+
+
+def source_config(config: ProjectConfig, name: str) -> DomainConfig:
+    """The config of a training domain or of a held-out target set, by name."""
+    for source in [*config.domains, *config.target.sets]:
+        if source.name == name:
+            return source
+    known = config.domain_names + [s.name for s in config.target.sets]
+    raise CorpusError(f"no domain or target set named {name!r}; known: {known}")
+
+
+def domain_files(config: ProjectConfig, name: str) -> list[tuple[Path, str]]:
+    """The files (with formats) of a domain or target set, sorted."""
+    source = source_config(config, name)
+    return resolve_domain_files(source.name, source.paths, source.format, Path(config.base_dir))
+
+
+def file_label(path: Path, base: Path) -> str:
+    """A file's stable name inside document ids: relative to the config folder when possible."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def iter_documents(
+    config: ProjectConfig,
+    name: str,
+    split: str | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[Document]:
+    """Stream the documents of a domain or target set, optionally only one split.
+
+    Raises :class:`CorpusError` for unreadable input (naming file and line, per
+    ``corpus.on_bad_line``) and for a domain without any document.
+    """
+    if split is not None and split not in SPLITS:
+        raise CorpusError(f"unknown split {split!r}; use one of {SPLITS}")
+    source = source_config(config, name)
+    spec = ReadSpec(text_field=source.text_field, id_field=source.id_field, on_bad_line=config.corpus.on_bad_line)
+    stats = stats if stats is not None else ReadStats()
+    base = Path(config.base_dir)
+    files = domain_files(config, name)
+    total = 0
+    for path, fmt in files:
+        for doc in read_file(path, fmt, spec, file_label(path, base), stats):
+            total += 1
+            if split is None or split_of(doc.doc_id, config.corpus.val_fraction) == split:
+                yield doc
+    if total == 0:
+        shown = ", ".join(str(p) for p, _ in files[:3]) + (" ..." if len(files) > 3 else "")
+        extra = f" ({stats.skipped} bad lines skipped)" if stats.skipped else ""
+        raise CorpusError(f"domain {name!r} has no documents{extra}; its files: {shown}. Add data or remove the domain.")
+
+
+def iter_batches(
+    config: ProjectConfig, name: str, split: str | None = None, batch_docs: int | None = None
+) -> Iterator[list[Document]]:
+    """The documents of :func:`iter_documents` in lists of ``batch_docs`` (default from the config)."""
+    size = batch_docs or config.corpus.batch_docs
+    docs = iter_documents(config, name, split)
+    while batch := list(islice(docs, size)):
+        yield batch
+
+
+def iter_texts(config: ProjectConfig, name: str, split: str | None = None) -> Iterator[str]:
+    """Only the texts of :func:`iter_documents`."""
+    for doc in iter_documents(config, name, split):
+        yield doc.text

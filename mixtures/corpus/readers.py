@@ -1,0 +1,218 @@
+"""Stream documents out of one file, whatever its format, with errors that name file and line.
+
+Every reader yields :class:`Document` records one at a time and never holds a whole file.
+Bad records (malformed JSON, non-UTF-8 bytes, a missing or non-string text field) either stop
+the read with a :class:`CorpusError` (policy ``"fail"``) or are skipped and counted in
+:class:`ReadStats` (policy ``"skip"``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from mixtures.errors import CorpusError
+
+PARQUET_BATCH_ROWS = 2048
+
+
+class Document(NamedTuple):
+    """One document: a stable id, its text, the file it came from and its line (or row, 1-based)."""
+
+    doc_id: str
+    text: str
+    source: str
+    line: int
+
+
+@dataclass
+class ReadStats:
+    """Counts of what a read skipped under the ``"skip"`` policy, with the first few reasons."""
+
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        if len(self.reasons) < 5:
+            self.reasons.append(reason)
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """How to read one file: field names, the bad-line policy and how ids are made."""
+
+    text_field: str = "text"
+    id_field: str | None = None
+    on_bad_line: str = "fail"
+    id_prefix: str = ""
+
+
+def _bad(spec: ReadSpec, stats: ReadStats, message: str) -> None:
+    if spec.on_bad_line == "skip":
+        stats.skip(message)
+        return
+    raise CorpusError(message + " (set corpus.on_bad_line: skip to skip and count such lines)")
+
+
+def _utf8(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{where}: bytes are not valid UTF-8 at byte {exc.start} ({raw[exc.start:exc.start + 4]!r}); "
+            "re-encode the file as UTF-8."
+        ) from None
+
+
+def _open_binary(path: Path, fmt: str) -> io.BufferedIOBase:
+    if fmt == "jsonl.gz":
+        return gzip.open(path, "rb")
+    if fmt == "jsonl.zst":
+        import zstandard
+
+        raw = open(path, "rb")  # noqa: SIM115 - closed through the returned reader
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return open(path, "rb")  # noqa: SIM115
+
+
+def _record_fields(record: dict, spec: ReadSpec, where: str, stats: ReadStats) -> tuple[str, str] | None:
+    if spec.text_field not in record:
+        _bad(spec, stats, f"{where}: no field {spec.text_field!r} (fields: {sorted(record)[:10]}); set the domain's text_field.")
+        return None
+    text = record[spec.text_field]
+    if not isinstance(text, str):
+        _bad(spec, stats, f"{where}: field {spec.text_field!r} is {type(text).__name__}, not a string.")
+        return None
+    doc_id = None
+    if spec.id_field is not None:
+        if spec.id_field not in record or record[spec.id_field] is None:
+            _bad(spec, stats, f"{where}: no id field {spec.id_field!r}; set the domain's id_field or remove it.")
+            return None
+        doc_id = str(record[spec.id_field])
+    return text, doc_id
+
+
+def read_jsonl(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:
+    """JSON lines (plain, gzip or zstd): one object per line; blank lines are ignored."""
+    try:
+        with _open_binary(path, fmt) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                where = f"{path} line {lineno}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    if spec.on_bad_line == "skip":
+                        stats.skip(f"{where}: not valid UTF-8")
+                        continue
+                    _utf8(raw, where)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    _bad(spec, stats, f"{where}: malformed JSON ({exc.msg} at column {exc.colno})")
+                    continue
+                if not isinstance(record, dict):
+                    _bad(spec, stats, f"{where}: expected a JSON object, got {type(record).__name__}")
+                    continue
+                fields = _record_fields(record, spec, where, stats)
+                if fields is None:
+                    continue
+                text, doc_id = fields
+                yield Document(doc_id or f"{label}:{lineno}", text, label, lineno)
+    except CorpusError:
+        raise
+    except Exception as exc:  # gzip/zstd raise several types for a damaged or truncated file
+        raise CorpusError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc}); is the file complete?") from None
+
+
+def read_text(path: Path, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:
+    """A plain-text file is one document; its id is the file's path."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        where = f"{path} line {line}"
+        if spec.on_bad_line == "skip":
+            stats.skip(f"{where}: not valid UTF-8")
+            return
+        _utf8(raw, where)
+        return
+    yield Document(label, text, label, 1)
+
+
+def _arrow_batches(path: Path, fmt: str, columns: list[str]) -> Iterator:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if fmt == "parquet":
+        pf = pq.ParquetFile(path)
+        missing = [c for c in columns if c not in pf.schema_arrow.names]
+        if missing:
+            raise CorpusError(
+                f"{path}: no column(s) {missing} (columns: {pf.schema_arrow.names}); set the domain's text_field/id_field."
+            )
+        yield from pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
+        return
+    files = sorted(path.glob("*.arrow"))
+    if not files:
+        raise CorpusError(f"{path}: a Hugging Face dataset folder without .arrow files; save it with save_to_disk.")
+    for arrow_file in files:
+        with pa.memory_map(str(arrow_file)) as source:
+            reader = pa.ipc.open_stream(source)
+            missing = [c for c in columns if c not in reader.schema.names]
+            if missing:
+                raise CorpusError(
+                    f"{arrow_file}: no column(s) {missing} (columns: {reader.schema.names}); set text_field/id_field."
+                )
+            for batch in reader:
+                yield batch.select(columns)
+
+
+def read_columnar(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:
+    """Parquet files and Hugging Face ``save_to_disk`` folders, in record batches."""
+    columns = [spec.text_field] + ([spec.id_field] if spec.id_field else [])
+    row = 0
+    try:
+        for batch in _arrow_batches(path, fmt, columns):
+            texts = batch.column(0).to_pylist()
+            ids = batch.column(1).to_pylist() if spec.id_field else None
+            for i, text in enumerate(texts):
+                row += 1
+                where = f"{path} row {row}"
+                if isinstance(text, bytes):
+                    if spec.on_bad_line == "skip":
+                        try:
+                            text = text.decode("utf-8")
+                        except UnicodeDecodeError:
+                            stats.skip(f"{where}: not valid UTF-8")
+                            continue
+                    else:
+                        text = _utf8(text, where)
+                if not isinstance(text, str):
+                    _bad(spec, stats, f"{where}: field {spec.text_field!r} is {'null' if text is None else type(text).__name__}, not a string.")
+                    continue
+                doc_id = str(ids[i]) if ids is not None and ids[i] is not None else f"{label}:{row}"
+                yield Document(doc_id, text, label, row)
+    except CorpusError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise CorpusError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc}).") from None
+
+
+def read_file(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:
+    """Documents of one file in the given format; ``label`` is the file's stable name in ids."""
+    if fmt in ("jsonl", "jsonl.gz", "jsonl.zst"):
+        return read_jsonl(path, fmt, spec, label, stats)
+    if fmt == "text":
+        return read_text(path, spec, label, stats)
+    if fmt in ("parquet", "hf"):
+        return read_columnar(path, fmt, spec, label, stats)
+    raise CorpusError(f"{path}: unknown format {fmt!r}.")
