@@ -8,6 +8,7 @@ See ``examples/project.yaml`` for a documented example.
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,11 +256,20 @@ class ProjectConfig(_Strict):
                 return d
         raise ConfigError(f"no domain named {name!r}; domains are {self.domain_names}")
 
+    def fingerprint(self) -> str:
+        """A short hash of everything that shapes results (not where the file lives)."""
+        import hashlib
+
+        payload = self.model_dump_json(exclude={"base_dir", "storage", "tracking"})
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
     @property
     def tracking_uri(self) -> str:
-        """The MLflow URI with a relative sqlite path made absolute against the config folder."""
+        """The MLflow URI (``MLFLOW_TRACKING_URI`` overrides the config), a relative sqlite path
+        made absolute against the config folder."""
         uri = self.tracking.uri
         prefix = "sqlite:///"
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or uri
         if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
             return prefix + str(self.resolve(uri[len(prefix):]))
         return uri

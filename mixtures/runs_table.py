@@ -123,7 +123,7 @@ def validate_runs(
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise TableError(
-                f"{_row_label(df, pos, source, csv)}: {col} = {values[pos]!r}; losses must be finite and >= 0."
+                f"{_row_label(df, pos, source, csv)}: {col} = {float(values[pos])}; losses must be finite and >= 0."
             )
         if require_losses and np.isnan(values).all():
             raise TableError(f"{source}: column {col!r} has no values.")
@@ -134,7 +134,7 @@ def validate_runs(
             if bad.any():
                 pos = int(np.flatnonzero(bad)[0])
                 raise TableError(
-                    f"{_row_label(df, pos, source, csv)}: {col} = {values[pos]!r}; it must be a positive number."
+                    f"{_row_label(df, pos, source, csv)}: {col} = {float(values[pos])}; it must be a positive number."
                 )
     return out
 

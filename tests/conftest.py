@@ -23,3 +23,23 @@ def project(corpus):
     """The parsed project config for :func:`corpus`."""
     root, _ = corpus
     return parse_config(corpus_config(root), source=str(root / "project.yaml"), base_dir=root)
+
+
+@pytest.fixture(scope="session")
+def _migrated_mlflow_db(tmp_path_factory) -> Path:
+    """An empty MLflow sqlite store with migrations run once per session (they take seconds)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, _migrated_mlflow_db) -> str:
+    """A fresh, real MLflow sqlite store in this test's temp dir (copied from the migrated template)."""
+    import shutil
+
+    target = tmp_path / "mlflow.db"
+    shutil.copy(_migrated_mlflow_db, target)
+    return f"sqlite:///{target}"

@@ -167,3 +167,14 @@ def test_config_in_tmp_corpus_parses(corpus):
     root, _ = corpus
     cfg = parse_config(corpus_config(root), base_dir=root)
     assert cfg.domain_names == ["prose", "code", "legal", "speech"]
+
+
+def test_catalog_can_record_every_broken_domain(tmp_path):
+    (tmp_path / "ok.jsonl").write_text('{"text": "fine"}\n')
+    (tmp_path / "e.jsonl").write_text("")
+    cfg = _cfg(tmp_path, [{"name": "ok", "paths": ["ok.jsonl"]}, {"name": "gone", "paths": ["gone/"]},
+                          {"name": "empty", "paths": ["e.jsonl"]}])
+    cat = build_catalog(cfg, on_error="record").set_index("domain")
+    assert cat.loc["ok", "error"] == "" and cat.loc["ok", "documents"] == 1
+    assert "matches no file" in cat.loc["gone", "error"]
+    assert "has no documents" in cat.loc["empty", "error"] and cat.loc["empty", "documents"] == 0

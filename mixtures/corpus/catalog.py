@@ -10,11 +10,12 @@ import pandas as pd
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, iter_documents, split_of
 from mixtures.corpus.readers import ReadStats
+from mixtures.errors import CorpusError
 
 TokenCounter = Callable[[Sequence[str]], Sequence[int]]
 CATALOG_COLUMNS = [
     "domain", "role", "files", "documents", "bytes", "tokens", "train_docs", "val_docs",
-    "train_bytes", "val_bytes", "train_tokens", "val_tokens", "skipped_lines", "content_sha256",
+    "train_bytes", "val_bytes", "train_tokens", "val_tokens", "skipped_lines", "content_sha256", "error",
 ]
 _COUNT_BATCH = 512
 
@@ -64,20 +65,40 @@ def catalog_domain(
         "tokens": sums["train_tokens"] + sums["val_tokens"],
         "skipped_lines": stats.skipped,
         "content_sha256": digest.hexdigest(),
+        "error": "",
     }
 
 
+def _failed_row(name: str, role: str, error: CorpusError) -> dict:
+    row = {column: 0 for column in CATALOG_COLUMNS}
+    return {**row, "domain": name, "role": role, "content_sha256": "", "error": str(error)}
+
+
 def build_catalog(
-    config: ProjectConfig, token_counter: TokenCounter | None = None, progress: bool = False
+    config: ProjectConfig,
+    token_counter: TokenCounter | None = None,
+    progress: bool = False,
+    on_error: str = "raise",
 ) -> pd.DataFrame:
-    """The catalog of every training domain and held-out target set, one row each."""
+    """The catalog of every training domain and held-out target set, one row each.
+
+    ``on_error="record"`` turns a domain's :class:`CorpusError` into a row with zero counts and
+    the message in ``error`` (so a check can report every broken domain at once) instead of raising.
+    """
     names = [(d.name, "train") for d in config.domains] + [(s.name, "target") for s in config.target.sets]
     iterator = names
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(names, desc="catalog", unit="domain")
-    rows = [catalog_domain(config, name, role, token_counter) for name, role in iterator]
+    rows = []
+    for name, role in iterator:
+        try:
+            rows.append(catalog_domain(config, name, role, token_counter))
+        except CorpusError as exc:
+            if on_error != "record":
+                raise
+            rows.append(_failed_row(name, role, exc))
     return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
 
 

@@ -1,0 +1,88 @@
+"""Run the whole pipeline from the command line on a persistent Dagster instance.
+
+``mixtures run`` calls this module in a subprocess (the library never imports Dagster). Each
+stage runs as a real Dagster run of this code location's jobs, on ``$DAGSTER_HOME`` (project-local
+by default), so ``dagster dev`` shows afterwards what the CLI ran, and ``mlflow ui`` its runs.
+
+Usage: ``python -m assets.launch [--out DIR]`` with ``MIXTURES_CONFIG`` (empty: the embedded demo).
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from mixtures.errors import MixturesError
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised by us
+
+
+class StageFailed(Exception):
+    """A Dagster run of the pipeline failed; the message says which step and why."""
+
+
+def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause or error
+            message = (cause.message or error.message).strip().splitlines()
+            lines.append(f"step {event.step_key} failed: {message[-1] if message else error.cls_name}")
+    for check in result.get_asset_check_evaluations():
+        if not check.passed:
+            details = "; ".join(f"{k}: {v.value}" for k, v in check.metadata.items())
+            lines.append(f"check {check.asset_key.to_user_string()}.{check.check_name} failed: {details}")
+    return "\n".join(lines) or "the run failed (see `dagster dev` for its logs)"
+
+
+def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+    """One Dagster run of ``job``; raises :class:`StageFailed` with a readable summary."""
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, run_config=QUIET_LOGS, raise_on_error=False,
+        tags={"mixtures/launched_by": "cli"},
+    )
+    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    if not result.success or failed_checks:
+        raise StageFailed(f"{job.name}{f' [{partition_key}]' if partition_key else ''}:\n{_failure_summary(result)}")
+    return result
+
+
+def run_pipeline(out_dir: Path | None) -> None:
+    """Every stage of the pipeline, in order."""
+    from assets import defs
+    from assets.jobs import PIPELINE_STAGES
+
+    instance = dg.DagsterInstance.get()
+    for stage in PIPELINE_STAGES:
+        started = time.perf_counter()
+        keys = stage.partition_keys(defs, instance)
+        for key in keys or [None]:
+            execute(defs.resolve_job_def(stage.job_name), instance, key)
+        suffix = f" ({len(keys)} partitions)" if keys else ""
+        print(f"[mixtures] {stage.job_name}{suffix} done in {time.perf_counter() - started:.1f}s", flush=True)
+    if out_dir is not None:
+        for stage in PIPELINE_STAGES:
+            stage.export(defs, instance, out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m assets.launch")
+    parser.add_argument("--out", type=Path, default=None, help="also write the verdict files here")
+    args = parser.parse_args(argv)
+    if not os.environ.get("DAGSTER_HOME"):
+        print("mixtures: error: DAGSTER_HOME is not set (mixtures run sets it)", file=sys.stderr)
+        return 2
+    try:
+        run_pipeline(args.out)
+    except (MixturesError, StageFailed) as exc:
+        print(f"mixtures: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
