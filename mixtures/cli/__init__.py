@@ -16,6 +16,7 @@ from mixtures.errors import MixturesError
 
 COMMAND_MODULES = [
     "mixtures.cli.corpus_cmd",
+    "mixtures.cli.demo_corpus_cmd",
 ]
 
 
