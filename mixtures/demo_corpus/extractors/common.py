@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,23 @@ def tar_members(path: Path, keep: Callable[[str], bool]) -> Iterator[tuple[str, 
                     found[member.name] = handle.read()
     for name in sorted(found):
         yield name, found[name]
+
+
+def read_members(path: Path, names: Sequence[str]) -> dict[str, bytes]:
+    """The named members of a zip or tar archive; a clear error naming any that is missing."""
+    path = Path(path)
+    wanted = set(names)
+    if not wanted:
+        return {}
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            found = {n: archive.read(n) for n in archive.namelist() if n in wanted}
+    else:
+        found = dict(tar_members(path, wanted.__contains__))
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise CorpusError(f"{path.name}: archive members {missing} are missing")
+    return found
 
 
 def decode(data: bytes) -> str:
