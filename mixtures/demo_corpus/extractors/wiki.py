@@ -17,10 +17,26 @@ MEMBER = "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000
 MWPARSER_VERSION = "0.7.2"
 _REFS = re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>", flags=re.DOTALL | re.IGNORECASE)
 _BLANKS = re.compile(r"\n{3,}")
+# A wikitable "{| ... |}" with no table opening inside it (nested tables go innermost first).
+_TABLE = re.compile(r"^[ \t]*\{\|(?:(?!^[ \t]*\{\|).)*?^[ \t]*\|\}[ \t]*$", flags=re.MULTILINE | re.DOTALL)
+_MEDIA_LINK = re.compile(r"^\s*:?\s*(file|image|media|category)\s*:", flags=re.IGNORECASE)
+
+
+def drop_tables(wikitext: str) -> str:
+    """Remove ``{| ... |}`` tables (their cells are data, and malformed ones leak markup)."""
+    while True:
+        stripped = _TABLE.sub("", wikitext)
+        if stripped == wikitext:
+            return stripped
+        wikitext = stripped
 
 
 def strip_code_function() -> Callable[[str], str]:
-    """``mwparserfromhell``'s markup stripper, imported lazily with an install hint when missing."""
+    """Wikitext to plain text with ``mwparserfromhell`` (imported lazily, with an install hint).
+
+    Image, file and category links are removed whole (otherwise ``thumb|caption`` stays behind);
+    other links keep their text, templates go.
+    """
     try:
         import mwparserfromhell
     except ImportError:
@@ -29,12 +45,23 @@ def strip_code_function() -> Callable[[str], str]:
             f"`pip install 'mixtures[demo-corpus]'` (or `pip install mwparserfromhell=={MWPARSER_VERSION}`), "
             "or leave the wiki domain out of the build."
         ) from None
-    return lambda text: mwparserfromhell.parse(text).strip_code()
+
+    def strip_code(wikitext: str) -> str:
+        code = mwparserfromhell.parse(wikitext)
+        for link in code.filter_wikilinks():
+            if _MEDIA_LINK.match(str(link.title)):
+                try:
+                    code.remove(link)
+                except ValueError:  # inside a link removed before
+                    pass
+        return code.strip_code()
+
+    return strip_code
 
 
 def wikitext_to_plain(wikitext: str, strip_code: Callable[[str], str]) -> str:
-    """Plain text of one article: ``<ref>`` footnotes dropped, markup stripped, blank runs collapsed."""
-    return _BLANKS.sub("\n\n", strip_code(_REFS.sub("", wikitext))).strip()
+    """Plain text of one article: footnotes and tables dropped, markup stripped, blank runs collapsed."""
+    return _BLANKS.sub("\n\n", strip_code(drop_tables(_REFS.sub("", wikitext)))).strip()
 
 
 def extract(files: Mapping[str, Path]) -> Iterator[Doc]:
