@@ -37,7 +37,7 @@ def test_real_build_is_deterministic_and_pinned(tmp_path):
     assert {k: v["sha256"] for k, v in manifest["artifacts"].items()} == pinned
     for name, entry in manifest["domains"].items():
         assert 250_000 - 16_384 < entry["kept_bytes"] <= 250_000, name  # stops at the first chunk that would not fit
-        assert entry["available_bytes"] > 3_000_000, name
+        assert entry["available_bytes"] > 2_500_000, name  # every domain has MBs to spare
 
 
 def test_fixture_script_regenerates_the_committed_fixture(tmp_path):
@@ -45,3 +45,15 @@ def test_fixture_script_regenerates_the_committed_fixture(tmp_path):
     subprocess.run([sys.executable, str(root / "tests/fixtures/make_corpus_fixture.py"), "--out", str(tmp_path / "fx")],
                    check=True, capture_output=True)
     assert _tree(tmp_path / "fx") == _tree(root / "tests/fixtures/corpus")
+
+
+def test_cli_builds_a_subset_and_prints_the_table(tmp_path, capsys):
+    from mixtures.cli import main
+
+    args = ["build-demo-corpus", "--out", str(tmp_path / "c"), "--cap-mb", "0.1", "--cap", "legal=0.05",
+            "--domains", "speeches,legal", "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == ["legal", "speeches"]  # table order
+    manifest = load_manifest(tmp_path / "c")
+    assert manifest["domains"]["legal"]["kept_bytes"] <= 50_000 < manifest["domains"]["speeches"]["kept_bytes"]

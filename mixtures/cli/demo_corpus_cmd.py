@@ -25,17 +25,16 @@ def _domain_cap(text: str) -> tuple[str, float]:
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the build options to ``parser`` and set its handler."""
-    from mixtures.demo_corpus.build import DEFAULT_CAP_MB, DEFAULT_SHARD_MB
-
+    """Add the build options to ``parser`` and set its handler (the builder is imported only to run)."""
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
-    parser.add_argument("--cap-mb", type=float, default=DEFAULT_CAP_MB,
-                        help=f"MB of text kept per domain (default: {DEFAULT_CAP_MB:g}); 0 keeps everything")
+    parser.add_argument("--cap-mb", type=float, default=None,
+                        help="MB of text kept per domain (default: 2); 0 keeps everything")
     parser.add_argument("--cap", type=_domain_cap, action="append", default=[], metavar="DOMAIN=MB",
                         help="per-domain cap overriding --cap-mb (repeatable)")
     parser.add_argument("--domains", help="comma-separated subset of domains (default: all eight)")
-    parser.add_argument("--cache", help="artifact cache (default: $MIXTURES_CACHE/corpus-src or ~/.cache/mixtures/corpus-src)")
-    parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB, help="MB of JSON lines per shard")
+    parser.add_argument("--cache",
+                        help="artifact cache (default: $MIXTURES_CACHE/corpus-src or ~/.cache/mixtures/corpus-src)")
+    parser.add_argument("--shard-mb", type=float, default=None, help="MB of JSON lines per shard (default: 16)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes extracting domains in parallel (default: 2, or 1 on one core)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
@@ -62,9 +61,11 @@ def add_build_demo_parser(corpus_subparsers: argparse._SubParsersAction) -> argp
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixtures.demo_corpus.build import build_demo_corpus
+    from mixtures.demo_corpus.build import DEFAULT_CAP_MB, DEFAULT_SHARD_MB, build_demo_corpus
     from mixtures.demo_corpus.manifest import load_manifest
 
+    if args.cap_mb is None:
+        args.cap_mb = DEFAULT_CAP_MB
     if args.cap_mb < 0:
         raise CorpusError(f"--cap-mb is {args.cap_mb}; give a positive number of MB, or 0 for everything")
     domains = [d.strip() for d in args.domains.split(",") if d.strip()] if args.domains else None
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         caps={name: (mb or None) for name, mb in args.cap},
         domains=domains,
         cache_dir=args.cache,
-        shard_mb=args.shard_mb,
+        shard_mb=DEFAULT_SHARD_MB if args.shard_mb is None else args.shard_mb,
         progress=not args.quiet,
         force=args.force,
         workers=args.workers,

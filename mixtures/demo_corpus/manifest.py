@@ -39,7 +39,8 @@ def load_manifest(out_dir: Path) -> dict[str, Any]:
     manifest = read_manifest(out_dir)
     if manifest is None:
         raise CorpusError(
-            f"{manifest_path(out_dir)}: no demo-corpus manifest; build it with `mixtures build-demo-corpus --out {out_dir}`."
+            f"{manifest_path(out_dir)}: no demo-corpus manifest; "
+            f"build it with `mixtures build-demo-corpus --out {out_dir}`."
         )
     return manifest
 

@@ -27,6 +27,11 @@ def demo_domains(out_dir: str | Path, *, relative_to: str | Path | None = None) 
     entries = []
     for name in names:
         folder = out_dir / name
-        path = os.path.relpath(folder, Path(relative_to).expanduser().absolute()) if relative_to is not None else str(folder)
-        entries.append({"name": name, "paths": [Path(path).as_posix()], "format": "jsonl.gz", "text_field": "text", "id_field": "id"})
+        if relative_to is not None:
+            path = os.path.relpath(folder, Path(relative_to).expanduser().absolute())
+        else:
+            path = str(folder)
+        entries.append(
+            {"name": name, "paths": [Path(path).as_posix()], "format": "jsonl.gz", "text_field": "text", "id_field": "id"}
+        )
     return entries
