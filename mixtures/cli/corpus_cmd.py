@@ -44,4 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cat.add_argument("--out", help="also write the catalog here (.parquet or .csv)")
     cat.add_argument("--json", action="store_true", help="print JSON")
     cat.set_defaults(func=catalog)
+    from mixtures.cli.demo_corpus_cmd import add_build_demo_parser
+
+    add_build_demo_parser(corpus_sub)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
