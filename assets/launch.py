@@ -56,6 +56,11 @@ def run_pipeline(out_dir: Path | None) -> None:
     from assets import defs
     from assets.jobs import PIPELINE_STAGES
 
+    if not os.environ.get("MIXTURES_CONFIG"):
+        from mixtures.defaults import prepare_demo
+
+        print("[mixtures] the embedded demo: building (or reusing) the demo corpus", flush=True)
+        prepare_demo(Path(os.environ.get("MIXTURES_WORKDIR") or os.getcwd()), progress=True)
     instance = dg.DagsterInstance.get()
     for stage in PIPELINE_STAGES:
         started = time.perf_counter()

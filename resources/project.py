@@ -9,12 +9,12 @@ from pathlib import Path
 import dagster as dg
 
 from mixtures.config import ProjectConfig, load_config
-from mixtures.defaults import load_demo_config
+from mixtures.defaults import prepare_demo
 
 
 @lru_cache(maxsize=8)
 def _load(path: str, workdir: str) -> ProjectConfig:
-    return load_config(path) if path else load_demo_config(Path(workdir))
+    return load_config(path) if path else prepare_demo(Path(workdir))
 
 
 class ProjectResource(dg.ConfigurableResource):
