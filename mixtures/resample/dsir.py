@@ -71,8 +71,7 @@ def text_chunks(batches: Iterable[TextBatch], chunk_bytes: int = CHUNK_BYTES) ->
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:
-    if len(arrays) == 1:
-        return arrays[0]
+    """One compact array (a copy: a pickled slice would carry its parent's whole buffer)."""
     if len({a.type for a in arrays}) > 1:
         arrays = [a.cast(pa.large_string()) for a in arrays]
     return pa.concat_arrays(arrays)
