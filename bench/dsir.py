@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-domain", default="papers", help="the domain the target set resembles")
     parser.add_argument("--docs", type=int, default=200_000, help="synthetic corpus size (without --corpus)")
     parser.add_argument("--target-docs", type=int, default=5_000)
-    parser.add_argument("--k", type=int, help="documents to select (default: 5%% of the raw documents)")
+    parser.add_argument("--k", type=int, help="documents to select (default: 10%% of the raw documents)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes for both")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-length", type=int, default=REFERENCE_MIN_WORDS, help="ours (the reference's is fixed at 100)")
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             domain_of[row["id"]] = row["domain"]
     n_docs = len(domain_of)
     mb = raw.stat().st_size / 1e6
-    k = args.k or n_docs // 20
+    k = args.k or n_docs // 10
     print(f"[bench] {n_docs} documents, {mb:.0f} MB, selecting {k} with {args.jobs} jobs", file=sys.stderr, flush=True)
 
     results: dict[str, dict] = {}
