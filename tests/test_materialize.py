@@ -153,7 +153,7 @@ def test_only_the_train_split_is_drawn(project, tmp_path):
 
 def test_same_seed_gives_identical_shards_serial_or_parallel(project, tmp_path):
     a = materialize(_request(), tmp_path / "a", ConfigReader(project), n_jobs=1)
-    b = materialize(_request(), tmp_path / "b", ConfigReader(project), n_jobs=2, buffer_mb=0.002)
+    b = materialize(_request(), tmp_path / "b", ConfigReader(project), n_jobs=2)
     c = materialize(_request(seed=2), tmp_path / "c", ConfigReader(project))
     assert _sha(a) == _sha(b)
     assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
@@ -235,12 +235,13 @@ def test_killed_run_leaves_no_dataset_and_a_rerun_completes_with_the_same_hashes
     )
     work = Workspace(out).work
     deadline = time.time() + 60
-    while time.time() < deadline and not list(work.glob("parts/*/part.json")):
+    while time.time() < deadline and not list(work.glob("index/*.npz")):
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert list(work.glob("parts/*/part.json")), "the run ended before a part was written"
+    assert list(work.glob("index/*.npz")), "the run ended before a domain was indexed"
+    assert not list(work.glob("shards/*.json")), "the run got too far before it was killed"
     assert not out.exists()
     assert not (work / "dataset" / "manifest.json").exists()
     resumed = materialize(request, out, ConfigReader(config))
@@ -249,20 +250,29 @@ def test_killed_run_leaves_no_dataset_and_a_rerun_completes_with_the_same_hashes
     assert len(resumed["shards"]) > 2
 
 
-def test_a_part_killed_mid_write_is_redone(project, tmp_path):
+def test_debris_of_a_killed_run_is_ignored_and_finished_stages_are_kept(project, tmp_path):
+    from mixtures.resample.materialize import index_domain, make_plan, write_shard
+
     request = _request()
     out = tmp_path / "ds"
     reference = materialize(request, tmp_path / "ref", ConfigReader(project))
     ws = Workspace(out)
     ws.begin(request)
-    # leave debris as a killed job would: a half-written part and a stray shard temp file
-    (ws.part_dir("code")).mkdir(parents=True)
-    (ws.part_dir("code") / "run-00000.arrow").write_bytes(b"partial")
-    ws.dataset.mkdir(parents=True)
-    (ws.dataset / ".shard-00000.parquet.tmp").write_bytes(b"partial")
+    reader = ConfigReader(project)
+    for domain in request.domains:
+        index_domain(ws, request, domain, reader)
+    plan = make_plan(ws, request)
+    first = write_shard(ws, request, plan, 0)
+    # debris as a killed job leaves it: a half-written spill, a shard temp file, a shard without marker
+    (ws.spill_path("code").with_name(".code.arrow.tmp")).write_bytes(b"partial")
+    (ws.dataset / ".shard-00001.parquet.tmp").write_bytes(b"partial")
+    (ws.dataset / "shard-00002.parquet").write_bytes(b"truncated")
+    marker_time = ws.shard_marker(0).stat().st_mtime_ns
     resumed = materialize(request, out, ConfigReader(project))
     assert _sha(resumed) == _sha(reference)
+    assert resumed["shards"][0] == first
     assert not any(p.name.startswith(".") for p in out.iterdir())
+    assert marker_time  # shard 0 was reused, not rewritten: its hash is the one computed before
 
 
 # -- DSIR inside domains --------------------------------------------------------------------------------------

@@ -2,24 +2,24 @@
 
 Stages (each one a function a Dagster partition can run on its own; all state is in files):
 
-1. :func:`index_domain` (per domain): one pass over the domain, keeping per-document bytes and
-   tokens (and DSIR bucket counts when DSIR is on).
-2. :func:`prepare_target` and :func:`score_domain` (per domain, DSIR only): log importance
-   weights of every document toward the target, and which are long enough.
-3. :func:`make_plan` (once): documents per domain, epochs, the shuffle and the shard layout
-   (:mod:`mixtures.resample.plan`).
-4. :func:`write_domain_part` (per domain): one pass over the domain writing its drawn
-   documents, tagged with their output slot, into sorted runs (Arrow IPC files with one record
-   batch per output shard): the scatter half of an external shuffle.
-5. :func:`write_shard` (per shard): gather the shard's rows from every run, order them by slot
-   and write the shard (parquet or jsonl) with its sha256.
-6. :func:`assemble`: the manifest, then one rename of the finished folder to the output path.
+1. :func:`index_domain` (per domain): the one pass over the domain through the corpus layer.
+   It keeps per-document bytes and tokens (and DSIR bucket counts when DSIR is on) and spills
+   the documents, in reading order, to an uncompressed Arrow IPC file.
+2. :func:`prepare_target` and :func:`score_domain` (DSIR only; per domain): log importance
+   weights toward the target and eligibility (``min_length``), computed on the spill.
+3. :func:`make_plan` (once): documents per domain, epochs, the shuffle across domains and the
+   shard layout (:mod:`mixtures.resample.plan`).
+4. :func:`write_shard` (per shard): take the shard's rows from the memory-mapped spills, batch
+   by batch, order them by their slot in the shuffle and write the shard (parquet or jsonl)
+   with its sha256.
+5. :func:`assemble`: the manifest, then one rename of the finished folder to the output path.
 
 Everything lives under ``.<out>.partial/`` beside the output until the final rename, so a
 killed job never leaves a folder that looks complete; a rerun with the same inputs skips every
-finished stage (markers are written last, atomically) and ends with the same bytes.
-Memory holds per-document numbers, one read batch, the run buffer (``buffer_mb``) and one shard.
-:func:`materialize` runs all stages, over ``n_jobs`` processes.
+finished stage (each writes its marker last, atomically) and ends with the same bytes.
+Memory holds per-document numbers, one read batch and one shard; disk holds one uncompressed
+copy of the drawn domains' text while the job runs. :func:`materialize` runs all stages over
+``n_jobs`` processes.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from mixtures.resample.plan import UNITS, DomainIndex, Plan, plan_draws
 
 FORMAT_VERSION = 1
 FORMATS = ("parquet", "jsonl")
+ROW_GROUP_BYTES = 16_000_000  # text bytes per parquet row group: bounds the writer's buffers
+MAP_BYTES = 64_000_000  # spill bytes mapped at once while gathering a shard
 DSIR_SCOPES = ("domain", "pool")
-DEFAULT_BUFFER_MB = 64.0
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -61,7 +62,9 @@ OUTPUT_SCHEMA = pa.schema(
         ("dsir_log_weight", pa.float64()),
     ]
 )
-RUN_SCHEMA = OUTPUT_SCHEMA.append(pa.field("slot", pa.int64()))
+SPILL_SCHEMA = pa.schema(
+    [("text", pa.large_string()), ("doc_id", pa.string()), ("source", pa.string()), ("line", pa.int64())]
+)
 
 TokenCounter = Callable[[Sequence[str]], Sequence[int]]
 DocumentBatches = Callable[[str], Iterable[Sequence[Any]]]  # domain -> batches of Documents
@@ -171,10 +174,6 @@ class ConfigReader:
         return iter_batches(self.config, domain, self.split, self.batch_docs)
 
 
-def _texts(batch: Sequence[Any]) -> pa.Array:
-    return pa.array([doc.text for doc in batch], type=pa.large_string())
-
-
 # -- the work folder ---------------------------------------------------------------------------------
 
 
@@ -195,8 +194,8 @@ class Workspace:
     def counts_path(self, name: str) -> Path:
         return self.work / "index" / f"{name}.counts.npy"
 
-    def part_dir(self, domain: str) -> Path:
-        return self.work / "parts" / domain
+    def spill_path(self, domain: str) -> Path:
+        return self.work / "spill" / f"{domain}.arrow"
 
     def shard_name(self, shard: int, fmt: str) -> str:
         return f"shard-{shard:05d}.{fmt}"
@@ -266,35 +265,64 @@ def index_domain(
     token_counter: TokenCounter | None = None,
     n_jobs: int | None = 1,
 ) -> DomainIndex:
-    """Per-document bytes and tokens of a domain (and its DSIR bucket counts); cached."""
+    """Read a domain once: spill its documents and keep per-document sizes; cached.
+
+    With DSIR on, also the domain's bucket counts (featurized in ``n_jobs`` processes).
+    """
     path = ws.index_path(domain)
-    if path.is_file():
+    if path.is_file() and ws.spill_path(domain).is_file():
         return DomainIndex.load(path)
+    spill = ws.spill_path(domain)
+    spill.parent.mkdir(parents=True, exist_ok=True)
+    tmp = spill.with_name(f".{spill.name}.tmp")
     sizes: list[np.ndarray] = []
     tokens: list[np.ndarray] = []
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SPILL_SCHEMA) as writer:
 
-    def texts() -> Iterator[pa.Array]:
-        for batch in read(domain):
-            arr = _texts(batch)
-            n_bytes = pc.binary_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
-            sizes.append(n_bytes)
-            if token_counter is not None:
-                tokens.append(np.asarray(token_counter(arr.to_pylist()), dtype=np.int64))
-            else:
-                tokens.append(n_bytes)
-            yield arr
+        def texts() -> Iterator[pa.Array]:
+            for batch in read(domain):
+                if not len(batch):
+                    continue
+                rows = _spill_batch(batch)
+                writer.write_batch(rows)
+                text = rows.column(0)
+                n_bytes = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+                sizes.append(n_bytes)
+                tokens.append(n_bytes if token_counter is None
+                              else np.asarray(token_counter(text.to_pylist()), dtype=np.int64))
+                yield text
 
-    if request.dsir is not None:
-        counts = ngram_counts(texts(), request.dsir.buckets, n_jobs)
-        _save_npy(ws.counts_path(domain), counts)
-    else:
-        for _ in texts():
-            pass
+        if request.dsir is not None:
+            _save_npy(ws.counts_path(domain), ngram_counts(texts(), request.dsir.buckets, n_jobs))
+        else:
+            for _ in texts():
+                pass
+    tmp.replace(spill)
+    pa.default_memory_pool().release_unused()
     empty = np.zeros(0, dtype=np.int64)
     index = DomainIndex(np.concatenate(sizes) if sizes else empty, np.concatenate(tokens) if tokens else empty)
-    path.parent.mkdir(parents=True, exist_ok=True)
     index.save(path)
     return index
+
+
+def _spill_batch(batch: Sequence[Any]) -> pa.RecordBatch:
+    return pa.record_batch(
+        [
+            pa.array([doc.text for doc in batch], type=pa.large_string()),
+            pa.array([str(doc.doc_id) for doc in batch], type=pa.string()),
+            pa.array([str(doc.source) for doc in batch], type=pa.string()),
+            pa.array([int(doc.line) for doc in batch], type=pa.int64()),
+        ],
+        schema=SPILL_SCHEMA,
+    )
+
+
+def spill_batches(ws: Workspace, domain: str) -> Iterator[pa.RecordBatch]:
+    """The spilled documents of a domain, in reading order (memory-mapped, zero-copy)."""
+    with pa.memory_map(str(ws.spill_path(domain))) as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
 
 
 def prepare_target(ws: Workspace, request: Request, target: Iterable[Any] | np.ndarray | None) -> np.ndarray:
@@ -328,13 +356,13 @@ def importance_model(ws: Workspace, request: Request, domain: str) -> Importance
     return ImportanceModel(raw, np.load(target_path), request.dsir.smoothing)
 
 
-def score_domain(ws: Workspace, request: Request, domain: str, read: DocumentBatches, n_jobs: int | None = 1) -> DomainIndex:
+def score_domain(ws: Workspace, request: Request, domain: str, n_jobs: int | None = 1) -> DomainIndex:
     """Add DSIR log weights and eligibility (``min_length`` tokens) to a domain's index; cached."""
     index = DomainIndex.load(ws.index_path(domain))
     if index.log_weight is not None or request.dsir is None:
         return index
     model = importance_model(ws, request, domain)
-    scores = score_documents(model, (_texts(batch) for batch in read(domain)), n_jobs)
+    scores = score_documents(model, (batch.column(0) for batch in spill_batches(ws, domain)), n_jobs)
     if len(scores) != len(index):
         raise MaterializeError(
             f"domain {domain!r} had {len(index)} documents when indexed and {len(scores)} now; "
@@ -373,112 +401,7 @@ def make_plan(ws: Workspace, request: Request) -> Plan:
     return plan
 
 
-# -- stage 4: scatter ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _RunWriter:
-    """Buffers a domain's drawn rows; flushes them sorted by slot as one IPC file per run."""
-
-    folder: Path
-    plan: Plan
-    buffer_bytes: int
-    runs: list = field(default_factory=list)
-    batches: list = field(default_factory=list)
-    buffered: int = 0
-
-    def add(self, batch: pa.RecordBatch, text_bytes: int) -> None:
-        self.batches.append(batch)
-        self.buffered += text_bytes
-        if self.buffered >= self.buffer_bytes:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.batches:
-            return
-        table = pa.Table.from_batches(self.batches, schema=RUN_SCHEMA)
-        slots = table.column("slot").to_numpy()
-        order = np.argsort(slots, kind="stable")
-        table = table.take(pa.array(order)).combine_chunks()
-        slots = slots[order]
-        shards = self.plan.shard_of(slots)
-        cuts = np.flatnonzero(np.diff(shards)) + 1
-        starts = np.concatenate([[0], cuts])
-        ends = np.concatenate([cuts, [len(slots)]])
-        name = f"run-{len(self.runs):05d}.arrow"
-        groups = []
-        batch = table.to_batches()[0] if table.num_rows else None
-        with pa.OSFile(str(self.folder / name), "wb") as sink, pa.ipc.new_file(sink, RUN_SCHEMA) as writer:
-            for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
-                writer.write_batch(batch.slice(int(a), int(b - a)))
-                groups.append([int(shards[a]), i, int(b - a)])
-        self.runs.append({"file": name, "groups": groups})
-        self.batches, self.buffered = [], 0
-
-
-def write_domain_part(
-    ws: Workspace,
-    request: Request,
-    plan: Plan,
-    domain: str,
-    read: DocumentBatches,
-    buffer_mb: float = DEFAULT_BUFFER_MB,
-) -> dict:
-    """Scatter one domain's drawn documents into sorted runs; returns (and caches) the part info."""
-    folder = ws.part_dir(domain)
-    marker = folder / "part.json"
-    if marker.is_file():
-        return json.loads(marker.read_text())
-    if folder.exists():
-        shutil.rmtree(folder)  # a part killed mid-way: start it again
-    folder.mkdir(parents=True)
-    draw = plan.domains[domain]
-    index = DomainIndex.load(ws.index_path(domain))
-    order = np.argsort(draw.positions, kind="stable")
-    positions, slots, epochs = draw.positions[order], draw.slots[order], draw.epochs[order]
-    weights = index.log_weight[positions] if index.log_weight is not None else None
-    buckets = request.dsir.buckets if request.dsir is not None else 0
-    drawn_counts = np.zeros(buckets, dtype=np.int64)
-    writer = _RunWriter(folder, plan, max(1, int(buffer_mb * 1_000_000)))
-    start = cursor = 0
-    for batch in read(domain):
-        stop = int(np.searchsorted(positions, start + len(batch), side="left"))
-        if stop > cursor:
-            docs = [batch[int(p) - start] for p in positions[cursor:stop]]
-            texts = pa.array([d.text for d in docs], type=pa.large_string())
-            rows = pa.record_batch(
-                [
-                    texts,
-                    pa.array([domain] * len(docs), type=pa.string()),
-                    pa.array([str(d.doc_id) for d in docs], type=pa.string()),
-                    pa.array([str(d.source) for d in docs], type=pa.string()),
-                    pa.array([int(d.line) for d in docs], type=pa.int64()),
-                    pa.array(epochs[cursor:stop], type=pa.int32()),
-                    pa.array(weights[cursor:stop], type=pa.float64()) if weights is not None
-                    else pa.nulls(len(docs), type=pa.float64()),
-                    pa.array(slots[cursor:stop], type=pa.int64()),
-                ],
-                schema=RUN_SCHEMA,
-            )
-            if buckets:
-                drawn_counts += hashed_ngrams(texts, buckets).counts()
-            writer.add(rows, int(pc.sum(pc.binary_length(texts)).as_py() or 0))
-        cursor = stop
-        start += len(batch)
-    writer.flush()
-    if start != len(index):
-        raise MaterializeError(
-            f"domain {domain!r} had {len(index)} documents when indexed and {start} now; "
-            "its files changed during the run: start again."
-        )
-    info = {"domain": domain, "rows": int(len(positions)), "runs": writer.runs}
-    if buckets:
-        _save_npy(folder / "drawn.counts.npy", drawn_counts)
-    _write_json(marker, info)
-    return info
-
-
-# -- stage 5: gather ----------------------------------------------------------------------------------
+# -- stage 4: gather ----------------------------------------------------------------------------------
 
 
 def _sha256(path: Path) -> str:
@@ -490,55 +413,143 @@ def _sha256(path: Path) -> str:
 
 
 def _write_rows(table: pa.Table, path: Path, fmt: str) -> None:
+    """A shard as parquet (row groups of about ROW_GROUP_BYTES of text) or JSON lines."""
     if fmt == "parquet":
-        pq.write_table(table, path)
+        text_bytes = np.cumsum(pc.binary_length(table.column("text")).to_numpy(zero_copy_only=False))
+        cuts = np.searchsorted(text_bytes, np.arange(ROW_GROUP_BYTES, text_bytes[-1] if len(text_bytes) else 0,
+                                                     ROW_GROUP_BYTES), side="right")
+        bounds = np.unique(np.concatenate([[0], cuts, [table.num_rows]]))
+        with pq.ParquetWriter(path, table.schema) as writer:
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                writer.write_table(table.slice(int(a), int(b - a)), row_group_size=int(b - a))
         return
     with open(path, "w", encoding="utf-8") as fh:
         for row in table.to_pylist():
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+@dataclass
+class _Gathered:
+    """Rows of one shard taken from the spills, in (domain, position) order, not yet in slot order."""
+
+    pieces: list = field(default_factory=list)
+    domain: list = field(default_factory=list)
+    epoch: list = field(default_factory=list)
+    weight: list = field(default_factory=list)
+    slot: list = field(default_factory=list)
+
+
+def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered) -> list[pa.RecordBatch]:
+    """Take a domain's rows of one shard from its memory-mapped spill, batch by batch."""
+    rows = plan.shard_draws(domain, shard)
+    draw = plan.domains[domain]
+    positions = draw.positions[rows]
+    if not len(positions):
+        return []
+    by_position = np.argsort(positions, kind="stable")
+    sorted_positions = positions[by_position]
+    index = DomainIndex.load(ws.index_path(domain))
+    pieces = []
+    start = cursor = 0
+    for batch in _spill_reader(ws.spill_path(domain)):
+        if cursor == len(sorted_positions):
+            break
+        stop = int(np.searchsorted(sorted_positions, start + batch.num_rows, side="left"))
+        if stop > cursor:
+            pieces.append(batch.take(pa.array(sorted_positions[cursor:stop] - start)))
+        cursor = stop
+        start += batch.num_rows
+    if cursor != len(sorted_positions):
+        raise MaterializeError(f"domain {domain!r}: its spill has fewer documents than the plan draws from it; "
+                               f"delete {ws.work} and run again.")
+    into.pieces += pieces
+    into.domain.append(np.full(len(positions), list(plan.domains).index(domain), dtype=np.int32))
+    into.epoch.append(draw.epochs[rows][by_position])
+    into.slot.append(draw.slots[rows][by_position])
+    into.weight.append(index.log_weight[sorted_positions] if index.log_weight is not None
+                       else np.full(len(positions), np.nan))
+    return pieces
+
+
+def _spill_reader(path: Path, map_bytes: int = MAP_BYTES) -> Iterator[pa.RecordBatch]:
+    """A spill's record batches, memory-mapped; the map is renewed every ``map_bytes``.
+
+    Only the pages a ``take`` touches are read, and renewing the map releases them, so the
+    memory a gather holds stays bounded whatever the spill's size.
+    """
+    source = pa.memory_map(str(path))
+    reader = pa.ipc.open_file(source)
+    mapped = 0
+    try:
+        for i in range(reader.num_record_batches):
+            if mapped >= map_bytes:
+                source.close()
+                source = pa.memory_map(str(path))
+                reader = pa.ipc.open_file(source)
+                mapped = 0
+            batch = reader.get_batch(i)
+            mapped += batch.get_total_buffer_size()
+            yield batch
+            del batch
+    finally:
+        source.close()
+
+
 def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int) -> dict:
-    """Gather one shard from every domain's runs, in slot order; write it with its sha256."""
+    """Gather one shard from the domains' spills in slot order; write it with its sha256; cached."""
     marker = ws.shard_marker(shard)
     name = ws.shard_name(shard, request.format)
     if marker.is_file() and (ws.dataset / name).is_file():
         return json.loads(marker.read_text())
-    pieces = []
+    gathered = _Gathered()
+    drawn_counts = {}
     for domain in plan.domains:
-        part_marker = ws.part_dir(domain) / "part.json"
-        if not part_marker.is_file():
-            raise MaterializeError(f"domain {domain!r} has no finished part; run write_domain_part for it first.")
-        part = json.loads(part_marker.read_text())
-        for run in part["runs"]:
-            wanted = [g[1] for g in run["groups"] if g[0] == shard]
-            if not wanted:
-                continue
-            with pa.memory_map(str(ws.part_dir(domain) / run["file"])) as source:
-                reader = pa.ipc.open_file(source)
-                pieces += [reader.get_batch(i) for i in wanted]
-    table = pa.Table.from_batches(pieces, schema=RUN_SCHEMA)
-    slots = table.column("slot").to_numpy()
+        if not ws.spill_path(domain).is_file():
+            raise MaterializeError(f"domain {domain!r} is not indexed yet; run index_domain for it first.")
+        pieces = _gather_domain(ws, plan, domain, shard, gathered)
+        if request.dsir is not None and pieces:
+            drawn_counts[domain] = sum(hashed_ngrams(p.column(0), request.dsir.buckets).counts() for p in pieces)
+    slots = np.concatenate(gathered.slot)
     order = np.argsort(slots, kind="stable")
-    expected = np.arange(plan.shard_starts[shard], plan.shard_starts[shard + 1])
-    if not np.array_equal(slots[order], expected):
-        raise MaterializeError(
-            f"shard {shard}: gathered {len(slots)} rows, the plan has {len(expected)}; a part is inconsistent "
-            f"with the plan. Delete {ws.work} and run again."
-        )
-    table = table.take(pa.array(order)).drop_columns(["slot"]).combine_chunks()
+    if not np.array_equal(slots[order], np.arange(plan.shard_starts[shard], plan.shard_starts[shard + 1])):
+        raise MaterializeError(f"shard {shard}: the rows gathered do not match the plan; delete {ws.work} and run again.")
+    spilled = pa.Table.from_batches(gathered.pieces, schema=SPILL_SCHEMA).combine_chunks()
+    gathered.pieces.clear()
+    names = pa.array(list(plan.domains), type=pa.string())
+    weight = np.concatenate(gathered.weight)
+    table = pa.table(
+        {
+            "text": spilled.column("text"),
+            "domain": pa.DictionaryArray.from_arrays(pa.array(np.concatenate(gathered.domain)), names).cast(pa.string()),
+            "doc_id": spilled.column("doc_id"),
+            "source": spilled.column("source"),
+            "line": spilled.column("line"),
+            "epoch": pa.array(np.concatenate(gathered.epoch), type=pa.int32()),
+            "dsir_log_weight": pa.array(weight, type=pa.float64(), from_pandas=True),
+        },
+        schema=OUTPUT_SCHEMA,
+    )
+    del spilled
+    table = table.take(pa.array(order)).combine_chunks()
     ws.dataset.mkdir(parents=True, exist_ok=True)
     tmp = ws.dataset / f".{name}.tmp"
     _write_rows(table, tmp, request.format)
     text_bytes = int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
     info = {"path": name, "rows": table.num_rows, "bytes": tmp.stat().st_size, "text_bytes": text_bytes,
             "sha256": _sha256(tmp)}
+    del table
+    pa.default_memory_pool().release_unused()
     tmp.replace(ws.dataset / name)
+    if drawn_counts:
+        dsir_path = marker.with_suffix(".dsir.npz")
+        dsir_path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(dsir_path.with_name(f".{dsir_path.name}.tmp.npz"), **drawn_counts)
+        dsir_path.with_name(f".{dsir_path.name}.tmp.npz").replace(dsir_path)
     _write_json(marker, info)
     return info
 
 
-# -- stage 6: manifest and the final rename ----------------------------------------------------------------
+# -- stage 5: manifest and the final rename ----------------------------------------------------------------
 
 
 def _dsir_report(ws: Workspace, request: Request, plan: Plan) -> dict:
@@ -546,11 +557,18 @@ def _dsir_report(ws: Workspace, request: Request, plan: Plan) -> dict:
 
     target = np.load(ws.counts_path("__target__"))
     smoothing = request.dsir.smoothing
+    drawn_by_domain = {d: np.zeros(request.dsir.buckets, dtype=np.int64) for d in plan.domains}
+    for shard in range(plan.n_shards):
+        path = ws.shard_marker(shard).with_suffix(".dsir.npz")
+        if path.is_file():
+            with np.load(path) as data:
+                for domain in data.files:
+                    drawn_by_domain[domain] += data[domain]
     per_domain, raw_total, drawn_total = {}, 0, 0
     for domain in plan.domains:
         index = DomainIndex.load(ws.index_path(domain))
         raw = np.load(ws.counts_path(domain))
-        drawn = np.load(ws.part_dir(domain) / "drawn.counts.npy")
+        drawn = drawn_by_domain[domain]
         raw_total = raw_total + raw
         drawn_total = drawn_total + drawn
         kl_raw = kl_divergence(target, raw, smoothing)
@@ -632,11 +650,6 @@ def _index_job(args: tuple) -> None:
     index_domain(ws, request, domain, read, token_counter)
 
 
-def _part_job(args: tuple) -> None:
-    ws, request, domain, read, buffer_mb = args
-    write_domain_part(ws, request, Plan.load(ws.work / "plan"), domain, read, buffer_mb)
-
-
 def _shard_job(args: tuple) -> dict:
     ws, request, shard = args
     return write_shard(ws, request, Plan.load(ws.work / "plan"), shard)
@@ -649,7 +662,6 @@ def materialize(
     target: Iterable[Any] | np.ndarray | None = None,
     token_counter: TokenCounter | None = None,
     n_jobs: int | None = 1,
-    buffer_mb: float = DEFAULT_BUFFER_MB,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict:
@@ -674,13 +686,12 @@ def materialize(
             index_domain(ws, request, domain, read, token_counter, n_jobs)
         for domain in domains:
             say(f"DSIR weights {domain}")
-            score_domain(ws, request, domain, read, n_jobs)
+            score_domain(ws, request, domain, n_jobs)
     else:
         say(f"index {len(domains)} domains")
         list(ordered_map(_index_job, [(ws, request, d, read, token_counter) for d in domains], _jobs(n_jobs, len(domains))))
     plan = make_plan(ws, request)
     say(f"plan: {plan.total_rows} documents in {plan.n_shards} shards")
-    list(ordered_map(_part_job, [(ws, request, d, read, buffer_mb) for d in domains], _jobs(n_jobs, len(domains))))
     say("gather shards")
     list(ordered_map(_shard_job, [(ws, request, s) for s in range(plan.n_shards)], _jobs(n_jobs, plan.n_shards)))
     manifest = assemble(ws, request, plan)

@@ -70,6 +70,7 @@ class DomainIndex:
             arrays["log_weight"] = self.log_weight
         if self.eligible is not None:
             arrays["eligible"] = self.eligible
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, dsir=np.array(json.dumps(self.dsir, sort_keys=True)), **arrays)
         tmp.replace(path)
@@ -88,7 +89,8 @@ class DomainIndex:
 
 @dataclass
 class DomainDraw:
-    """What one domain contributes: summary numbers and, per draw, position, epoch and slot."""
+    """What one domain contributes: summary numbers and, per draw (in slot order after
+    :func:`plan_draws`), its document position, epoch and output slot."""
 
     name: str
     weight: float
@@ -160,6 +162,12 @@ class Plan:
 
     def shard_rows(self, shard: int) -> int:
         return int(self.shard_starts[shard + 1] - self.shard_starts[shard])
+
+    def shard_draws(self, domain: str, shard: int) -> slice:
+        """The range of a domain's draws (kept in slot order) that fall into ``shard``."""
+        slots = self.domains[domain].slots
+        lo, hi = np.searchsorted(slots, self.shard_starts[shard: shard + 2], side="left")
+        return slice(int(lo), int(hi))
 
     # -- persistence (the plan is computed once and read by every partition) --------------------
     def save(self, folder: Path) -> None:
@@ -314,7 +322,9 @@ def plan_draws(
     slot_bytes = np.zeros(total, dtype=np.int64)
     offset = 0
     for name, draw in domains.items():
-        draw.slots = slots[offset: offset + draw.drawn_documents]
+        draw_slots = slots[offset: offset + draw.drawn_documents]
+        by_slot = np.argsort(draw_slots)  # stored in slot order: a shard's rows are one range
+        draw.slots, draw.positions, draw.epochs = draw_slots[by_slot], draw.positions[by_slot], draw.epochs[by_slot]
         slot_bytes[draw.slots] = indexes[name].n_bytes[draw.positions]
         offset += draw.drawn_documents
     shard_bytes = max(1, int(shard_mb * 1_000_000))
