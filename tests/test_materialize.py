@@ -306,3 +306,35 @@ def test_dsir_inside_a_domain_prefers_target_like_documents(tmp_path):
     assert manifest["domains"]["mixed"]["eligible_documents"] == manifest["domains"]["mixed"]["documents"] - short
     assert report["domains"]["mixed"]["kl_reduction"] > 0
     assert report["kl_reduction"] > 0
+
+
+def test_a_partition_refuses_a_work_folder_begun_for_other_inputs(project, tmp_path):
+    from mixtures.resample.materialize import index_domain
+
+    ws = Workspace(tmp_path / "ds")
+    ws.begin(_request(seed=1))
+    with pytest.raises(MaterializeError, match="begun for other inputs"):
+        index_domain(ws, _request(seed=2), "prose", ConfigReader(project))
+    assert ws.begin(_request(seed=2)) is None  # beginning again discards the old work
+    assert json.loads((ws.work / "request.json").read_text())["request"]["seed"] == 2
+
+
+def test_dsir_pool_scope_fits_the_raw_distribution_on_every_drawn_domain(project, tmp_path):
+    target = np.zeros(64, dtype=np.int64)
+    target[:8] = 10  # bucket counts can be given directly
+    request = _request(dsir=DsirSpec(buckets=64, scope="pool"))
+    manifest = materialize(request, tmp_path / "ds", ConfigReader(project), target=target)
+    from mixtures.resample.dsir import kl_divergence
+
+    report = manifest["dsir"]
+    assert report["scope"] == "pool"
+    assert set(report["domains"]) == set(MIXTURE)
+    assert report["kl_pool"] > 0 and np.isfinite(report["kl_dataset"])
+    assert kl_divergence(target, target) == pytest.approx(0)
+    from mixtures.resample.dsir import ImportanceModel, ngram_counts, score_documents
+
+    pool = sum(ngram_counts(([d.text for d in b] for b in iter_batches(project, name, "train")), 64) for name in MIXTURE)
+    model = ImportanceModel(pool, target)
+    for row in _rows(tmp_path / "ds")[:5]:
+        expected = score_documents(model, [[row["text"]]]).log_weight[0]
+        assert row["dsir_log_weight"] == pytest.approx(expected)

@@ -269,6 +269,7 @@ def index_domain(
 
     With DSIR on, also the domain's bucket counts (featurized in ``n_jobs`` processes).
     """
+    ws.check(request)
     path = ws.index_path(domain)
     if path.is_file() and ws.spill_path(domain).is_file():
         return DomainIndex.load(path)
@@ -384,6 +385,7 @@ def score_domain(ws: Workspace, request: Request, domain: str, n_jobs: int | Non
 
 def make_plan(ws: Workspace, request: Request) -> Plan:
     """The plan from every domain's index; computed once, then loaded."""
+    ws.check(request)
     if (ws.work / "plan" / "plan.json").is_file():
         return Plan.load(ws.work / "plan")
     missing = [d for d in request.domains if not ws.index_path(d).is_file()]
@@ -497,6 +499,7 @@ def _spill_reader(path: Path, map_bytes: int = MAP_BYTES) -> Iterator[pa.RecordB
 
 def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int) -> dict:
     """Gather one shard from the domains' spills in slot order; write it with its sha256; cached."""
+    ws.check(request)
     marker = ws.shard_marker(shard)
     name = ws.shard_name(shard, request.format)
     if marker.is_file() and (ws.dataset / name).is_file():
@@ -672,6 +675,8 @@ def materialize(
     ``target`` is an iterable of DSIR target text batches (or their bucket counts).
     """
     say = log or (lambda message: None)
+    if isinstance(read, ConfigReader) and read.split != request.split:
+        raise MaterializeError(f"the reader reads split {read.split!r} but the request is for {request.split!r}.")
     ws = Workspace(out)
     done = ws.begin(request, overwrite)
     if done is not None:
