@@ -49,6 +49,7 @@ FORMAT_VERSION = 1
 FORMATS = ("parquet", "jsonl")
 ROW_GROUP_BYTES = 16_000_000  # text bytes per parquet row group: bounds the writer's buffers
 MAP_BYTES = 64_000_000  # spill bytes mapped at once while gathering a shard
+SPILL_BATCH_BYTES = 8_000_000  # bytes per spilled record batch
 DSIR_SCOPES = ("domain", "pool")
 
 OUTPUT_SCHEMA = pa.schema(
@@ -279,13 +280,26 @@ def index_domain(
     sizes: list[np.ndarray] = []
     tokens: list[np.ndarray] = []
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SPILL_SCHEMA) as writer:
+        pending: list[pa.RecordBatch] = []
+        pending_bytes = 0
+
+        def flush() -> None:
+            nonlocal pending_bytes
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, schema=SPILL_SCHEMA).combine_chunks())
+                pending.clear()
+                pending_bytes = 0
 
         def texts() -> Iterator[pa.Array]:
+            nonlocal pending_bytes
             for batch in read(domain):
                 if not len(batch):
                     continue
                 rows = _spill_batch(batch)
-                writer.write_batch(rows)
+                pending.append(rows)  # spill in larger record batches: fewer takes per shard later
+                pending_bytes += rows.get_total_buffer_size()
+                if pending_bytes >= SPILL_BATCH_BYTES:
+                    flush()
                 text = rows.column(0)
                 n_bytes = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
                 sizes.append(n_bytes)
@@ -298,6 +312,7 @@ def index_domain(
         else:
             for _ in texts():
                 pass
+        flush()
     tmp.replace(spill)
     pa.default_memory_pool().release_unused()
     empty = np.zeros(0, dtype=np.int64)
