@@ -174,6 +174,16 @@ class ConfigReader:
 
         return iter_batches(self.config, domain, self.split, self.batch_docs)
 
+    def input_bytes(self, domain: str) -> int:
+        """Bytes of the domain's files on disk (to start the largest domains first)."""
+        from mixtures.corpus import domain_files
+
+        total = 0
+        for path, _ in domain_files(self.config, domain):
+            files = path.rglob("*") if path.is_dir() else [path]
+            total += sum(f.stat().st_size for f in files if f.is_file())
+        return total
+
 
 # -- the work folder ---------------------------------------------------------------------------------
 
@@ -456,7 +466,7 @@ class _Gathered:
     slot: list = field(default_factory=list)
 
 
-def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered) -> list[pa.RecordBatch]:
+def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered, dsir: bool) -> list[pa.RecordBatch]:
     """Take a domain's rows of one shard from its memory-mapped spill, batch by batch."""
     rows = plan.shard_draws(domain, shard)
     draw = plan.domains[domain]
@@ -465,7 +475,7 @@ def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Ga
         return []
     by_position = np.argsort(positions, kind="stable")
     sorted_positions = positions[by_position]
-    index = DomainIndex.load(ws.index_path(domain))
+    log_weight = DomainIndex.load(ws.index_path(domain)).log_weight if dsir else None
     pieces = []
     start = cursor = 0
     for batch in _spill_reader(ws.spill_path(domain)):
@@ -483,8 +493,7 @@ def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Ga
     into.domain.append(np.full(len(positions), list(plan.domains).index(domain), dtype=np.int32))
     into.epoch.append(draw.epochs[rows][by_position])
     into.slot.append(draw.slots[rows][by_position])
-    into.weight.append(index.log_weight[sorted_positions] if index.log_weight is not None
-                       else np.full(len(positions), np.nan))
+    into.weight.append(log_weight[sorted_positions] if log_weight is not None else np.full(len(positions), np.nan))
     return pieces
 
 
@@ -524,7 +533,7 @@ def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int) -> dict
     for domain in plan.domains:
         if not ws.spill_path(domain).is_file():
             raise MaterializeError(f"domain {domain!r} is not indexed yet; run index_domain for it first.")
-        pieces = _gather_domain(ws, plan, domain, shard, gathered)
+        pieces = _gather_domain(ws, plan, domain, shard, gathered, request.dsir is not None)
         if request.dsir is not None and pieces:
             drawn_counts[domain] = sum(hashed_ngrams(p.column(0), request.dsir.buckets).counts() for p in pieces)
     slots = np.concatenate(gathered.slot)
@@ -709,6 +718,8 @@ def materialize(
             score_domain(ws, request, domain, n_jobs)
     else:
         say(f"index {len(domains)} domains")
+        if hasattr(read, "input_bytes"):  # largest first: the processes finish together
+            domains = sorted(domains, key=lambda d: (-read.input_bytes(d), d))
         list(ordered_map(_index_job, [(ws, request, d, read, token_counter) for d in domains], _jobs(n_jobs, len(domains))))
     plan = make_plan(ws, request)
     say(f"plan: {plan.total_rows} documents in {plan.n_shards} shards")
