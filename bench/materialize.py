@@ -3,7 +3,7 @@
 The corpus is a folder of per-domain parquet files (``--corpus DIR`` with ``DIR/<domain>/*.parquet``
 holding ``id`` and ``text``; default: a deterministic synthetic corpus of several GB, written once
 under ``--work``). The I/O limit is a plain pyarrow read of every file and a parquet write of the
-same rows (same writer settings, same number of processes), measured right before and right
+same rows (same writer settings: zstd; same number of processes), measured right before and right
 after ours; the limit is the mean of the two speeds, so load that drifts during the run (the
 machine is shared) affects both sides alike. Ours: ``materialize`` of one epoch of about 90% of
 the corpus at its natural byte shares, through the project's corpus layer, in a subprocess whose
@@ -36,6 +36,15 @@ sys.path.insert(0, str(HERE))
 
 from _procmon import run_measured  # noqa: E402
 
+from mixtures.resample.materialize import PARQUET_COMPRESSION  # noqa: E402  (same writer settings)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
 
 def _copy_file(args: tuple[str, str]) -> int:
     """Read a parquet file in batches and write the same rows to another parquet file."""
@@ -45,11 +54,14 @@ def _copy_file(args: tuple[str, str]) -> int:
     source, dest = args
     text_bytes = 0
     pf = pq.ParquetFile(source)
-    with pq.ParquetWriter(dest, pf.schema_arrow) as writer:
+    with pq.ParquetWriter(dest, pf.schema_arrow, compression=PARQUET_COMPRESSION) as writer:
         for batch in pf.iter_batches(batch_size=2048):
             text_bytes += int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
             writer.write_batch(batch)
     return text_bytes
+
+
+IO_CPU: list[float] = []  # CPU seconds of each I/O-limit measurement (its worker processes)
 
 
 def io_limit(corpus: Path, scratch: Path, jobs: int) -> tuple[float, dict[str, int]]:
@@ -58,9 +70,11 @@ def io_limit(corpus: Path, scratch: Path, jobs: int) -> tuple[float, dict[str, i
     scratch.mkdir(parents=True, exist_ok=True)
     tasks = [(str(f), str(scratch / f"{f.parent.name}-{f.name}")) for f in files]
     start = time.perf_counter()
+    cpu = _children_cpu()
     with ProcessPoolExecutor(jobs) as pool:
         sizes = list(pool.map(_copy_file, tasks))
     seconds = time.perf_counter() - start
+    IO_CPU.append(_children_cpu() - cpu)
     shutil.rmtree(scratch)
     per_domain: dict[str, int] = {}
     for f, n in zip(files, sizes, strict=True):
@@ -128,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work / ".dataset.partial", ignore_errors=True)
     mixture = {d: n / total for d, n in per_domain.items()}
     size = int(total * args.fraction)
+    cpu_before = _children_cpu()
     run = run_measured(
         [sys.executable, __file__, "--run-ours", "--corpus", str(corpus), "--domains", json.dumps(sorted(per_domain)),
          "--mixture", json.dumps(mixture), "--size", str(size), "--out", str(out), "--jobs", str(args.jobs),
@@ -136,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if run["returncode"] != 0:
         raise SystemExit(f"materialize failed; see {work / 'ours.log'}")
+    ours_cpu = _children_cpu() - cpu_before
     ours = json.loads(run["stdout"].strip().splitlines()[-1])
     mb_per_s = ours["text_bytes"] / 1e6 / run["wall_s"]
     shutil.rmtree(out, ignore_errors=True)
@@ -154,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": run["wall_s"],
         "io_limit_s": [limit_s, limit_after_s],
         "jobs": args.jobs,
+        "cpu_s": {"ours": ours_cpu, "io_limit": IO_CPU,
+                  "note": "CPU seconds (user+sys) of the process trees; less sensitive than wall time to other load"},
+        "cpu_ratio": (sum(IO_CPU) / len(IO_CPU)) * (ours["text_bytes"] / total) / ours_cpu if ours_cpu else None,
     }))
     return 0
 
