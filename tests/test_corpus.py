@@ -178,3 +178,14 @@ def test_catalog_can_record_every_broken_domain(tmp_path):
     assert cat.loc["ok", "error"] == "" and cat.loc["ok", "documents"] == 1
     assert "matches no file" in cat.loc["gone", "error"]
     assert "has no documents" in cat.loc["empty", "error"] and cat.loc["empty", "documents"] == 0
+
+
+def test_files_fingerprint_notices_changes(project, corpus):
+    from mixtures.corpus import files_fingerprint
+
+    root, _ = corpus
+    before = files_fingerprint(project)
+    assert files_fingerprint(project) == before
+    write_jsonl(root / "prose" / "c.jsonl", ["a new document"])
+    after = files_fingerprint(project)
+    assert [d for d in after if after[d] != before[d]] == ["prose"]

@@ -3,6 +3,7 @@
 from mixtures.corpus.catalog import build_catalog, catalog_domain, natural_mixture
 from mixtures.corpus.domains import (
     domain_files,
+    files_fingerprint,
     iter_batches,
     iter_documents,
     iter_texts,
@@ -17,6 +18,7 @@ __all__ = [
     "build_catalog",
     "catalog_domain",
     "domain_files",
+    "files_fingerprint",
     "iter_batches",
     "iter_documents",
     "iter_texts",

@@ -92,3 +92,26 @@ def iter_texts(config: ProjectConfig, name: str, split: str | None = None) -> It
     """Only the texts of :func:`iter_documents`."""
     for doc in iter_documents(config, name, split):
         yield doc.text
+
+
+def files_fingerprint(config: ProjectConfig) -> dict[str, str]:
+    """Per domain and target set, a hash of its files' paths, sizes and modification times.
+
+    Cheap (no file is read): sensors compare it to notice new or changed domain files. A domain
+    whose paths currently match nothing gets the fingerprint ``"missing"``.
+    """
+    out = {}
+    for source in [*config.domains, *config.target.sets]:
+        try:
+            files = domain_files(config, source.name)
+        except CorpusError:
+            out[source.name] = "missing"
+            continue
+        digest = hashlib.blake2b(digest_size=12)
+        for path, fmt in files:
+            targets = sorted(path.glob("*.arrow")) if fmt == "hf" else [path]
+            for target in targets:
+                stat = target.stat()
+                digest.update(f"{target}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        out[source.name] = digest.hexdigest()
+    return out
