@@ -338,3 +338,18 @@ def test_dsir_pool_scope_fits_the_raw_distribution_on_every_drawn_domain(project
     for row in _rows(tmp_path / "ds")[:5]:
         expected = score_documents(model, [[row["text"]]]).log_weight[0]
         assert row["dsir_log_weight"] == pytest.approx(expected)
+
+
+def _word_tokens(texts):
+    return [len(t.split()) for t in texts]
+
+
+def test_a_tokenizer_makes_tokens_a_different_unit_from_bytes(project, tmp_path):
+    request = _request(unit="tokens", size=3000)
+    manifest = materialize(request, tmp_path / "ds", ConfigReader(project), token_counter=_word_tokens)
+    rows = _rows(tmp_path / "ds")
+    for name, info in manifest["domains"].items():
+        got = [r for r in rows if r["domain"] == name]
+        assert info["drawn_tokens"] == sum(len(r["text"].split()) for r in got)
+        assert info["drawn_bytes"] == sum(len(r["text"].encode()) for r in got) > info["drawn_tokens"]
+        assert abs(info["drawn_tokens"] - MIXTURE[name] * 3000) <= max(len(r["text"].split()) for r in got)
