@@ -206,3 +206,30 @@ def test_scores_keep_stream_positions(pool):
     assert len(scores) == len(texts)
     assert scores.log_weight[123] == pytest.approx(single.log_weight[0])
     assert np.array_equal(ngram_counts([texts]), model.raw_counts)
+
+
+def test_feature_cache_gives_the_same_selection_as_reading_twice(pool, tmp_path):
+    texts, _, target = pool
+    reads = []
+
+    def counted():
+        reads.append(1)
+        return _stream(texts)()
+
+    cached = dsir_select(counted, [target], 100, seed=3, n_jobs=2, cache_dir=tmp_path)
+    assert len(reads) == 1  # featurized once, scored and measured from the cache
+    assert not list(tmp_path.iterdir())  # the cache is removed afterwards
+    uncached = dsir_select(_stream(texts), [target], 100, seed=3, cache_dir=False)
+    assert np.array_equal(cached.scores.log_weight, uncached.scores.log_weight)
+    assert np.array_equal(cached.indices, uncached.indices)
+    assert cached.kl_selected == uncached.kl_selected
+
+
+def test_feature_cache_widens_its_type_for_many_buckets(pool, tmp_path):
+    from mixtures.resample.dsir import FeatureCache, featurize_to_cache
+
+    texts, _, _ = pool
+    cache = FeatureCache(tmp_path, 70_000)
+    counts = featurize_to_cache([texts[:50]], cache)
+    assert cache.dtype is np.uint32
+    assert counts.max() and np.array_equal(sum(g.counts() for g in cache.batches()), counts)

@@ -15,26 +15,31 @@ weight; featurization is vectorized and runs on every core.
 
 Raw texts come as a *stream factory*: a callable returning a fresh iterable of text batches
 (pyarrow string arrays or lists of str) in the same order every call; positions in that
-order identify documents. Memory holds per-document numbers only, never the texts.
+order identify documents. :func:`dsir_select` reads and featurizes the stream once, keeping
+the hashed n-grams in an on-disk :class:`FeatureCache` (about 0.7 bytes per text byte) for
+scoring and for the KL. Memory holds per-document numbers only, never the texts.
 """
 
 from __future__ import annotations
 
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from mixtures.errors import MixturesError
-from mixtures.resample.ngrams import as_string_array, hashed_ngrams, utf8_buffer
+from mixtures.resample.ngrams import NgramBatch, as_string_array, hashed_ngrams, utf8_buffer
 from mixtures.resample.parallel import ordered_map
 
 TextBatch = pa.Array | pa.ChunkedArray | Sequence[str]
 TextStream = Callable[[], Iterable[TextBatch]]
 
 DEFAULT_BUCKETS = 10_000
+THREADS = "threads"  # featurizing is NumPy kernels: threads run it in parallel without copying
 CHUNK_BYTES = 1 << 19  # ~0.5 MB of text per featurized chunk: the hot arrays stay in cache
 
 
@@ -104,6 +109,12 @@ def _chunk_scores(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return grams.doc_sums(_WORKER["log_ratio"]), grams.words, grams.n_bytes
 
 
+def _chunk_features(texts: pa.Array) -> tuple:
+    grams = hashed_ngrams(texts, _WORKER["buckets"])
+    dtype = FeatureCache.dtype_for(_WORKER["buckets"])
+    return grams.counts(), grams.words, grams.n_bytes, grams.unigram.astype(dtype), grams.bigram.astype(dtype)
+
+
 def _chunk_selected_counts(item: tuple[pa.Array, np.ndarray]) -> np.ndarray:
     texts, keep = item
     if not keep.any():
@@ -128,7 +139,7 @@ def ngram_counts(
     """
     chunks = (c for i, c in enumerate(text_chunks(batches)) if _keep_chunk(i, fraction, seed))
     total = np.zeros(buckets, dtype=np.int64)
-    for counts in ordered_map(_chunk_counts, chunks, n_jobs, _set_worker_state, (buckets,)):
+    for counts in ordered_map(_chunk_counts, chunks, n_jobs, _set_worker_state, (buckets,), THREADS):
         total += counts
     return total
 
@@ -235,7 +246,7 @@ class Scores:
 
 def score_documents(model: ImportanceModel, batches: Iterable[TextBatch], n_jobs: int | None = 1) -> Scores:
     """Log importance weights of every document of a stream, in stream order."""
-    parts = list(ordered_map(_chunk_scores, text_chunks(batches), n_jobs, _set_worker_state, (model.buckets, model.log_ratio)))
+    parts = list(ordered_map(_chunk_scores, text_chunks(batches), n_jobs, _set_worker_state, (model.buckets, model.log_ratio), THREADS))
     if not parts:
         empty = np.zeros(0)
         return Scores(empty, empty.astype(np.int64), empty.astype(np.int64))
@@ -290,8 +301,125 @@ def selected_counts(
             position += len(chunk)
 
     total = np.zeros(model.buckets, dtype=np.int64)
-    for counts in ordered_map(_chunk_selected_counts, items(), n_jobs, _set_worker_state, (model.buckets,)):
+    for counts in ordered_map(_chunk_selected_counts, items(), n_jobs, _set_worker_state, (model.buckets,), THREADS):
         total += counts
+    return total
+
+
+class FeatureCache:
+    """Hashed n-grams of a stream, kept on disk so the stream is read and featurized once.
+
+    Two append-only files hold each token's bucket and each adjacent pair's bucket (uint16 for
+    up to 65,535 buckets, else uint32: about 0.7 bytes per text byte); the token count of every
+    chunk and document stays in memory. :meth:`batches` gives back the same
+    :class:`~mixtures.resample.ngrams.NgramBatch` objects the featurizer made, so scores from
+    the cache are bit-identical to scores from the texts.
+    """
+
+    def __init__(self, folder: str | Path, buckets: int) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.buckets = buckets
+        self.dtype = self.dtype_for(buckets)
+        self.chunk_words: list[np.ndarray] = []
+        self.chunk_bytes: list[np.ndarray] = []
+        for name in ("unigram.bin", "bigram.bin"):
+            (self.folder / name).write_bytes(b"")
+
+    @staticmethod
+    def dtype_for(buckets: int) -> type:
+        return np.uint16 if buckets < 2**16 else np.uint32  # bigram sentinel == buckets must fit
+
+    def append(self, words: np.ndarray, n_bytes: np.ndarray, unigram: np.ndarray, bigram: np.ndarray) -> None:
+        with open(self.folder / "unigram.bin", "ab") as fh:
+            fh.write(np.ascontiguousarray(unigram, dtype=self.dtype).tobytes())
+        with open(self.folder / "bigram.bin", "ab") as fh:
+            fh.write(np.ascontiguousarray(bigram, dtype=self.dtype).tobytes())
+        self.chunk_words.append(np.asarray(words, dtype=np.int64))
+        self.chunk_bytes.append(np.asarray(n_bytes, dtype=np.int64))
+
+    def batches(self) -> Iterator[NgramBatch]:
+        unigrams = np.memmap(self.folder / "unigram.bin", dtype=self.dtype, mode="r") if self._size("unigram.bin") else None
+        bigrams = np.memmap(self.folder / "bigram.bin", dtype=self.dtype, mode="r") if self._size("bigram.bin") else None
+        u = b = 0
+        for words, n_bytes in zip(self.chunk_words, self.chunk_bytes, strict=True):
+            tokens = int(words.sum())
+            pairs = max(tokens - 1, 0)
+            unigram = np.asarray(unigrams[u: u + tokens], dtype=np.intp) if tokens else np.zeros(0, np.intp)
+            bigram = np.asarray(bigrams[b: b + pairs], dtype=np.intp) if pairs else np.zeros(0, np.intp)
+            token_doc = np.repeat(np.arange(len(words), dtype=np.intp), words)
+            yield NgramBatch(token_doc, unigram, bigram, words, n_bytes, self.buckets)
+            u += tokens
+            b += pairs
+
+    def _size(self, name: str) -> int:
+        return (self.folder / name).stat().st_size
+
+    def save(self) -> None:
+        """Persist the per-chunk document sizes so another process can :meth:`open` the cache."""
+        lengths = np.array([len(w) for w in self.chunk_words], dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        tmp = self.folder / "chunks.tmp.npz"
+        np.savez(tmp, lengths=lengths, buckets=self.buckets,
+                 words=np.concatenate(self.chunk_words) if self.chunk_words else empty,
+                 n_bytes=np.concatenate(self.chunk_bytes) if self.chunk_bytes else empty)
+        tmp.replace(self.folder / "chunks.npz")
+
+    @classmethod
+    def open(cls, folder: str | Path) -> FeatureCache:
+        """A cache written and saved earlier (e.g. by another process)."""
+        folder = Path(folder)
+        with np.load(folder / "chunks.npz") as data:
+            cache = cls.__new__(cls)
+            cache.folder, cache.buckets = folder, int(data["buckets"])
+            cache.dtype = cls.dtype_for(cache.buckets)
+            cuts = np.cumsum(data["lengths"])[:-1]
+            cache.chunk_words = np.split(data["words"], cuts) if len(data["lengths"]) else []
+            cache.chunk_bytes = np.split(data["n_bytes"], cuts) if len(data["lengths"]) else []
+        return cache
+
+
+def featurize_to_cache(
+    batches: Iterable[TextBatch],
+    cache: FeatureCache,
+    n_jobs: int | None = 1,
+    fraction: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """One pass: cache every document's n-grams and return the bucket counts.
+
+    Counts cover the ``fraction`` sample of chunks (see :func:`ngram_counts`); the cache
+    covers every document.
+    """
+    total = np.zeros(cache.buckets, dtype=np.int64)
+    results = ordered_map(_chunk_features, text_chunks(batches), n_jobs, _set_worker_state, (cache.buckets,), THREADS)
+    for i, (counts, words, n_bytes, unigram, bigram) in enumerate(results):
+        if _keep_chunk(i, fraction, seed):
+            total += counts
+        cache.append(words, n_bytes, unigram, bigram)
+    return total
+
+
+def score_cached(model: ImportanceModel, cache: FeatureCache) -> Scores:
+    """:func:`score_documents` from a feature cache (no text is read)."""
+    if cache.buckets != model.buckets:
+        raise DsirError(f"the cache has {cache.buckets} buckets, the model {model.buckets}.")
+    parts = [(grams.doc_sums(model.log_ratio), grams.words, grams.n_bytes) for grams in cache.batches()]
+    if not parts:
+        empty = np.zeros(0)
+        return Scores(empty, empty.astype(np.int64), empty.astype(np.int64))
+    return Scores(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def cached_selected_counts(cache: FeatureCache, selected: np.ndarray) -> np.ndarray:
+    """Bucket counts of the documents flagged in ``selected``, from a feature cache."""
+    total = np.zeros(cache.buckets, dtype=np.int64)
+    position = 0
+    for grams in cache.batches():
+        keep = selected[position: position + len(grams)]
+        if keep.any():
+            total += grams.counts(keep)
+        position += len(grams)
     return total
 
 
@@ -366,14 +494,38 @@ def dsir_select(
     raw_fraction: float = 1.0,
     measure_kl: bool = True,
     model: ImportanceModel | None = None,
+    cache_dir: str | Path | None | bool = None,
 ) -> DsirSelection:
     """Select ``k`` documents of the raw stream (``None``: rank all eligible) toward the target.
 
-    Reads the raw stream twice (fit, score) and a third time when ``measure_kl`` (counts
-    of the selected documents). Pass a fitted ``model`` to skip fitting.
+    By default the raw stream is read and featurized once, its n-grams cached on disk in a
+    temporary folder (``cache_dir``: a folder of your choice; ``False``: no cache, read the
+    stream again for scoring and for the KL). Pass a fitted ``model`` to skip fitting.
     """
     if min_length < 0:
         raise DsirError(f"min_length is {min_length}; it must be >= 0.")
+    if cache_dir is False:
+        return _select_uncached(raw, target, k, buckets, min_length, seed, smoothing, n_jobs, raw_fraction,
+                                measure_kl, model)
+    with tempfile.TemporaryDirectory(prefix="dsir-", dir=cache_dir or None) as folder:
+        cache = FeatureCache(folder, model.buckets if model is not None else buckets)
+        raw_counts = featurize_to_cache(raw(), cache, n_jobs, raw_fraction, seed)
+        if model is None:
+            model = fit_importance(raw_counts, target, buckets, smoothing, n_jobs)
+        scores = score_cached(model, cache)
+        eligible = scores.eligible(min_length)
+        indices = gumbel_top_k(scores.log_weight, k, seed, eligible)
+        selection = DsirSelection(indices, scores, min_length, int((~eligible).sum()), seed, model)
+        if measure_kl:
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[indices] = True
+            selection.kl_raw = model.kl_from_target(model.raw_counts)
+            selection.kl_selected = model.kl_from_target(cached_selected_counts(cache, mask))
+    return selection
+
+
+def _select_uncached(raw, target, k, buckets, min_length, seed, smoothing, n_jobs, raw_fraction, measure_kl,
+                     model) -> DsirSelection:
     if model is None:
         model = fit_importance(raw(), target, buckets, smoothing, n_jobs, raw_fraction, seed)
     scores = score_documents(model, raw(), n_jobs)

@@ -3,10 +3,11 @@
 Stages (each one a function a Dagster partition can run on its own; all state is in files):
 
 1. :func:`index_domain` (per domain): the one pass over the domain through the corpus layer.
-   It keeps per-document bytes and tokens (and DSIR bucket counts when DSIR is on) and spills
-   the documents, in reading order, to an uncompressed Arrow IPC file.
+   It keeps per-document bytes and tokens and spills the documents, in reading order, to an
+   uncompressed Arrow IPC file. With DSIR on it also featurizes them once: the domain's
+   bucket counts, and every document's n-grams in a feature cache.
 2. :func:`prepare_target` and :func:`score_domain` (DSIR only; per domain): log importance
-   weights toward the target and eligibility (``min_length``), computed on the spill.
+   weights toward the target and eligibility (``min_length``), from the feature cache.
 3. :func:`make_plan` (once): documents per domain, epochs, the shuffle across domains and the
    shard layout (:mod:`mixtures.resample.plan`).
 4. :func:`write_shard` (per shard): take the shard's rows from the memory-mapped spills, batch
@@ -40,7 +41,14 @@ import pyarrow.parquet as pq
 
 from mixtures.errors import MixturesError
 from mixtures.mixture import validate_mixture
-from mixtures.resample.dsir import ImportanceModel, ngram_counts, score_documents
+from mixtures.resample.dsir import (
+    FeatureCache,
+    ImportanceModel,
+    featurize_to_cache,
+    ngram_counts,
+    score_cached,
+    score_documents,
+)
 from mixtures.resample.ngrams import hashed_ngrams
 from mixtures.resample.parallel import ordered_map
 from mixtures.resample.plan import UNITS, DomainIndex, Plan, plan_draws
@@ -206,6 +214,9 @@ class Workspace:
     def counts_path(self, name: str) -> Path:
         return self.work / "index" / f"{name}.counts.npy"
 
+    def features_dir(self, domain: str) -> Path:
+        return self.work / "features" / domain
+
     def spill_path(self, domain: str) -> Path:
         return self.work / "spill" / f"{domain}.arrow"
 
@@ -303,8 +314,10 @@ def index_domain(
                               else np.asarray(token_counter(text.to_pylist()), dtype=np.int64))
                 yield text
 
-        if request.dsir is not None:
-            _save_npy(ws.counts_path(domain), ngram_counts(texts(), request.dsir.buckets, n_jobs))
+        if request.dsir is not None:  # featurize once; the scoring stage reads the cached n-grams
+            cache = FeatureCache(ws.features_dir(domain), request.dsir.buckets)
+            _save_npy(ws.counts_path(domain), featurize_to_cache(texts(), cache, n_jobs))
+            cache.save()
         else:
             for _ in texts():
                 pass
@@ -388,7 +401,11 @@ def score_domain(ws: Workspace, request: Request, domain: str, n_jobs: int | Non
     if index.log_weight is not None or request.dsir is None:
         return index
     model = importance_model(ws, request, domain)
-    scores = score_documents(model, (batch.column(0) for batch in spill_batches(ws, domain)), n_jobs)
+    features = ws.features_dir(domain)
+    if (features / "chunks.npz").is_file():
+        scores = score_cached(model, FeatureCache.open(features))
+    else:
+        scores = score_documents(model, (batch.column(0) for batch in spill_batches(ws, domain)), n_jobs)
     if len(scores) != len(index):
         raise MaterializeError(
             f"domain {domain!r} had {len(index)} documents when indexed and {len(scores)} now; "
@@ -402,6 +419,7 @@ def score_domain(ws: Workspace, request: Request, domain: str, n_jobs: int | Non
         "excluded_short": int((~eligible).sum()),
     }
     index.save(ws.index_path(domain))
+    shutil.rmtree(features, ignore_errors=True)  # the weights are kept; the n-grams are not needed again
     return index
 
 

@@ -1,8 +1,9 @@
 """Ordered, bounded parallel map over a stream: results come back in input order.
 
-Work runs in worker processes (``fork`` where available) so numpy-heavy chunks use every
-core; at most ``2 * n_jobs`` chunks are in flight, so memory stays bounded whatever the
-stream's length. ``n_jobs=1`` runs everything in the calling process.
+Work runs in worker processes (``fork`` where available), or in threads for work that
+spends its time in NumPy and Arrow kernels that release the GIL (no data is copied between
+processes then). At most ``2 * n_jobs`` items are in flight, so memory stays bounded whatever
+the stream's length. ``n_jobs=1`` runs everything in the calling thread.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -42,21 +43,28 @@ def ordered_map(
     n_jobs: int | None = 1,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple = (),
+    backend: str = "processes",
 ) -> Iterator[R]:
-    """``map(fn, items)`` in up to ``n_jobs`` processes, yielding results in input order.
+    """``map(fn, items)`` in up to ``n_jobs`` processes (or threads), results in input order.
 
-    ``fn`` and ``initializer`` must be top-level functions (picklable). ``initializer``
-    also runs in the calling process when ``n_jobs`` is 1, so both paths see the same state.
+    For processes, ``fn`` and ``initializer`` must be top-level functions (picklable).
+    ``initializer`` runs once in the calling process for threads and for ``n_jobs=1``, so
+    every path sees the same state.
     """
     jobs = resolve_jobs(n_jobs)
-    if jobs == 1:
+    if jobs == 1 or backend == "threads":
         if initializer is not None:
             initializer(*initargs)
+    if jobs == 1:
         for item in items:
             yield fn(item)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=initializer, initargs=initargs) as pool:
+    if backend == "threads":
+        pool_cm = ThreadPoolExecutor(jobs)
+    else:
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        pool_cm = ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=initializer, initargs=initargs)
+    with pool_cm as pool:
         pending: deque[Future] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))
