@@ -339,21 +339,14 @@ class FeatureCache:
         self.chunk_bytes.append(np.asarray(n_bytes, dtype=np.int64))
 
     def batches(self) -> Iterator[NgramBatch]:
-        unigrams = np.memmap(self.folder / "unigram.bin", dtype=self.dtype, mode="r") if self._size("unigram.bin") else None
-        bigrams = np.memmap(self.folder / "bigram.bin", dtype=self.dtype, mode="r") if self._size("bigram.bin") else None
-        u = b = 0
-        for words, n_bytes in zip(self.chunk_words, self.chunk_bytes, strict=True):
-            tokens = int(words.sum())
-            pairs = max(tokens - 1, 0)
-            unigram = np.asarray(unigrams[u: u + tokens], dtype=np.intp) if tokens else np.zeros(0, np.intp)
-            bigram = np.asarray(bigrams[b: b + pairs], dtype=np.intp) if pairs else np.zeros(0, np.intp)
-            token_doc = np.repeat(np.arange(len(words), dtype=np.intp), words)
-            yield NgramBatch(token_doc, unigram, bigram, words, n_bytes, self.buckets)
-            u += tokens
-            b += pairs
-
-    def _size(self, name: str) -> int:
-        return (self.folder / name).stat().st_size
+        """The cached n-grams chunk by chunk, read sequentially (only one chunk in memory)."""
+        with open(self.folder / "unigram.bin", "rb") as unigrams, open(self.folder / "bigram.bin", "rb") as bigrams:
+            for words, n_bytes in zip(self.chunk_words, self.chunk_bytes, strict=True):
+                tokens = int(words.sum())
+                unigram = np.fromfile(unigrams, dtype=self.dtype, count=tokens).astype(np.intp)
+                bigram = np.fromfile(bigrams, dtype=self.dtype, count=max(tokens - 1, 0)).astype(np.intp)
+                token_doc = np.repeat(np.arange(len(words), dtype=np.intp), words)
+                yield NgramBatch(token_doc, unigram, bigram, words, n_bytes, self.buckets)
 
     def save(self) -> None:
         """Persist the per-chunk document sizes so another process can :meth:`open` the cache."""
