@@ -17,6 +17,7 @@ from mixtures.errors import MixturesError
 COMMAND_MODULES = [
     "mixtures.cli.corpus_cmd",
     "mixtures.cli.run_cmd",
+    "mixtures.cli.materialize_cmd",
 ]
 
 

@@ -1,0 +1,50 @@
+"""Hand the materialized dataset to training stacks.
+
+- Megatron-style blends: ``--data-path W1 PREFIX1 W2 PREFIX2 ...`` with each shard weighted by
+  its share of the dataset's text bytes (the shards are already mixed, so this consumes them
+  evenly). Megatron reads its own indexed format: convert each shard first, e.g. with
+  ``tools/preprocess_data.py --input shard-00000.jsonl --output-prefix shard-00000 --json-keys text``,
+  which writes ``shard-00000_text_document.{bin,idx}``: the prefixes listed here.
+- Hugging Face ``datasets``: the shard files in order, for ``load_dataset("parquet" | "json", data_files=...)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def load_manifest(folder: str | Path) -> dict:
+    """The ``manifest.json`` of a materialized dataset folder."""
+    return json.loads((Path(folder) / "manifest.json").read_text())
+
+
+def blend_weights(manifest: dict) -> list[tuple[float, str]]:
+    """``(weight, shard path)`` per shard, weights = share of text bytes (sum to 1)."""
+    shards = manifest["shards"]
+    total = sum(s["text_bytes"] for s in shards) or 1
+    return [(s["text_bytes"] / total, s["path"]) for s in shards]
+
+
+def megatron_blend(manifest: dict, root: str | Path | None = None, suffix: str = "_text_document") -> str:
+    """The ``--data-path`` argument of a Megatron-style blend over the converted shards.
+
+    Each prefix is the shard's path without its extension plus ``suffix``, under ``root``
+    when given (relative to the dataset folder otherwise).
+    """
+    parts = []
+    for weight, path in blend_weights(manifest):
+        stem = Path(path).name.split(".")[0] + suffix
+        prefix = str(Path(root) / stem) if root is not None else stem
+        parts.append(f"{weight:.10g} {prefix}")
+    return " ".join(parts)
+
+
+def hf_data_files(manifest: dict, folder: str | Path) -> list[str]:
+    """The shard files in order, as absolute paths, for ``datasets.load_dataset``."""
+    return [str((Path(folder) / s["path"]).resolve()) for s in manifest["shards"]]
+
+
+def hf_builder(manifest: dict) -> str:
+    """The ``datasets`` builder name for the shards' format: ``parquet`` or ``json``."""
+    return "parquet" if manifest["format"] == "parquet" else "json"

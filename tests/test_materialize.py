@@ -1,0 +1,355 @@
+"""Materializing the mixed dataset: counts, epoch caps, determinism, atomicity and resume, DSIR."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from mixtures.config import parse_config
+from mixtures.corpus import iter_batches
+from mixtures.errors import InfeasibleError
+from mixtures.resample.exports import hf_data_files, load_manifest, megatron_blend
+from mixtures.resample.materialize import (
+    ConfigReader,
+    DsirSpec,
+    MaterializeError,
+    Request,
+    Workspace,
+    materialize,
+)
+from mixtures.resample.plan import DomainIndex, Plan, _count_for, plan_draws, shard_layout
+from tests.corpus_factory import make_texts, write_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+MIXTURE = {"prose": 0.4, "code": 0.3, "legal": 0.2, "speech": 0.1}
+
+
+def _sha(manifest: dict) -> list[str]:
+    return [s["sha256"] for s in manifest["shards"]]
+
+
+def _rows(folder: Path) -> list[dict]:
+    manifest = load_manifest(folder)
+    rows = []
+    for shard in manifest["shards"]:
+        path = folder / shard["path"]
+        if manifest["format"] == "parquet":
+            rows += pq.read_table(path).to_pylist()
+        else:
+            rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return rows
+
+
+def _index(sizes) -> DomainIndex:
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return DomainIndex(sizes, sizes)
+
+
+# -- planning --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["bytes", "tokens", "documents"])
+def test_per_domain_amounts_match_the_mixture_within_one_document(unit):
+    rng = np.random.default_rng(0)
+    indexes = {name: _index(rng.integers(50, 2000, n)) for name, n in [("a", 400), ("b", 150), ("c", 900)]}
+    mixture = {"a": 0.5, "b": 0.2, "c": 0.3}
+    size = 600 if unit == "documents" else 700_000
+    plan = plan_draws(indexes, mixture, size, unit, seed=3, max_epochs=4)
+    for name, draw in plan.domains.items():
+        largest = 1 if unit == "documents" else indexes[name].n_bytes.max()
+        assert abs(draw.drawn_units - mixture[name] * size) <= largest, name
+        assert draw.drawn_units == indexes[name].units(unit)[draw.positions].sum()
+    assert plan.total_rows == sum(d.drawn_documents for d in plan.domains.values())
+    all_slots = np.sort(np.concatenate([d.slots for d in plan.domains.values()]))
+    assert np.array_equal(all_slots, np.arange(plan.total_rows))
+
+
+def test_epochs_never_exceed_the_cap_and_a_mixture_needing_more_is_refused():
+    indexes = {"small": _index([100] * 10), "big": _index([100] * 1000)}
+    plan = plan_draws(indexes, {"small": 0.5, "big": 0.5}, 5_000, "bytes", max_epochs=2.5)
+    small = plan.domains["small"]
+    assert small.epochs_drawn <= 2.5 and small.drawn_documents == 25
+    counts = np.bincount(small.positions, minlength=10)
+    assert counts.max() - counts.min() <= 1 and counts.max() == 3  # whole epochs first, then a partial one
+    assert sorted(set(small.epochs.tolist())) == [0, 1, 2]
+    with pytest.raises(InfeasibleError, match=r"small: needs 2500 bytes = 2.5 epochs.*over the cap of 2 epochs"):
+        plan_draws(indexes, {"small": 0.5, "big": 0.5}, 5_000, "bytes", max_epochs=2.0)
+    with pytest.raises(InfeasibleError, match="small"):
+        plan_draws(indexes, {"small": 0.5, "big": 0.5}, 5_000, "bytes", max_epochs=4, max_epochs_per_domain={"small": 1})
+
+
+def test_partial_epoch_rounding_never_crosses_the_cap():
+    cumulative = np.cumsum([10, 10, 10])
+    assert _count_for(14, cumulative, 100) == 1
+    assert _count_for(16, cumulative, 100) == 2
+    assert _count_for(16, cumulative, 15) == 1  # closer count would cross the cap
+    assert _count_for(0, cumulative, 100) == 0
+
+
+def test_shard_layout_cuts_by_bytes_and_plan_round_trips(tmp_path):
+    starts = shard_layout(np.array([40, 40, 40, 40, 40]), 100)
+    assert starts.tolist() == [0, 3, 5]
+    plan = plan_draws({"a": _index([30] * 50), "b": _index([70] * 20)}, {"a": 0.5, "b": 0.5}, 2000, "bytes", shard_mb=0.0002)
+    plan.save(tmp_path)
+    loaded = Plan.load(tmp_path)
+    assert list(loaded.domains) == list(plan.domains)
+    for name in plan.domains:
+        assert np.array_equal(loaded.domains[name].slots, plan.domains[name].slots)
+    assert np.array_equal(loaded.shard_starts, plan.shard_starts) and plan.n_shards > 3
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+
+
+def _request(**kw) -> Request:
+    fields = {"mixture": MIXTURE, "size": 20_000, "unit": "bytes", "seed": 1, "shard_mb": 0.004}
+    fields.update(kw)
+    return Request(**fields)
+
+
+def test_dataset_matches_plan_is_shuffled_and_has_a_manifest(project, tmp_path):
+    out = tmp_path / "ds"
+    manifest = materialize(_request(mixture_run="run-123"), out, ConfigReader(project))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [s["path"] for s in manifest["shards"]] + ["manifest.json", "megatron_blend.txt"]
+    )
+    assert not Workspace(out).work.exists()
+    rows = _rows(out)
+    assert len(rows) == manifest["totals"]["documents"]
+    for name, info in manifest["domains"].items():
+        got = [r for r in rows if r["domain"] == name]
+        assert len(got) == info["drawn_documents"]
+        assert sum(len(r["text"].encode()) for r in got) == info["drawn_bytes"]
+        assert abs(info["drawn_units"] - info["requested_units"]) <= max(len(r["text"].encode()) for r in got)
+    first = [r["domain"] for r in rows[:20]]
+    assert len(set(first)) >= 3  # domains are interleaved, not in blocks
+    assert manifest["mixture_run"] == "run-123" and manifest["seed"] == 1 and manifest["unit"] == "bytes"
+    assert all(r["source"] and r["doc_id"] for r in rows)
+    blend = (out / "megatron_blend.txt").read_text().split()
+    assert len(blend) == 2 * len(manifest["shards"]) and abs(sum(map(float, blend[::2])) - 1) < 1e-6
+    assert megatron_blend(manifest) == " ".join(blend)
+    assert len(hf_data_files(manifest, out)) == len(manifest["shards"])
+
+
+def test_only_the_train_split_is_drawn(project, tmp_path):
+    manifest = materialize(_request(), tmp_path / "ds", ConfigReader(project))
+    from mixtures.corpus import split_of
+
+    rows = _rows(tmp_path / "ds")
+    assert all(split_of(r["doc_id"], project.corpus.val_fraction) == "train" for r in rows)
+    train_docs = sum(1 for _ in iter_batches(project, "speech", "train") for _ in _)
+    assert manifest["domains"]["speech"]["documents"] == train_docs
+
+
+def test_same_seed_gives_identical_shards_serial_or_parallel(project, tmp_path):
+    a = materialize(_request(), tmp_path / "a", ConfigReader(project), n_jobs=1)
+    b = materialize(_request(), tmp_path / "b", ConfigReader(project), n_jobs=2)
+    c = materialize(_request(seed=2), tmp_path / "c", ConfigReader(project))
+    assert _sha(a) == _sha(b)
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
+    assert _sha(a) != _sha(c)
+
+
+def test_jsonl_format_and_documents_unit(project, tmp_path):
+    manifest = materialize(_request(format="jsonl", unit="documents", size=60), tmp_path / "j", ConfigReader(project))
+    rows = _rows(tmp_path / "j")
+    assert len(rows) == 60 == manifest["totals"]["documents"]
+    assert all(p["path"].endswith(".jsonl") for p in manifest["shards"])
+    for name, weight in MIXTURE.items():
+        assert abs(sum(r["domain"] == name for r in rows) - weight * 60) <= 1
+
+
+def test_existing_output_is_refused_and_a_finished_one_is_reused(project, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(MaterializeError, match="already exists"):
+        materialize(_request(), out, ConfigReader(project))
+    (out / "notes.txt").unlink()
+    out.rmdir()
+    first = materialize(_request(), out, ConfigReader(project))
+    again = materialize(_request(), out, ConfigReader(project))
+    assert again == first
+    with pytest.raises(MaterializeError, match="already exists"):
+        materialize(_request(seed=5), out, ConfigReader(project))
+
+
+def test_infeasible_mixture_is_refused_before_writing(project, tmp_path):
+    with pytest.raises(InfeasibleError, match="speech"):
+        materialize(_request(size=200_000, max_epochs=1.0), tmp_path / "ds", ConfigReader(project))
+    assert not (tmp_path / "ds").exists()
+
+
+# -- killed and resumed ------------------------------------------------------------------------------------
+
+
+class SlowReader(ConfigReader):
+    """The corpus reader, slowed down so a test can kill a run half-way."""
+
+    def __call__(self, domain):
+        for batch in super().__call__(domain):
+            time.sleep(0.05)
+            yield batch
+
+
+def _big_project(root: Path):
+    domains = []
+    for i, kind in enumerate(["prose", "code", "legal", "speech"]):
+        write_jsonl(root / kind / "docs.jsonl", make_texts(kind, 400, 10 + i))
+        domains.append({"name": kind, "paths": [kind]})
+    config = {"project": "kill", "domains": domains, "corpus": {"batch_docs": 16},
+              "storage": {"root": str(root / ".mixtures")}}
+    return config, parse_config(config, base_dir=root)
+
+
+KILL_SCRIPT = """
+import json, sys
+from mixtures.config import parse_config
+from mixtures.resample.materialize import Request, materialize
+from tests.test_materialize import SlowReader
+config = parse_config(json.loads(sys.argv[1]), base_dir=sys.argv[2])
+request = Request.from_dict(json.loads(sys.argv[3]))
+materialize(request, sys.argv[4], SlowReader(config))
+"""
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_no_dataset_and_a_rerun_completes_with_the_same_hashes(tmp_path):
+    config_map, config = _big_project(tmp_path)
+    request = _request(size=120_000, shard_mb=0.01)
+    out = tmp_path / "ds"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, json.dumps(config_map), str(tmp_path), json.dumps(request.to_dict()), str(out)],
+        env=env, cwd=str(REPO), stderr=subprocess.PIPE,
+    )
+    work = Workspace(out).work
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(work.glob("index/*.npz")):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(work.glob("index/*.npz")), "the run ended before a domain was indexed"
+    assert not list(work.glob("shards/*.json")), "the run got too far before it was killed"
+    assert not out.exists()
+    assert not (work / "dataset" / "manifest.json").exists()
+    resumed = materialize(request, out, ConfigReader(config))
+    clean = materialize(request, tmp_path / "clean", ConfigReader(config))
+    assert _sha(resumed) == _sha(clean)
+    assert len(resumed["shards"]) > 2
+
+
+def test_debris_of_a_killed_run_is_ignored_and_finished_stages_are_kept(project, tmp_path):
+    from mixtures.resample.materialize import index_domain, make_plan, write_shard
+
+    request = _request()
+    out = tmp_path / "ds"
+    reference = materialize(request, tmp_path / "ref", ConfigReader(project))
+    ws = Workspace(out)
+    ws.begin(request)
+    reader = ConfigReader(project)
+    for domain in request.domains:
+        index_domain(ws, request, domain, reader)
+    plan = make_plan(ws, request)
+    first = write_shard(ws, request, plan, 0)
+    # debris as a killed job leaves it: a half-written spill, a shard temp file, a shard without marker
+    (ws.spill_path("code").with_name(".code.arrow.tmp")).write_bytes(b"partial")
+    (ws.dataset / ".shard-00001.parquet.tmp").write_bytes(b"partial")
+    (ws.dataset / "shard-00002.parquet").write_bytes(b"truncated")
+    marker_time = ws.shard_marker(0).stat().st_mtime_ns
+    resumed = materialize(request, out, ConfigReader(project))
+    assert _sha(resumed) == _sha(reference)
+    assert resumed["shards"][0] == first
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+    assert marker_time  # shard 0 was reused, not rewritten: its hash is the one computed before
+
+
+# -- DSIR inside domains --------------------------------------------------------------------------------------
+
+
+def test_dsir_inside_a_domain_prefers_target_like_documents(tmp_path):
+    mixed = make_texts("code", 150, 1) + make_texts("legal", 150, 2)
+    write_jsonl(tmp_path / "mixed" / "m.jsonl", mixed)
+    write_jsonl(tmp_path / "prose" / "p.jsonl", make_texts("prose", 100, 3))
+    write_jsonl(tmp_path / "target" / "t.jsonl", make_texts("legal", 40, 4))
+    config = parse_config(
+        {"project": "dsir", "domains": [{"name": "mixed", "paths": ["mixed"]}, {"name": "prose", "paths": ["prose"]}],
+         "target": {"sets": [{"name": "target", "paths": ["target"]}]}},
+        base_dir=tmp_path,
+    )
+    request = Request(mixture={"mixed": 0.5, "prose": 0.5}, size=120, unit="documents", seed=0, shard_mb=1,
+                      dsir=DsirSpec(buckets=4096, min_length=25))
+    target = ([d.text for d in batch] for batch in iter_batches(config, "target"))
+    manifest = materialize(request, tmp_path / "ds", ConfigReader(config), target=target)
+    rows = [r for r in _rows(tmp_path / "ds") if r["domain"] == "mixed"]
+    assert len(rows) == 60
+    assert sum(r["text"].startswith("legal") for r in rows) >= 55
+    assert all(r["dsir_log_weight"] is not None for r in rows)
+    report = manifest["dsir"]
+    from mixtures.corpus import iter_documents
+
+    short = sum(len(re.findall(r"\w+|[^\w\s]+", d.text.lower())) < 25 for d in iter_documents(config, "mixed", "train"))
+    assert short > 0
+    assert report["domains"]["mixed"]["min_length"] == 25
+    assert report["domains"]["mixed"]["excluded_short"] == short
+    assert manifest["domains"]["mixed"]["eligible_documents"] == manifest["domains"]["mixed"]["documents"] - short
+    assert report["domains"]["mixed"]["kl_reduction"] > 0
+    assert report["kl_reduction"] > 0
+
+
+def test_a_partition_refuses_a_work_folder_begun_for_other_inputs(project, tmp_path):
+    from mixtures.resample.materialize import index_domain
+
+    ws = Workspace(tmp_path / "ds")
+    ws.begin(_request(seed=1))
+    with pytest.raises(MaterializeError, match="begun for other inputs"):
+        index_domain(ws, _request(seed=2), "prose", ConfigReader(project))
+    assert ws.begin(_request(seed=2)) is None  # beginning again discards the old work
+    assert json.loads((ws.work / "request.json").read_text())["request"]["seed"] == 2
+
+
+def test_dsir_pool_scope_fits_the_raw_distribution_on_every_drawn_domain(project, tmp_path):
+    target = np.zeros(64, dtype=np.int64)
+    target[:8] = 10  # bucket counts can be given directly
+    request = _request(dsir=DsirSpec(buckets=64, scope="pool"))
+    manifest = materialize(request, tmp_path / "ds", ConfigReader(project), target=target)
+    from mixtures.resample.dsir import kl_divergence
+
+    report = manifest["dsir"]
+    assert report["scope"] == "pool"
+    assert set(report["domains"]) == set(MIXTURE)
+    assert report["kl_pool"] > 0 and np.isfinite(report["kl_dataset"])
+    assert kl_divergence(target, target) == pytest.approx(0)
+    from mixtures.resample.dsir import ImportanceModel, ngram_counts, score_documents
+
+    pool = sum(ngram_counts(([d.text for d in b] for b in iter_batches(project, name, "train")), 64) for name in MIXTURE)
+    model = ImportanceModel(pool, target)
+    for row in _rows(tmp_path / "ds")[:5]:
+        expected = score_documents(model, [[row["text"]]]).log_weight[0]
+        assert row["dsir_log_weight"] == pytest.approx(expected)
+
+
+def _word_tokens(texts):
+    return [len(t.split()) for t in texts]
+
+
+def test_a_tokenizer_makes_tokens_a_different_unit_from_bytes(project, tmp_path):
+    request = _request(unit="tokens", size=3000)
+    manifest = materialize(request, tmp_path / "ds", ConfigReader(project), token_counter=_word_tokens)
+    rows = _rows(tmp_path / "ds")
+    for name, info in manifest["domains"].items():
+        got = [r for r in rows if r["domain"] == name]
+        assert info["drawn_tokens"] == sum(len(r["text"].split()) for r in got)
+        assert info["drawn_bytes"] == sum(len(r["text"].encode()) for r in got) > info["drawn_tokens"]
+        assert abs(info["drawn_tokens"] - MIXTURE[name] * 3000) <= max(len(r["text"].split()) for r in got)
