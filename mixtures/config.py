@@ -163,6 +163,9 @@ class DsirConfig(_Strict):
     enabled: bool = False
     buckets: int = Field(10_000, ge=16)
     min_length: int = Field(0, ge=0, description="documents with fewer words are excluded and counted")
+    scope: Literal["domain", "pool"] = Field("domain", description="importance model per domain, or one over the pool")
+    smoothing: float = Field(1.0, gt=0, description="pseudo-count of the hashed n-gram distributions")
+    target: list[str] = Field(default_factory=list, description="target-set names to resample toward (default: all)")
 
 
 class DatasetConfig(_Strict):
@@ -226,6 +229,9 @@ class ProjectConfig(_Strict):
             unknown = [k for k in keys if k not in names]
             if unknown:
                 raise ValueError(f"{section} names unknown domain(s) {unknown}; domains are {names}")
+        unknown_sets = [t for t in self.dataset.dsir.target if t not in set_names]
+        if unknown_sets:
+            raise ValueError(f"dataset.dsir.target names unknown target set(s) {unknown_sets}; sets are {set_names}")
         for label, mixture in self.validation.mixtures.items():
             unknown = [k for k in mixture if k not in names]
             if unknown:

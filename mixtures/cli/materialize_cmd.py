@@ -11,12 +11,11 @@ Sizes, unit, shard size, format, seed and epoch caps default to the config's ``d
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
-from mixtures.errors import ConfigError, MixtureError
+from mixtures.errors import MixtureError
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:
@@ -56,44 +55,10 @@ def read_mixture_file(path: str) -> tuple[dict[str, float], str | None]:
     return {k: float(v) for k, v in data.items()}, run
 
 
-def _target_texts(config, paths: list[str]):
-    """Text batches of the DSIR target: given files (any corpus format) or the config's target sets."""
-    from mixtures.corpus import iter_batches
-
-    if not paths:
-        if not config.target.sets:
-            raise ConfigError("DSIR is on but there is no target: give --dsir-target PATH or add target.sets to the config.")
-        for target_set in config.target.sets:
-            for batch in iter_batches(config, target_set.name):
-                yield [doc.text for doc in batch]
-        return
-    from mixtures.corpus.files import resolve_domain_files
-    from mixtures.corpus.readers import ReadSpec, ReadStats, read_file
-
-    spec = ReadSpec(on_bad_line=config.corpus.on_bad_line)
-    for path, fmt in resolve_domain_files("dsir-target", paths, "auto", Path.cwd()):
-        batch = []
-        for doc in read_file(path, fmt, spec, str(path), ReadStats()):
-            batch.append(doc.text)
-            if len(batch) == 1024:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-
-def _corpus_fingerprint(config, domains: list[str]) -> str | None:
-    try:
-        from mixtures.corpus.domains import files_fingerprint
-    except ImportError:  # pragma: no cover - older corpus layer
-        return None
-    prints = files_fingerprint(config)
-    return hashlib.sha256(json.dumps({d: prints.get(d) for d in domains}, sort_keys=True).encode()).hexdigest()
-
-
 def materialize_command(args: argparse.Namespace) -> int:
     from mixtures.cli.corpus_cmd import project_config
     from mixtures.mixture import validate_mixture
+    from mixtures.resample.inputs import corpus_fingerprint, dsir_target_batches
     from mixtures.resample.materialize import ConfigReader, DsirSpec, Request, materialize
 
     config = project_config(args.config)
@@ -123,9 +88,9 @@ def materialize_command(args: argparse.Namespace) -> int:
     request = Request.from_config(
         config, mixture, size=args.size, unit=args.unit, seed=args.seed, shard_mb=args.shard_mb,
         format=args.format, dsir=dsir or False, mixture_run=run,
-        corpus_fingerprint=_corpus_fingerprint(config, [d for d, w in mixture.items() if w > 0]),
+        corpus_fingerprint=corpus_fingerprint(config, [d for d, w in mixture.items() if w > 0]),
     )
-    target = _target_texts(config, args.dsir_target or []) if dsir_on else None
+    target = dsir_target_batches(config, args.dsir_target or []) if dsir_on else None
 
     def log(message: str) -> None:
         if not args.json:

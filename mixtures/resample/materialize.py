@@ -147,7 +147,8 @@ class Request:
         """
         ds = config.dataset
         dsir_on = overrides.pop("dsir", ds.dsir.enabled)
-        dsir = DsirSpec(buckets=ds.dsir.buckets, min_length=ds.dsir.min_length) if dsir_on is True else dsir_on or None
+        dsir = DsirSpec(buckets=ds.dsir.buckets, min_length=ds.dsir.min_length, scope=ds.dsir.scope,
+                        smoothing=ds.dsir.smoothing) if dsir_on is True else dsir_on or None
         fields = {
             "mixture": dict(mixture),
             "size": ds.size,
