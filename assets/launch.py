@@ -64,14 +64,19 @@ def run_pipeline(out_dir: Path | None) -> None:
     instance = dg.DagsterInstance.get()
     for stage in PIPELINE_STAGES:
         started = time.perf_counter()
-        keys = stage.partition_keys(defs, instance)
-        for key in keys or [None]:
-            execute(defs.resolve_job_def(stage.job_name), instance, key)
+        keys = stage.partition_keys(instance)
+        if stage.partitioned and not keys:
+            print(f"[mixtures] {stage.job_name}: no partitions", flush=True)
+            continue
+        job = defs.resolve_job_def(stage.job_name)
+        for i, key in enumerate(keys or [None]):
+            if key is not None:
+                print(f"[mixtures] {stage.job_name} [{i + 1}/{len(keys)}] {key}", flush=True)
+            execute(job, instance, key)
         suffix = f" ({len(keys)} partitions)" if keys else ""
         print(f"[mixtures] {stage.job_name}{suffix} done in {time.perf_counter() - started:.1f}s", flush=True)
-    if out_dir is not None:
-        for stage in PIPELINE_STAGES:
-            stage.export(defs, instance, out_dir)
+        if out_dir is not None:
+            stage.export(out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,116 @@
+"""Where the chosen mixture is checked: the validation scale, its runs, and the baselines.
+
+The validation scale defaults to the next model preset above the largest proxy, with enough
+tokens for at least 4x the proxy's compute (6 N D) and more tokens than the proxy saw, so the
+check is made where the law was not fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+
+from mixtures.config import ProjectConfig, ScaleConfig
+from mixtures.design import ProxySpec, make_run_id
+from mixtures.objective import objective_of
+from mixtures.runs_table import weight_column
+
+COMPUTE_FACTOR = 4.0
+MIN_TOKEN_FACTOR = 1.5
+
+
+def _largest_proxy(config: ProjectConfig) -> ScaleConfig:
+    from mixtures.trainers import preset_params
+
+    return max(config.proxy.scales, key=lambda s: (preset_params(s.model) * s.tokens, s.tokens))
+
+
+def validation_scale(config: ProjectConfig) -> ScaleConfig:
+    """``validation.scale`` if set, else the next preset up with >= 4x the largest proxy's compute."""
+    if config.validation.scale is not None:
+        return config.validation.scale
+    from mixtures.trainers import MODEL_PRESETS, preset_params
+
+    proxy = _largest_proxy(config)
+    n_proxy = preset_params(proxy.model)
+    bigger = sorted((preset_params(name), name) for name in MODEL_PRESETS if preset_params(name) > n_proxy)
+    n_val, model = bigger[0] if bigger else (n_proxy, proxy.model)
+    tokens = max(COMPUTE_FACTOR * n_proxy * proxy.tokens / n_val, MIN_TOKEN_FACTOR * proxy.tokens)
+    return ScaleConfig(model=model, tokens=int(math.ceil(tokens / 1000.0) * 1000))
+
+
+def final_scale(config: ProjectConfig) -> tuple[int, int]:
+    """``(n_params, n_tokens)`` at which the optimum is predicted: the validation scale."""
+    from mixtures.trainers import preset_params
+
+    scale = validation_scale(config)
+    return preset_params(scale.model), int(scale.tokens)
+
+
+def final_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The last eval point of each run at the largest proxy scale (most params, then most tokens)."""
+    last = results.sort_values(["n_params", "n_tokens"]).groupby("run_id").tail(1)
+    return last[last["n_params"] == last["n_params"].max()]
+
+
+def best_proxy_mixture(results: pd.DataFrame, weights: Mapping[str, float], domains: list[str]) -> tuple[str, dict[str, float]]:
+    """The observed proxy mixture with the lowest measured objective at the largest proxy scale."""
+    rows = final_rows(results).dropna(subset=list(weights))
+    scores = objective_of(rows, weights)
+    best = rows.iloc[int(scores.argmin())]
+    name = str(best.get("mixture_name", best["run_id"]))
+    return name, {d: float(best[weight_column(d)]) for d in domains}
+
+
+def validation_specs(config: ProjectConfig, mixtures: Mapping[str, Mapping[str, float]]) -> list[ProxySpec]:
+    """One spec per mixture and validation seed, at the validation scale."""
+    scale = validation_scale(config)
+    return [
+        ProxySpec(run_id=make_run_id(name, scale.model, scale.tokens, seed), mixture_name=name,
+                  weights={d: float(w) for d, w in weights.items()}, model=scale.model, tokens=int(scale.tokens), seed=seed)
+        for name, weights in mixtures.items()
+        for seed in config.validation.seeds
+    ]
+
+
+def run_validation(
+    config: ProjectConfig,
+    catalog: pd.DataFrame,
+    specs: list[ProxySpec],
+    weights: Mapping[str, float],
+    on_result: Callable[[ProxySpec, object], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Train (or reuse from disk) every validation run; one row per run with its final losses,
+    ``objective``, ``mixture_name`` and ``seed``. Failed runs are kept with ``objective`` NaN and a reason."""
+    from mixtures.proxy_store import read_run_rows, write_run_rows
+    from mixtures.trainers import train_proxy
+
+    rows = []
+    for spec in specs:
+        path = config.root / "validation_runs" / f"{spec.run_id}.parquet"
+        table = read_run_rows(path, spec)
+        reason = ""
+        if table is None:
+            if log:
+                log(f"validation run {spec.run_id}")
+            result = train_proxy(config, spec, catalog, config.root / "validation_work" / spec.run_id, log=log)
+            if on_result is not None:
+                on_result(spec, result)
+            if result.status == "finished":
+                table = result.table
+                write_run_rows(path, table, spec, extra=result.extra)
+            else:
+                reason = result.reason
+        if table is None:
+            rows.append({"run_id": spec.run_id, "mixture_name": spec.mixture_name, "seed": spec.seed,
+                         "objective": float("nan"), "failure": reason})
+            continue
+        final = table.sort_values("n_tokens").iloc[[-1]]
+        row = final.iloc[0].to_dict()
+        row.update({"mixture_name": spec.mixture_name, "seed": spec.seed,
+                    "objective": float(objective_of(final, weights)[0]), "failure": ""})
+        rows.append(row)
+    return pd.DataFrame(rows)
