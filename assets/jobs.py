@@ -80,12 +80,13 @@ class Stage:
     partition_keys: Callable[[dg.DagsterInstance], list[str]] = _no_partitions
     export: Callable[[Path], None] = _no_export
     partitioned: bool = False
+    tolerate_failures: bool = False  # a failed partition is reported, the others go on (proxy runs)
 
 
 PIPELINE_STAGES = [
     Stage("corpus_job"),
     Stage("design_job"),
-    Stage("proxy_job", _proxy_keys, partitioned=True),
+    Stage("proxy_job", _proxy_keys, partitioned=True, tolerate_failures=True),
     Stage("analysis_job", export=_export_verdict),
     Stage("dataset_job", _dataset_keys, partitioned=True),
     Stage("finish_job", export=_export_verdict),

@@ -68,15 +68,71 @@ def run_pipeline(out_dir: Path | None) -> None:
         if stage.partitioned and not keys:
             print(f"[mixtures] {stage.job_name}: no partitions", flush=True)
             continue
-        job = defs.resolve_job_def(stage.job_name)
-        for i, key in enumerate(keys or [None]):
-            if key is not None:
-                print(f"[mixtures] {stage.job_name} [{i + 1}/{len(keys)}] {key}", flush=True)
-            execute(job, instance, key)
+        if keys:
+            run_partitions(stage.job_name, keys, workers(len(keys)), tolerate_failures=stage.tolerate_failures)
+        else:
+            execute(defs.resolve_job_def(stage.job_name), instance)
         suffix = f" ({len(keys)} partitions)" if keys else ""
         print(f"[mixtures] {stage.job_name}{suffix} done in {time.perf_counter() - started:.1f}s", flush=True)
         if out_dir is not None:
             stage.export(out_dir)
+
+
+def workers(tasks: int) -> int:
+    """Processes for partitioned stages: ``$MIXTURES_WORKERS``, else one per core (at most ``tasks``)."""
+    from mixtures.resample.parallel import available_cores
+
+    wanted = int(os.environ.get("MIXTURES_WORKERS") or available_cores())
+    return max(1, min(wanted, tasks))
+
+
+def _partition_worker(args: tuple[str, str]) -> tuple[str, str | None]:
+    """Run one partition of a job in this worker process (own Dagster instance handle)."""
+    job_name, key = args
+    from assets import defs
+
+    try:
+        execute(defs.resolve_job_def(job_name), dg.DagsterInstance.get(), key)
+    except StageFailed as exc:
+        return key, str(exc)
+    return key, None
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["MIXTURES_TRAIN_THREADS"] = str(threads)
+
+
+def run_partitions(job_name: str, keys: list[str], n_workers: int, tolerate_failures: bool = False) -> None:
+    """Every partition of ``job_name``, in ``n_workers`` processes (each with cores/n_workers torch
+    threads). All partitions run even if some fail; then the failures are reported together, and
+    raise unless ``tolerate_failures`` (and at least one partition succeeded)."""
+    from mixtures.resample.parallel import available_cores
+
+    failures: dict[str, str] = {}
+    if n_workers <= 1:
+        results = map(_partition_worker, [(job_name, k) for k in keys])
+        pool = None
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, available_cores() // n_workers)
+        pool = ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                   initargs=(threads,))
+        results = pool.map(_partition_worker, [(job_name, k) for k in keys])
+    try:
+        for done, (key, error) in enumerate(results, start=1):
+            state = "FAILED" if error else "ok"
+            print(f"[mixtures] {job_name} [{done}/{len(keys)}] {key} {state}", flush=True)
+            if error:
+                failures[key] = error
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if failures and (not tolerate_failures or len(failures) == len(keys)):
+        raise StageFailed("\n".join(failures.values()))
+    for key, error in failures.items():
+        print(f"[mixtures] warning: partition {key} failed and is left out:\n{error}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
