@@ -51,7 +51,7 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: 
     return result
 
 
-def run_pipeline(out_dir: Path | None) -> None:
+def run_pipeline(out_dir: Path | None, instance: dg.DagsterInstance | None = None, n_workers: int | None = None) -> None:
     """Every stage of the pipeline, in order."""
     from assets import defs
     from assets.jobs import PIPELINE_STAGES
@@ -61,7 +61,7 @@ def run_pipeline(out_dir: Path | None) -> None:
 
         print("[mixtures] the embedded demo: building (or reusing) the demo corpus", flush=True)
         prepare_demo(Path(os.environ.get("MIXTURES_WORKDIR") or os.getcwd()), progress=True)
-    instance = dg.DagsterInstance.get()
+    instance = instance or dg.DagsterInstance.get()
     for stage in PIPELINE_STAGES:
         started = time.perf_counter()
         keys = stage.partition_keys(instance)
@@ -69,7 +69,8 @@ def run_pipeline(out_dir: Path | None) -> None:
             print(f"[mixtures] {stage.job_name}: no partitions", flush=True)
             continue
         if keys:
-            run_partitions(stage.job_name, keys, workers(len(keys)), tolerate_failures=stage.tolerate_failures)
+            count = min(n_workers, len(keys)) if n_workers else workers(len(keys))
+            run_partitions(stage.job_name, keys, count, instance, tolerate_failures=stage.tolerate_failures)
         else:
             execute(defs.resolve_job_def(stage.job_name), instance)
         suffix = f" ({len(keys)} partitions)" if keys else ""
@@ -86,13 +87,13 @@ def workers(tasks: int) -> int:
     return max(1, min(wanted, tasks))
 
 
-def _partition_worker(args: tuple[str, str]) -> tuple[str, str | None]:
-    """Run one partition of a job in this worker process (own Dagster instance handle)."""
+def _partition_worker(args: tuple[str, str], instance: dg.DagsterInstance | None = None) -> tuple[str, str | None]:
+    """Run one partition of a job (in a worker process: with its own Dagster instance handle)."""
     job_name, key = args
     from assets import defs
 
     try:
-        execute(defs.resolve_job_def(job_name), dg.DagsterInstance.get(), key)
+        execute(defs.resolve_job_def(job_name), instance or dg.DagsterInstance.get(), key)
     except StageFailed as exc:
         return key, str(exc)
     return key, None
@@ -102,7 +103,8 @@ def _init_worker(threads: int) -> None:
     os.environ["MIXTURES_TRAIN_THREADS"] = str(threads)
 
 
-def run_partitions(job_name: str, keys: list[str], n_workers: int, tolerate_failures: bool = False) -> None:
+def run_partitions(job_name: str, keys: list[str], n_workers: int, instance: dg.DagsterInstance,
+                   tolerate_failures: bool = False) -> None:
     """Every partition of ``job_name``, in ``n_workers`` processes (each with cores/n_workers torch
     threads). All partitions run even if some fail; then the failures are reported together, and
     raise unless ``tolerate_failures`` (and at least one partition succeeded)."""
@@ -110,7 +112,7 @@ def run_partitions(job_name: str, keys: list[str], n_workers: int, tolerate_fail
 
     failures: dict[str, str] = {}
     if n_workers <= 1:
-        results = map(_partition_worker, [(job_name, k) for k in keys])
+        results = (_partition_worker((job_name, k), instance) for k in keys)
         pool = None
     else:
         import multiprocessing as mp
