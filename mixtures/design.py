@@ -26,7 +26,8 @@ from mixtures.runs_table import weight_column
 
 DECIMALS = 6
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_MAX_DRAWS_PER_MIXTURE = 2000
+_MAX_DRAWS_PER_MIXTURE = 500
+_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def _clean(vector: np.ndarray, min_weight: float) -> np.ndarray | None:
     """Threshold small weights, renormalise and round (None when nothing is left)."""
     if not np.all(np.isfinite(vector)) or vector.sum() <= 0:
         return None
+    vector = vector / vector.sum()
     out = np.where(vector < min_weight, 0.0, vector)
     if out.sum() <= 0:
         return None
@@ -117,20 +119,25 @@ def design_mixtures(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, d
     max_draws = _MAX_DRAWS_PER_MIXTURE * n_candidates
     rejected_cap = np.zeros(len(domains), dtype=np.int64)
     while len(candidates) < n_candidates and draws < max_draws:
-        draws += 1
-        strength = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        sample = _clean(rng.dirichlet(np.maximum(prior * strength, 1e-12)), proxy.min_weight)
-        if sample is None:
-            continue
-        over = sample > caps + 1e-12
-        if over.any():
-            rejected_cap += over
-            continue
-        key = tuple(np.round(sample, 4))
-        if key in seen:
-            continue
-        seen.add(key)
-        candidates.append(sample)
+        # Blocks of Dirichlet draws as normalised Gamma variates (one strength per draw).
+        strengths = np.exp(rng.uniform(math.log(lo), math.log(hi), size=_BLOCK))
+        gammas = rng.standard_gamma(np.maximum(prior[None, :] * strengths[:, None], 1e-12))
+        for raw in gammas:
+            if len(candidates) >= n_candidates:
+                break
+            draws += 1
+            sample = _clean(raw, proxy.min_weight)
+            if sample is None:
+                continue
+            over = sample > caps + 1e-12
+            if over.any():
+                rejected_cap += over
+                continue
+            key = tuple(np.round(sample, 4))
+            if key in seen:
+                continue
+            seen.add(key)
+            candidates.append(sample)
     if len(candidates) < wanted:
         worst = domains[int(np.argmax(rejected_cap))] if rejected_cap.any() else None
         why = (
