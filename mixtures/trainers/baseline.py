@@ -52,22 +52,25 @@ def unigram_bits(
 
 
 def unigram_baseline(
-    config: ProjectConfig, catalog: pd.DataFrame, weights: Mapping[str, float], model: str = "tiny"
+    config: ProjectConfig, catalog: pd.DataFrame, weights: Mapping[str, float], model: str = "tiny",
+    tokens: int | None = None,
 ) -> dict[str, float]:
     """Per eval name (training domains and target sets), bits per byte of the unigram model fitted
-    on the training split of ``weights``' mixture, on the windows the ``model`` preset evaluates."""
+    on the training split of ``weights``' mixture, on the windows a run of the ``model`` preset with
+    a budget of ``tokens`` evaluates (default: the largest evaluation)."""
     from mixtures.mixture import to_vector, validate_mixture
     from mixtures.trainers.model import get_preset
     from mixtures.trainers.result import eval_names
     from mixtures.trainers.tokens import domain_tokens, eval_windows
-    from mixtures.trainers.builtin import EVAL_TOKENS
+    from mixtures.trainers.builtin import EVAL_TOKENS, eval_tokens_for
 
     preset = get_preset(model)
+    n_eval = EVAL_TOKENS if tokens is None else eval_tokens_for(tokens)
     vector = to_vector(validate_mixture(weights, config.domain_names), config.domain_names)
     histograms, windows = [], {}
     for name in eval_names(config):
         splits = domain_tokens(config, catalog, name)
         if name in config.domain_names:
             histograms.append(byte_histogram(splits["train"]))
-        windows[name] = eval_windows(splits["val"], preset.seq_len, max(1, EVAL_TOKENS // preset.seq_len))
+        windows[name] = eval_windows(splits["val"], preset.seq_len, max(1, n_eval // preset.seq_len))
     return unigram_bits(histograms, vector, windows)

@@ -36,7 +36,8 @@ from mixtures.trainers.schedule import MixtureSchedule, StaticSchedule, check_si
 from mixtures.trainers.tokens import EOD, check_tokenizer, content_key, domain_tokens, eval_windows
 
 TRAINER_VERSION = 1
-EVAL_TOKENS = 8192          # validation tokens per domain and eval point (fixed windows)
+EVAL_TOKENS = 8192          # at most this many validation tokens per domain and eval point (fixed windows)
+MIN_EVAL_TOKENS = 2048
 CHECKPOINT_SECONDS = 30.0
 DIVERGED_NATS = 3 * math.log(256)  # far above a uniform guess over bytes
 THREADS_ENV = "MIXTURES_TRAIN_THREADS"
@@ -61,6 +62,12 @@ def eval_steps(total_steps: int, points: int) -> list[int]:
     return sorted({max(1, round(k * total_steps / points)) for k in range(1, points + 1)})
 
 
+def eval_tokens_for(budget: int) -> int:
+    """Validation tokens per eval name and eval point: 1/16 of the budget within [2048, 8192]
+    (so evaluation costs a short run no more than its training)."""
+    return int(min(EVAL_TOKENS, max(MIN_EVAL_TOKENS, budget // 16)))
+
+
 def learning_rate(preset: ModelPreset, step: int, total: int) -> float:
     """Linear warm-up over the first 5% (at most 100 steps), then cosine decay to 10%."""
     warmup = max(1, min(100, total // 20))
@@ -73,7 +80,7 @@ def learning_rate(preset: ModelPreset, step: int, total: int) -> float:
 class _Data:
     """Training arrays per domain and evaluation windows per eval name."""
 
-    def __init__(self, config: ProjectConfig, catalog: pd.DataFrame, preset: ModelPreset) -> None:
+    def __init__(self, config: ProjectConfig, catalog: pd.DataFrame, preset: ModelPreset, eval_tokens: int) -> None:
         self.seq_len = preset.seq_len
         self.train: list[np.ndarray] = []
         self.eval: dict[str, np.ndarray] = {}
@@ -82,7 +89,7 @@ class _Data:
         for name in eval_names(config):
             splits = domain_tokens(config, catalog, name)
             self.keys[name] = content_key(catalog, name)
-            self.eval[name] = eval_windows(splits["val"], preset.seq_len, max(1, EVAL_TOKENS // preset.seq_len))
+            self.eval[name] = eval_windows(splits["val"], preset.seq_len, max(1, eval_tokens // preset.seq_len))
             if name in config.domain_names:
                 train = splits["train"]
                 self.train.append(np.resize(np.asarray(train), width) if 0 < len(train) < width else train)
@@ -124,8 +131,8 @@ def _evaluate(model, data: _Data, batch_size: int, device) -> dict[str, float]:
                 out[name] = math.nan
                 continue
             nats, count = 0.0, 0
-            for lo in range(0, len(windows), batch_size):
-                chunk = torch.from_numpy(windows[lo:lo + batch_size].astype(np.int64)).to(device)
+            for lo in range(0, len(windows), 4 * batch_size):
+                chunk = torch.from_numpy(windows[lo:lo + 4 * batch_size].astype(np.int64)).to(device)
                 logits = model(chunk[:, :-1])
                 target = chunk[:, 1:]
                 loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
@@ -172,7 +179,7 @@ def train_builtin(
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    data = _Data(config, catalog, preset)
+    data = _Data(config, catalog, preset, eval_tokens_for(spec.tokens))
     steps = max(1, math.ceil(spec.tokens / preset.tokens_per_step))
     at_eval = set(eval_steps(steps, config.proxy.eval_points))
     key = _run_key(config, spec, preset, data, steps)

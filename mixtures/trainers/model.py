@@ -32,7 +32,8 @@ class ModelPreset:
 
     @property
     def n_params(self) -> int:
-        """Non-embedding parameters (attention, MLP and LayerNorm weights)."""
+        """Non-embedding parameters (attention, MLP and LayerNorm weights; byte and position
+        embeddings and the output head excluded, as in Kaplan et al.)."""
         d = self.d_model
         per_layer = 4 * d * d + 4 * d + 8 * d * d + 5 * d + 4 * d  # qkv+proj, fc+proj, biases, 2 LayerNorms
         return self.n_layers * per_layer + 2 * d  # + final LayerNorm
@@ -42,7 +43,7 @@ class ModelPreset:
 
 
 MODEL_PRESETS: dict[str, ModelPreset] = {
-    "micro": ModelPreset(d_model=64, n_layers=1, n_heads=2, seq_len=64, batch_size=32, lr=3e-3),
+    "micro": ModelPreset(d_model=64, n_layers=1, n_heads=2, seq_len=64, batch_size=16, lr=3e-3),
     "tiny": ModelPreset(d_model=96, n_layers=1, n_heads=3, seq_len=128, batch_size=32, lr=3e-3),
     "small": ModelPreset(d_model=128, n_layers=3, n_heads=4, seq_len=128, batch_size=32, lr=2e-3),
     "base": ModelPreset(d_model=256, n_layers=4, n_heads=4, seq_len=256, batch_size=16, lr=1e-3),
@@ -93,6 +94,7 @@ def build_model(preset: ModelPreset):
             self.wpe = nn.Embedding(preset.seq_len, d)
             self.blocks = nn.ModuleList(Block(d, preset.n_heads) for _ in range(preset.n_layers))
             self.ln_f = nn.LayerNorm(d)
+            self.head = nn.Linear(d, VOCAB_SIZE, bias=False)
             self.apply(self._init)
             for block in self.blocks:  # GPT-2 style: scale the residual projections by depth
                 for proj in (block.proj, block.out):
@@ -102,19 +104,20 @@ def build_model(preset: ModelPreset):
         def _init(module) -> None:
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, std=0.02)
 
         def forward(self, idx):
-            """Logits (batch, seq, 256); the output head is tied to the byte embedding."""
+            """Logits (batch, seq, 256)."""
             t = idx.shape[1]
             x = self.wte(idx) + self.wpe(torch.arange(t, device=idx.device))
             for block in self.blocks:
                 x = block(x)
-            return self.ln_f(x) @ self.wte.weight.T
+            return self.head(self.ln_f(x))
 
         def non_embedding_params(self) -> int:
-            return sum(p.numel() for n, p in self.named_parameters() if not n.startswith(("wte.", "wpe.")))
+            return sum(p.numel() for n, p in self.named_parameters() if not n.startswith(("wte.", "wpe.", "head.")))
 
     return ByteTransformer()
