@@ -49,9 +49,9 @@ def test_a_bad_row_is_named_with_its_csv_line(tmp_path):
         import_runs(config, path)
     table = _table(4)
     table["loss_docs"] = table["loss_docs"].astype(object)
-    table.loc[1, "loss_docs"] = "n/a"
+    table.loc[1, "loss_docs"] = "1.2.3"
     table.to_csv(path, index=False)
-    with pytest.raises(TableError, match=r"row 2 \(line 3\).*'loss_docs' holds 'n/a'"):
+    with pytest.raises(TableError, match=r"row 2 \(line 3\).*'loss_docs' holds '1.2.3'"):
         import_runs(config, path)
 
 
