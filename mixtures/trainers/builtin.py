@@ -144,6 +144,27 @@ def _evaluate(model, data: _Data, batch_size: int, device) -> dict[str, float]:
     return out
 
 
+def make_optimizer(model, preset: ModelPreset):
+    """AdamW as the built-in trainer uses it."""
+    import torch
+
+    return torch.optim.AdamW(model.parameters(), lr=preset.lr, betas=(0.9, 0.95), weight_decay=0.1, foreach=True)
+
+
+def train_step(model, optimizer, tokens):
+    """One optimizer step on a ``(batch, seq+1)`` token tensor; returns the per-token losses (nats)."""
+    import torch
+    from torch.nn import functional as F
+
+    logits = model(tokens[:, :-1])
+    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
+    optimizer.zero_grad(set_to_none=True)
+    per_token.mean().backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return per_token
+
+
 def _save(path: Path, state: dict) -> None:
     import torch
 
@@ -164,7 +185,6 @@ def train_builtin(
 ) -> TrainResult:
     """Train the built-in proxy model on ``spec`` (see the module docstring)."""
     import torch
-    from torch.nn import functional as F
 
     say = log or (lambda message: None)
     check_tokenizer(config)
@@ -190,8 +210,7 @@ def train_builtin(
     torch.manual_seed(spec.seed)
     model = build_model(preset).to(device)
     n_params = model.non_embedding_params()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, betas=(0.9, 0.95), weight_decay=0.1,
-                                  foreach=True)
+    optimizer = make_optimizer(model, preset)
     state: dict[str, Any] = {"step": 0, "evals": [], "trajectory": [], "seconds": 0.0, "train_seconds": 0.0,
                              "tokens": 0}
     checkpoint = workdir / CHECKPOINT
@@ -243,13 +262,7 @@ def train_builtin(
         tokens = torch.from_numpy(batch).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(preset, step, steps)
-        logits = model(tokens[:, :-1])
-        per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
-        loss = per_token.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        per_token = train_step(model, optimizer, tokens)
         per_seq = per_token.detach().view(preset.batch_size, -1).mean(1).cpu().numpy().astype(np.float64)
         value = float(per_seq.mean())
         if not math.isfinite(value) or value > DIVERGED_NATS:

@@ -84,7 +84,7 @@ def build_model(preset: ModelPreset):
             q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
-            return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+            return x + self.out(F.relu(self.fc(self.ln2(x))))
 
     class ByteTransformer(nn.Module):
         def __init__(self) -> None:
