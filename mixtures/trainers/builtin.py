@@ -215,8 +215,13 @@ def train_builtin(
                              "tokens": 0}
     checkpoint = workdir / CHECKPOINT
     resumed_from = 0
+    saved = None
     if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        try:
+            saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        except Exception as exc:  # an unreadable checkpoint (e.g. from another torch version): start over
+            say(f"{spec.run_id}: cannot read {checkpoint} ({exc}); starting from step 0")
+    if saved is not None:
         if saved.get("key") == key:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])

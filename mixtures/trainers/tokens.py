@@ -48,20 +48,31 @@ def token_path(config: ProjectConfig, name: str, key: str, split: str) -> Path:
     return config.cache_dir / "tokens" / f"{name}-{key}.{split}.u8"
 
 
-def _write_split(config: ProjectConfig, name: str, split: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _write_splits(config: ProjectConfig, name: str, paths: dict[str, Path]) -> None:
+    """Both splits in one pass over the documents, each through a temporary file and a rename."""
+    from mixtures.corpus.domains import split_of
+
+    folder = next(iter(paths.values())).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    handles, temps = {}, {}
     try:
-        with os.fdopen(fd, "wb") as fh:
-            for doc in iter_documents(config, name, split):
-                fh.write(doc.text.encode("utf-8"))
-                fh.write(bytes([EOD]))
+        for split, path in paths.items():
+            fd, temps[split] = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+            handles[split] = os.fdopen(fd, "wb")
+        end = bytes([EOD])
+        for doc in iter_documents(config, name):
+            fh = handles[split_of(doc.doc_id, config.corpus.val_fraction)]
+            fh.write(doc.text.encode("utf-8"))
+            fh.write(end)
+        for split, fh in handles.items():
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            fh.close()
+            os.replace(temps[split], paths[split])
+    finally:
+        for split, fh in handles.items():
+            fh.close()
+            Path(temps[split]).unlink(missing_ok=True)
 
 
 def domain_tokens(config: ProjectConfig, catalog: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
@@ -71,9 +82,8 @@ def domain_tokens(config: ProjectConfig, catalog: pd.DataFrame, name: str) -> di
     """
     key = content_key(catalog, name)
     paths = {split: token_path(config, name, key, split) for split in SPLITS}
-    for split, path in paths.items():
-        if not path.exists():
-            _write_split(config, name, split, path)
+    if not all(path.exists() for path in paths.values()):
+        _write_splits(config, name, paths)
     out = {}
     for split, path in paths.items():
         size = path.stat().st_size
