@@ -1,0 +1,207 @@
+"""Design of experiments: which mixtures (and scales, seeds) the proxy runs train on.
+
+RegMix-style: besides the ``natural`` (train-token shares) and ``uniform`` mixtures, mixtures are
+drawn from a Dirichlet around the natural distribution. The concentration is ``prior * strength``
+with ``prior = shares ** proxy.temperature`` (renormalised) and ``strength`` log-uniform in
+``proxy.strength``. A sample is rejected when some domain would be repeated more than
+``proxy.max_epochs`` times at the largest proxy budget; weights below ``proxy.min_weight`` are
+set to 0 (then renormalised); duplicates are dropped. With ``proxy.space_filling`` the design keeps,
+greedily, the candidates farthest (max-min Euclidean distance) from those already chosen.
+Everything is seeded by ``config.seed``: the same config and catalog give the same design.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mixtures.config import ProjectConfig
+from mixtures.corpus.catalog import natural_mixture
+from mixtures.errors import InfeasibleError
+from mixtures.runs_table import weight_column
+
+DECIMALS = 6
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_MAX_DRAWS_PER_MIXTURE = 500
+_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """One proxy run: a mixture trained at one scale with one seed.
+
+    ``run_id`` (``f"{mixture_name}.{model}.{tokens}.s{seed}"``) is also the Dagster partition key.
+    """
+
+    run_id: str
+    mixture_name: str
+    weights: dict[str, float] = field(hash=False)
+    model: str
+    tokens: int
+    seed: int
+
+    @staticmethod
+    def make_run_id(mixture_name: str, model: str, tokens: int, seed: int) -> str:
+        run_id = f"{mixture_name}.{model}.{int(tokens)}.s{int(seed)}"
+        if not _RUN_ID.match(run_id):
+            raise ValueError(f"run id {run_id!r} has characters outside [A-Za-z0-9_.-]; rename the mixture or model")
+        return run_id
+
+
+def _train_tokens(config: ProjectConfig, catalog: pd.DataFrame) -> np.ndarray:
+    train = catalog[catalog["role"] == "train"].set_index("domain")
+    missing = [d for d in config.domain_names if d not in train.index]
+    if missing:
+        raise InfeasibleError(f"the domain catalog has no row for training domain(s) {missing}; rebuild the catalog.")
+    tokens = train.loc[config.domain_names, "train_tokens"].to_numpy(dtype=np.float64)
+    empty = [d for d, t in zip(config.domain_names, tokens, strict=True) if not t > 0]
+    if empty:
+        raise InfeasibleError(f"training domain(s) {empty} have no training tokens; add data or remove them.")
+    return tokens
+
+
+def _clean(vector: np.ndarray, min_weight: float) -> np.ndarray | None:
+    """Threshold small weights, renormalise and round (None when nothing is left)."""
+    if not np.all(np.isfinite(vector)) or vector.sum() <= 0:
+        return None
+    vector = vector / vector.sum()
+    out = np.where(vector < min_weight, 0.0, vector)
+    if out.sum() <= 0:
+        return None
+    out = np.round(out / out.sum(), DECIMALS)
+    out[int(np.argmax(out))] += 1.0 - out.sum()  # exact sum to 1 after rounding
+    return out
+
+
+def _check_caps(caps: np.ndarray, config: ProjectConfig, budget: int) -> None:
+    if caps.sum() < 1.0:
+        detail = ", ".join(f"{d} <= {c:.3g}" for d, c in zip(config.domain_names, caps, strict=True))
+        raise InfeasibleError(
+            f"proxy.max_epochs={config.proxy.max_epochs} at the largest proxy budget ({budget} tokens) allows "
+            f"weights {detail}, which cannot sum to 1; lower the proxy tokens, raise proxy.max_epochs or add data."
+        )
+
+
+def design_mixtures(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The design's mixtures, ordered: ``natural``, ``uniform``, ``dirichlet-000``, ...
+
+    ``config.proxy.n_mixtures`` counts natural and uniform. Raises :class:`InfeasibleError`
+    when the epoch caps leave no room for enough distinct Dirichlet samples.
+    """
+    proxy = config.proxy
+    domains = config.domain_names
+    tokens = _train_tokens(config, catalog)
+    natural_map = natural_mixture(catalog)
+    natural = np.array([natural_map[d] for d in domains], dtype=np.float64)
+    natural = natural / natural.sum()
+    uniform = np.full(len(domains), 1.0 / len(domains))
+    budget = max(scale.tokens for scale in proxy.scales)
+    caps = proxy.max_epochs * tokens / budget
+    _check_caps(caps, config, budget)
+
+    chosen: dict[str, np.ndarray] = {"natural": natural, "uniform": uniform}
+    wanted = max(proxy.n_mixtures - 2, 0)
+    if wanted == 0 or len(domains) == 1:
+        return {name: _as_dict(vec, domains) for name, vec in chosen.items()}
+
+    prior = natural**proxy.temperature
+    prior = prior / prior.sum()
+    lo, hi = proxy.strength
+    rng = np.random.default_rng([int(config.seed), 0x4D495854])  # "MIXT": the design's own stream
+    n_candidates = wanted * (proxy.candidates_per_mixture if proxy.space_filling else 1)
+    seen = {tuple(np.round(v, 4)) for v in chosen.values()}
+    candidates: list[np.ndarray] = []
+    draws = 0
+    max_draws = _MAX_DRAWS_PER_MIXTURE * n_candidates
+    rejected_cap = np.zeros(len(domains), dtype=np.int64)
+    while len(candidates) < n_candidates and draws < max_draws:
+        # Blocks of Dirichlet draws as normalised Gamma variates (one strength per draw).
+        strengths = np.exp(rng.uniform(math.log(lo), math.log(hi), size=_BLOCK))
+        gammas = rng.standard_gamma(np.maximum(prior[None, :] * strengths[:, None], 1e-12))
+        for raw in gammas:
+            if len(candidates) >= n_candidates:
+                break
+            draws += 1
+            sample = _clean(raw, proxy.min_weight)
+            if sample is None:
+                continue
+            over = sample > caps + 1e-12
+            if over.any():
+                rejected_cap += over
+                continue
+            key = tuple(np.round(sample, 4))
+            if key in seen:
+                continue
+            seen.add(key)
+            candidates.append(sample)
+    if len(candidates) < wanted:
+        worst = domains[int(np.argmax(rejected_cap))] if rejected_cap.any() else None
+        why = (
+            f"most rejections: domain {worst!r} (train tokens {int(tokens[domains.index(worst)])}, "
+            f"weight cap {caps[domains.index(worst)]:.3g} at {budget} proxy tokens and max_epochs={proxy.max_epochs})"
+            if worst else "too many duplicates"
+        )
+        raise InfeasibleError(
+            f"could draw only {len(candidates)} of {wanted} distinct Dirichlet mixtures in {draws} draws; {why}. "
+            "Lower proxy.n_mixtures or the proxy tokens, raise proxy.max_epochs or proxy.strength, or add data."
+        )
+    if proxy.space_filling:
+        picked = _max_min_select(np.array(candidates), np.array(list(chosen.values())), wanted)
+    else:
+        picked = candidates[:wanted]
+    for i, vec in enumerate(picked):
+        chosen[f"dirichlet-{i:03d}"] = vec
+    return {name: _as_dict(vec, domains) for name, vec in chosen.items()}
+
+
+def _max_min_select(candidates: np.ndarray, anchors: np.ndarray, k: int) -> list[np.ndarray]:
+    """Greedy max-min (farthest point) selection of ``k`` candidates, away from ``anchors``."""
+    nearest = np.min(np.linalg.norm(candidates[:, None, :] - anchors[None, :, :], axis=2), axis=1)
+    picked: list[np.ndarray] = []
+    available = np.ones(len(candidates), dtype=bool)
+    for _ in range(k):
+        scores = np.where(available, nearest, -np.inf)
+        best = int(np.argmax(scores))  # ties: the earliest candidate (deterministic)
+        picked.append(candidates[best])
+        available[best] = False
+        nearest = np.minimum(nearest, np.linalg.norm(candidates - candidates[best], axis=1))
+    return picked
+
+
+def _as_dict(vector: np.ndarray, domains: list[str]) -> dict[str, float]:
+    return {d: float(v) for d, v in zip(domains, vector, strict=True)}
+
+
+def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[ProxySpec]:
+    """Every proxy run of the design: mixtures x ``proxy.scales`` x ``proxy.seeds``."""
+    mixtures = design_mixtures(config, catalog)
+    specs = []
+    for name, weights in mixtures.items():
+        for scale in config.proxy.scales:
+            for seed in config.proxy.seeds:
+                specs.append(
+                    ProxySpec(
+                        run_id=ProxySpec.make_run_id(name, scale.model, scale.tokens, seed),
+                        mixture_name=name,
+                        weights=dict(weights),
+                        model=scale.model,
+                        tokens=int(scale.tokens),
+                        seed=int(seed),
+                    )
+                )
+    return specs
+
+
+def design_frame(specs: list[ProxySpec]) -> pd.DataFrame:
+    """The design as a table: ``run_id, mixture_name, model, tokens, seed, w_<domain>...``."""
+    rows = []
+    for spec in specs:
+        row = {"run_id": spec.run_id, "mixture_name": spec.mixture_name, "model": spec.model,
+               "tokens": spec.tokens, "seed": spec.seed}
+        row.update({weight_column(d): w for d, w in spec.weights.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)

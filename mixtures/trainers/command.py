@@ -1,0 +1,194 @@
+"""The command trainer: run the user's own training program on one proxy spec.
+
+The contract (see the README, "Your own trainer"):
+
+* ``config.proxy.command.args`` is an argument list run without a shell; ``{input}``,
+  ``{output}`` and ``{workdir}`` in any argument are replaced by paths in the run's work folder.
+  ``command.env`` is added to the environment; the working directory is the config's folder.
+* ``{input}`` is a JSON file (``INPUT_VERSION``) with ``run_id, mixture_name, weights, model,
+  tokens, seed, domains, target_sets, val_fraction, sources`` (per name: role, files with formats,
+  text/id fields) and ``token_files`` (per name: ``train``/``val`` flat uint8 arrays of UTF-8 bytes,
+  documents separated by a 0 byte: the built-in trainer's data, ready to memory-map).
+* The program writes ``{output}``: ``{"n_params": int > 0, "loss_unit": "bits_per_byte" (default)
+  or e.g. "nats_per_token", "evals": [{"n_tokens": int > 0, "step": int (optional),
+  "loss": {name: value >= 0}}]}`` with eval points in increasing ``n_tokens``; names are training
+  domains or target sets, a missing name is "not measured".
+* Exit code 0 means success. A non-zero exit, a timeout (``command.timeout_s``; the whole process
+  group is killed), a missing or malformed output end the run as ``failed`` with the reason
+  (exit code, tail of stderr, or the offending field).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mixtures.config import ProjectConfig
+from mixtures.corpus.domains import domain_files, source_config
+from mixtures.design import ProxySpec
+from mixtures.storage import atomic_write_json
+from mixtures.trainers.result import BITS_PER_BYTE, TrainResult, eval_names, failed, run_rows
+from mixtures.trainers.tokens import domain_tokens
+
+INPUT_VERSION = 1
+STDERR_TAIL = 2000
+
+
+class ContractError(ValueError):
+    """The trainer's output does not follow the contract."""
+
+
+def command_input(config: ProjectConfig, spec: ProxySpec, catalog: pd.DataFrame, output: Path) -> dict[str, Any]:
+    """The input document handed to the command (JSON-able)."""
+    sources, token_files = {}, {}
+    for name in eval_names(config):
+        source = source_config(config, name)
+        sources[name] = {
+            "role": "train" if name in config.domain_names else "target",
+            "files": [{"path": str(path), "format": fmt} for path, fmt in domain_files(config, name)],
+            "text_field": source.text_field,
+            "id_field": source.id_field,
+        }
+        splits = domain_tokens(config, catalog, name)
+        token_files[name] = {split: str(Path(array.filename)) if hasattr(array, "filename") and array.filename
+                             else None for split, array in splits.items()}
+    return {
+        "version": INPUT_VERSION,
+        "run_id": spec.run_id, "mixture_name": spec.mixture_name, "weights": dict(spec.weights),
+        "model": spec.model, "tokens": int(spec.tokens), "seed": int(spec.seed),
+        "domains": config.domain_names, "target_sets": [s.name for s in config.target.sets],
+        "val_fraction": config.corpus.val_fraction, "sources": sources, "token_files": token_files,
+        "output": str(output),
+    }
+
+
+def parse_output(data: Any, names: list[str]) -> tuple[int, str, list[dict[str, Any]]]:
+    """``(n_params, loss_unit, evals)`` from the command's output document, or :class:`ContractError`."""
+    if not isinstance(data, dict):
+        raise ContractError(f"the top level must be an object, not {type(data).__name__}")
+    n_params = data.get("n_params")
+    if isinstance(n_params, bool) or not isinstance(n_params, (int, float)) or not n_params > 0:
+        raise ContractError(f"'n_params' must be a positive number, got {n_params!r}")
+    unit = data.get("loss_unit", BITS_PER_BYTE)
+    if not isinstance(unit, str) or not unit:
+        raise ContractError(f"'loss_unit' must be a non-empty string, got {unit!r}")
+    evals = data.get("evals")
+    if not isinstance(evals, list) or not evals:
+        raise ContractError("'evals' must be a non-empty list of {n_tokens, loss} objects")
+    out, previous = [], 0
+    for i, point in enumerate(evals):
+        where = f"evals[{i}]"
+        if not isinstance(point, dict):
+            raise ContractError(f"{where} must be an object")
+        n_tokens = point.get("n_tokens")
+        if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, float)) or not n_tokens > 0:
+            raise ContractError(f"{where}.n_tokens must be a positive number, got {n_tokens!r}")
+        if n_tokens <= previous:
+            raise ContractError(f"{where}.n_tokens ({n_tokens}) must be larger than the previous point's ({previous})")
+        previous = n_tokens
+        loss = point.get("loss")
+        if not isinstance(loss, dict) or not loss:
+            raise ContractError(f"{where}.loss must be a non-empty object {{name: value}}")
+        unknown = [n for n in loss if n not in names]
+        if unknown:
+            raise ContractError(f"{where}.loss names unknown domain(s) {unknown}; known: {names}")
+        for name, value in loss.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ContractError(f"{where}.loss.{name} = {value!r}; losses must be finite numbers >= 0")
+        step = point.get("step", i + 1)
+        out.append({"step": int(step), "n_tokens": int(n_tokens), "loss": {k: float(v) for k, v in loss.items()}})
+    return int(n_params), unit, out
+
+
+def _tail(path: Path) -> str:
+    try:
+        text = path.read_bytes()[-STDERR_TAIL:].decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text or "(empty)"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def train_command(
+    config: ProjectConfig,
+    spec: ProxySpec,
+    catalog: pd.DataFrame,
+    workdir: str | Path,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Run ``config.proxy.command`` on ``spec`` and read its metrics back (see the module docstring)."""
+    say = log or (lambda message: None)
+    command = config.proxy.command
+    if command is None:
+        from mixtures.errors import ConfigError
+
+        raise ConfigError("proxy.trainer is 'command' but proxy.command (args, timeout_s) is not set.")
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    input_path, output_path = workdir / "input.json", workdir / "output.json"
+    output_path.unlink(missing_ok=True)
+    atomic_write_json(input_path, command_input(config, spec, catalog, output_path))
+    places = {"{input}": str(input_path), "{output}": str(output_path), "{workdir}": str(workdir)}
+    args = []
+    for arg in command.args:
+        for key, value in places.items():
+            arg = arg.replace(key, value)
+        args.append(arg)
+    env = {**os.environ, **command.env}
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    say(f"{spec.run_id}: running {args}")
+    started = time.perf_counter()
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        try:
+            process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                       cwd=config.base_dir, start_new_session=True)
+        except OSError as exc:
+            return failed(spec, f"cannot start the trainer command {args[0]!r}: {exc}; check proxy.command.args.")
+        try:
+            code = process.wait(timeout=command.timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            seconds = time.perf_counter() - started
+            return failed(spec, f"the trainer command timed out after {command.timeout_s:g} s (proxy.command.timeout_s); "
+                                f"its process group was killed. stderr tail: {_tail(stderr_path)}", seconds=seconds)
+        except BaseException:
+            _kill_group(process)
+            raise
+    seconds = time.perf_counter() - started
+    if code != 0:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return failed(spec, f"the trainer command {how}. stderr tail: {_tail(stderr_path)}", seconds=seconds,
+                      exit_code=code)
+    if not output_path.exists():
+        return failed(spec, f"the trainer command exited 0 but wrote no metrics to {output_path} (the {{output}} "
+                            "argument); see the README's 'Your own trainer'.", seconds=seconds)
+    try:
+        document = json.loads(output_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return failed(spec, f"{output_path}: not valid JSON ({exc}); the trainer must write "
+                            '{"n_params": ..., "evals": [{"n_tokens": ..., "loss": {...}}]}.', seconds=seconds)
+    try:
+        n_params, unit, evals = parse_output(document, eval_names(config))
+    except ContractError as exc:
+        return failed(spec, f"{output_path}: {exc}.", seconds=seconds)
+    table = run_rows(config, spec, evals, n_params=n_params, trainer="command", loss_unit=unit)
+    say(f"{spec.run_id}: command finished in {seconds:.1f} s with {len(evals)} eval point(s)")
+    return TrainResult(spec, "finished", "", table, seconds, n_params,
+                       {"exit_code": 0, "stdout_log": str(stdout_path), "stderr_log": str(stderr_path)})

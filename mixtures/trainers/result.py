@@ -1,0 +1,85 @@
+"""What a proxy training run returns, and its rows in the wide run table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from mixtures.config import ProjectConfig
+from mixtures.design import ProxySpec
+from mixtures.runs_table import loss_column, weight_column
+
+STATUSES = ("finished", "failed")
+BITS_PER_BYTE = "bits_per_byte"
+
+
+@dataclass
+class TrainResult:
+    """The outcome of one proxy run.
+
+    ``table`` holds one wide row per eval point (see :func:`run_rows`); it is empty when
+    ``status`` is ``"failed"``, and ``reason`` says why. ``extra`` carries diagnostics
+    (``tokens_per_s``, ``unigram_baseline``, ``weight_trajectory``, ...).
+    """
+
+    spec: ProxySpec
+    status: str
+    reason: str
+    table: pd.DataFrame
+    seconds: float
+    n_params: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+    def final_losses(self) -> dict[str, float]:
+        """``{name: loss}`` at the last eval point (empty for a failed run)."""
+        if self.table.empty:
+            return {}
+        last = self.table.iloc[-1]
+        return {c[len("loss_"):]: float(last[c]) for c in self.table.columns
+                if c.startswith("loss_") and c != "loss_unit"}
+
+
+def eval_names(config: ProjectConfig) -> list[str]:
+    """Every name a run is evaluated on: the training domains, then the held-out target sets."""
+    return config.domain_names + [s.name for s in config.target.sets]
+
+
+def run_rows(
+    config: ProjectConfig,
+    spec: ProxySpec,
+    evals: list[dict[str, Any]],
+    *,
+    n_params: int,
+    trainer: str,
+    loss_unit: str = BITS_PER_BYTE,
+) -> pd.DataFrame:
+    """The run's rows in the wide format of CONVENTIONS.md, one per eval point.
+
+    ``evals``: ``[{"step": int, "n_tokens": int, "loss": {name: value}}]``; names without a value
+    get an empty (NaN) cell.
+    """
+    names = eval_names(config)
+    rows = []
+    for point in evals:
+        row: dict[str, Any] = {"run_id": spec.run_id, "mixture_name": spec.mixture_name, "model": spec.model}
+        row.update({weight_column(d): float(spec.weights.get(d, 0.0)) for d in config.domain_names})
+        row.update({"n_params": int(n_params), "n_tokens": int(point["n_tokens"]), "seed": int(spec.seed),
+                    "trainer": trainer, "step": int(point.get("step", len(rows) + 1))})
+        losses = point.get("loss", {})
+        row.update({loss_column(n): float(losses.get(n, math.nan)) for n in names})
+        row["loss_unit"] = loss_unit
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def failed(spec: ProxySpec, reason: str, *, seconds: float = 0.0, n_params: int = 0, **extra: Any) -> TrainResult:
+    """A failed result with an empty table."""
+    return TrainResult(spec=spec, status="failed", reason=reason, table=pd.DataFrame(), seconds=seconds,
+                       n_params=n_params, extra=dict(extra))

@@ -1,0 +1,103 @@
+"""Design of experiments: seeded, on the simplex, within the epoch caps, named and ordered."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from mixtures.corpus import natural_mixture
+from mixtures.design import ProxySpec, design_frame, design_mixtures, design_runs
+from mixtures.errors import InfeasibleError
+from tests.proxy_fixture import fixture_catalog, fixture_config
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    config = fixture_config(tmp_path_factory.mktemp("design"), n_mixtures=12)
+    return config, fixture_catalog(config)
+
+
+def _vectors(mixtures, domains):
+    return np.array([[m[d] for d in domains] for m in mixtures.values()])
+
+
+def test_design_is_seeded_and_ordered(setup):
+    config, catalog = setup
+    first = design_mixtures(config, catalog)
+    again = design_mixtures(config, catalog)
+    assert first == again
+    names = list(first)
+    assert names[:2] == ["natural", "uniform"]
+    assert names[2:] == [f"dirichlet-{i:03d}" for i in range(10)]
+    assert first["natural"] == pytest.approx(natural_mixture(catalog))
+    other = design_mixtures(config.model_copy(update={"seed": 1}), catalog)
+    assert other["natural"] == first["natural"]
+    assert other["dirichlet-000"] != first["dirichlet-000"]
+
+
+def test_mixtures_on_simplex_distinct_and_thresholded(setup):
+    config, catalog = setup
+    mixtures = design_mixtures(config, catalog)
+    vectors = _vectors(mixtures, config.domain_names)
+    assert np.all(vectors >= 0)
+    assert np.allclose(vectors.sum(axis=1), 1.0, atol=1e-12)
+    sampled = vectors[2:]
+    assert np.all((sampled == 0) | (sampled >= config.proxy.min_weight - 1e-6))
+    assert len({tuple(np.round(v, 4)) for v in vectors}) == len(vectors)
+    assert (sampled == 0).any(), "small Dirichlet strengths give sparse mixtures"
+
+
+def test_epoch_cap_rejects_oversampling(tmp_path):
+    config = fixture_config(tmp_path, n_mixtures=10, max_epochs=1.0, scales=[{"model": "micro", "tokens": 100_000}])
+    catalog = fixture_catalog(config)
+    train = catalog.set_index("domain").loc[config.domain_names, "train_tokens"].to_numpy(float)
+    caps = config.proxy.max_epochs * train / 100_000
+    vectors = _vectors(design_mixtures(config, catalog), config.domain_names)
+    assert np.all(vectors[2:] <= caps + 1e-9)
+    loose = fixture_config(tmp_path, n_mixtures=10, max_epochs=100.0, scales=[{"model": "micro", "tokens": 100_000}])
+    assert np.any(_vectors(design_mixtures(loose, catalog), config.domain_names)[2:] > caps + 1e-9)
+
+
+def test_impossible_caps_raise_a_clear_error(tmp_path):
+    config = fixture_config(tmp_path, max_epochs=0.5, scales=[{"model": "micro", "tokens": 10_000_000}])
+    with pytest.raises(InfeasibleError, match="cannot sum to 1"):
+        design_mixtures(config, fixture_catalog(config))
+    tight = fixture_config(tmp_path, n_mixtures=40, max_epochs=1.0, min_weight=0.0,
+                           scales=[{"model": "micro", "tokens": 230_000}])
+    with pytest.raises(InfeasibleError, match=r"could draw only \d+ of 38"):
+        design_mixtures(tight, fixture_catalog(tight))
+
+
+def test_space_filling_spreads_the_design(setup):
+    config, catalog = setup
+
+    def min_distance(cfg):
+        v = _vectors(design_mixtures(cfg, catalog), cfg.domain_names)
+        d = np.linalg.norm(v[:, None] - v[None], axis=2)
+        d[0, 1] = d[1, 0] = np.inf  # natural-uniform is fixed by the data, not by the design
+        return d[np.triu_indices(len(v), 1)].min()
+
+    spread = config.model_copy(update={"proxy": config.proxy.model_copy(update={"space_filling": True})})
+    assert min_distance(spread) > min_distance(config)
+    assert design_mixtures(spread, catalog) == design_mixtures(spread, catalog)
+
+
+def test_runs_cross_mixtures_scales_and_seeds(setup):
+    config, catalog = setup
+    proxy = config.proxy.model_copy(update={
+        "n_mixtures": 4, "seeds": [0, 3],
+        "scales": [type(config.proxy.scales[0])(model="micro", tokens=20_000),
+                   type(config.proxy.scales[0])(model="tiny", tokens=40_000)]})
+    specs = design_runs(config.model_copy(update={"proxy": proxy}), catalog)
+    assert len(specs) == 4 * 2 * 2
+    assert len({s.run_id for s in specs}) == len(specs)
+    assert specs[0] == ProxySpec("natural.micro.20000.s0", "natural", specs[0].weights, "micro", 20_000, 0)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", s.run_id) for s in specs)
+    frame = design_frame(specs)
+    assert list(frame.columns[:5]) == ["run_id", "mixture_name", "model", "tokens", "seed"]
+    assert [c for c in frame.columns if c.startswith("w_")] == [f"w_{d}" for d in config.domain_names]
+    assert np.allclose(frame.filter(like="w_").sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="outside"):
+        ProxySpec.make_run_id("my mix", "micro", 1, 0)

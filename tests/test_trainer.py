@@ -1,0 +1,192 @@
+"""The built-in proxy trainer: real tiny training runs on the fixture corpus (micro preset, 1 thread)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixtures.design import ProxySpec
+from mixtures.errors import ConfigError
+from mixtures.trainers import MODEL_PRESETS, ModelPreset, train_proxy, unigram_baseline
+from mixtures.trainers.builtin import CHECKPOINT
+from mixtures.trainers.tokens import EOD, content_key, domain_tokens, token_path
+from tests.proxy_fixture import fixture_catalog, fixture_config
+
+REPO = Path(__file__).resolve().parents[1]
+TOKENS = 40_000
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("MIXTURES_TRAIN_THREADS", "1")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainer")
+    config = fixture_config(root, eval_points=4)
+    return root, config, fixture_catalog(config)
+
+
+def _spec(config, tokens=TOKENS, seed=0, model="micro", name="skewed"):
+    weights = dict(zip(config.domain_names, [0.4, 0.3, 0.1, 0.2, 0.0], strict=True))
+    return ProxySpec(ProxySpec.make_run_id(name, model, tokens, seed), name, weights, model, tokens, seed)
+
+
+@pytest.fixture(scope="module")
+def reference(project):
+    root, config, catalog = project
+    os.environ["MIXTURES_TRAIN_THREADS"] = "1"
+    return train_proxy(config, _spec(config), catalog, root / "runs" / "reference")
+
+
+def test_run_table_has_the_conventional_columns(project, reference):
+    _, config, _ = project
+    assert reference.status == "finished", reference.reason
+    table = reference.table
+    names = config.domain_names + ["docs"]
+    expected = (["run_id", "mixture_name", "model"] + [f"w_{d}" for d in config.domain_names]
+                + ["n_params", "n_tokens", "seed", "trainer", "step"] + [f"loss_{n}" for n in names] + ["loss_unit"])
+    assert list(table.columns) == expected
+    assert len(table) == 4
+    assert table["n_tokens"].is_monotonic_increasing and table["n_tokens"].iloc[-1] >= TOKENS
+    assert set(table["trainer"]) == {"builtin"} and set(table["loss_unit"]) == {"bits_per_byte"}
+    assert (table["n_params"] == MODEL_PRESETS["micro"].n_params).all()
+    assert reference.n_params == MODEL_PRESETS["micro"].n_params
+    assert table[[f"loss_{n}" for n in names]].notna().all().all()
+    assert reference.extra["tokens_per_s"] > 0
+
+
+def test_loss_falls_below_the_unigram_baseline(project, reference):
+    _, config, catalog = project
+    baseline = unigram_baseline(config, catalog, reference.spec.weights, model="micro", tokens=TOKENS)
+    assert baseline == pytest.approx(reference.extra["unigram_baseline"])
+    final = reference.final_losses()
+    first = reference.table.iloc[0]
+    gains = []
+    for name in config.domain_names + ["docs"]:
+        assert 3.0 < baseline[name] < 6.5
+        assert final[name] < baseline[name], (name, final[name], baseline[name])
+        assert final[name] < first[f"loss_{name}"]
+        gains.append(baseline[name] - final[name])
+    assert np.mean(gains) > 0.3
+
+
+def test_same_seed_is_bitwise_identical_other_seed_differs(project):
+    root, config, catalog = project
+    first = train_proxy(config, _spec(config, tokens=8_000, seed=0), catalog, root / "runs" / "first")
+    again = train_proxy(config, _spec(config, tokens=8_000, seed=0), catalog, root / "runs" / "again")
+    pd.testing.assert_frame_equal(again.table, first.table, check_exact=True)
+    other = train_proxy(config, _spec(config, tokens=8_000, seed=1), catalog, root / "runs" / "seed1")
+    assert other.final_losses() != first.final_losses()
+
+
+_CHILD = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from tests.proxy_fixture import fixture_config, fixture_catalog
+from tests.test_trainer import _spec
+from mixtures.trainers import train_proxy
+config = fixture_config(Path({root!r}), eval_points=4)
+train_proxy(config, _spec(config), fixture_catalog(config), Path({workdir!r}))
+print("done")
+"""
+
+
+def test_killed_run_resumes_to_the_same_final_loss(project, reference):
+    import torch
+
+    root, config, catalog = project
+    workdir = root / "runs" / "killed"
+    code = _CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir))
+    env = {**os.environ, "MIXTURES_TRAIN_THREADS": "1", "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoint = workdir / CHECKPOINT
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    child.send_signal(signal.SIGKILL)
+    _, err = child.communicate()
+    assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    saved = torch.load(checkpoint, weights_only=False)["state"]
+    steps = reference.extra["steps"]
+    assert 0 < saved["step"] < steps, "the child must be killed mid-run"
+
+    resumed = train_proxy(config, _spec(config), catalog, workdir)
+    assert resumed.status == "finished"
+    assert resumed.extra["resumed_from_step"] == saved["step"]
+    pd.testing.assert_frame_equal(resumed.table, reference.table, check_exact=True)
+
+
+class _SwitchingSchedule:
+    """Only the first domain for the first half of the run, then only the second; records signals."""
+
+    def __init__(self, n_domains: int, switch: int) -> None:
+        self.n, self.switch, self.seen = n_domains, switch, []
+
+    def weights(self, step: int) -> np.ndarray:
+        w = np.zeros(self.n)
+        w[0 if step < self.switch else 1] = 1.0
+        return w
+
+    def observe(self, step, signals) -> None:
+        self.seen.append((step, signals["domain_loss"].copy(), signals["domain_count"].copy()))
+
+    def final_mixture(self) -> np.ndarray:
+        return self.weights(self.switch)
+
+
+def test_schedule_hook_drives_sampling_and_sees_per_domain_losses(project):
+    root, config, catalog = project
+    spec = _spec(config, tokens=20 * MODEL_PRESETS["micro"].tokens_per_step, name="sched")
+    schedule = _SwitchingSchedule(len(config.domain_names), switch=10)
+    result = train_proxy(config, spec, catalog, root / "runs" / "sched", schedule=schedule)
+    assert result.status == "finished"
+    trajectory = result.extra["weight_trajectory"]
+    assert [p["step"] for p in trajectory] == [0, 10]
+    assert trajectory[1]["weights"] == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert len(schedule.seen) == 20
+    step, loss, count = schedule.seen[3]
+    assert count.tolist() == [MODEL_PRESETS["micro"].batch_size, 0, 0, 0, 0]
+    assert math.isfinite(loss[0]) and np.isnan(loss[1:]).all()
+    assert schedule.seen[15][2][1] == MODEL_PRESETS["micro"].batch_size
+    assert result.extra["final_mixture"] == [0.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_diverging_run_ends_failed_with_the_reason(project, monkeypatch):
+    root, config, catalog = project
+    monkeypatch.setitem(MODEL_PRESETS, "explode", ModelPreset(64, 1, 2, 64, 16, lr=1e4))
+    result = train_proxy(config, _spec(config, tokens=30 * 1024, model="explode"), catalog, root / "runs" / "boom")
+    assert result.status == "failed"
+    assert "training loss" in result.reason and ("non-finite" in result.reason or "diverged" in result.reason)
+    assert result.table.empty
+
+
+def test_token_cache_is_keyed_by_content_and_holds_the_bytes(project):
+    _, config, catalog = project
+    splits = domain_tokens(config, catalog, "legal")
+    row = catalog.set_index("domain").loc["legal"]
+    assert len(splits["train"]) == row["train_bytes"] + row["train_docs"]
+    assert int((np.asarray(splits["val"]) == EOD).sum()) == row["val_docs"]
+    path = token_path(config, "legal", content_key(catalog, "legal"), "train")
+    assert path.exists() and path.parent == config.cache_dir / "tokens"
+    assert content_key(catalog, "legal") == row["content_sha256"][:16]
+
+
+def test_bpe_and_unknown_presets_are_refused(project, tmp_path):
+    _, config, catalog = project
+    bpe = config.model_copy(update={"corpus": config.corpus.model_copy(update={"tokenizer": "bpe"})})
+    with pytest.raises(ConfigError, match="bytes only"):
+        train_proxy(bpe, _spec(config), catalog, tmp_path)
+    with pytest.raises(ConfigError, match="presets"):
+        train_proxy(config, _spec(config, model="huge"), catalog, tmp_path)
