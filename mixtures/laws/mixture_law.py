@@ -92,6 +92,20 @@ class MixtureLaw:
         return pd.DataFrame({t: self.models[t].predict(X_plain, X_scale) for t in self.targets},
                             index=frame.index)
 
+    def evaluation_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a test table this law speaks for: every row for a scaling law; otherwise
+        the final eval point of each run at the law's ``n_params`` (or, when the table has no
+        row at that size, under the table's own single-scale rule)."""
+        if self.uses_scale:
+            return frame
+        from mixtures.laws.data import apply_scale_rule, single_scale_rule
+
+        rule = self.scale_rule
+        if rule.n_params is None or "n_params" not in frame.columns or not np.isclose(
+                frame["n_params"].to_numpy(dtype=np.float64), rule.n_params, rtol=1e-9).any():
+            rule = single_scale_rule(frame)
+        return apply_scale_rule(frame, rule)
+
     def predict_members(self, frame: pd.DataFrame, source: str = "table") -> np.ndarray | None:
         """Bootstrap predictions, shape (members, rows, targets); None if fit without bootstrap."""
         if not all(self.models[t].bootstrap for t in self.targets):
