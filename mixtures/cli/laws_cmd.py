@@ -1,0 +1,83 @@
+"""``mixtures fit`` and ``mixtures evaluate``: fit a mixing law to a run table, score it on another.
+
+    mixtures fit --runs runs.parquet --target loss_web --target loss_code --law auto --out law.json
+    mixtures evaluate --law law.json --runs test.csv --json
+
+``evaluate --json`` prints one JSON object keyed by target column:
+``{"loss_x": {"spearman": .., "pearson": .., "mae": .., "mre": .., "n": ..}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+LAWS = ("auto", "linear", "gbm", "exp", "additive", "joint")
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def fit_command(args: argparse.Namespace) -> int:
+    from mixtures.laws import fit_law
+    from mixtures.runs_table import load_runs
+
+    runs = load_runs(args.runs)
+    fit = fit_law(runs, args.target, law=args.law, folds=args.folds, bootstrap=args.bootstrap, seed=args.seed)
+    fit.law.save(args.out)
+    best = fit.best_metrics()
+    for target, row in best.iterrows():
+        print(f"{target}: {row['family']} (CV spearman {row['spearman']:.3f}, mae {row['mae']:.4g}, "
+              f"mre {row['mre']:.3%}, {int(row['n'])} mixtures)", file=sys.stderr)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from mixtures.laws import load_law, score
+    from mixtures.laws.data import check_domains
+    from mixtures.runs_table import read_table, validate_runs
+
+    law = load_law(args.law)
+    table = read_table(args.runs)
+    check_domains(table, law.domains, str(args.runs))
+    runs = validate_runs(table, source=str(args.runs), require_losses=False)
+    missing = [t for t in law.targets if t not in runs.columns]
+    if missing:
+        from mixtures.errors import TableError
+
+        raise TableError(f"{args.runs}: no column(s) {missing} for the law's targets {law.targets}.")
+    runs = law.evaluation_rows(runs)
+    pred = law.predict(runs, source=str(args.runs))
+    result = {t: {k: _clean(v) for k, v in score(runs[t], pred[t]).items()} for t in law.targets}
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for t, s in result.items():
+            print(f"{t}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit a mixing/scaling law to a proxy-run table",
+                       description="Fit one law per target loss, cross-validated; write it as JSON.")
+    p.add_argument("--runs", required=True, help="run table (.csv or .parquet), wide format")
+    p.add_argument("--target", action="append", required=True, help="loss_<x> column to predict (repeatable)")
+    p.add_argument("--law", default="auto", choices=LAWS, help="law family, or auto (best by CV MAE)")
+    p.add_argument("--folds", type=int, default=5, help="CV folds, grouped by mixture (default 5)")
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for prediction intervals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="where to write the law (JSON)")
+    p.set_defaults(func=fit_command)
+
+    e = sub.add_parser("evaluate", help="score a fitted law on a run table",
+                       description="Predict a run table's target losses with a law and score them.")
+    e.add_argument("--law", required=True, help="law JSON written by 'mixtures fit'")
+    e.add_argument("--runs", required=True, help="run table (.csv or .parquet) with the same domains")
+    e.add_argument("--json", action="store_true", help="print one JSON object keyed by target")
+    e.set_defaults(func=evaluate_command)
