@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_BISECTION_STEPS = 100
+_BISECTION_STEPS = 64
 
 
 def kl_divergence(weights: np.ndarray, natural: np.ndarray) -> np.ndarray:
@@ -41,6 +41,14 @@ def project_box_simplex(points: np.ndarray, lower: np.ndarray, upper: np.ndarray
     Requires ``sum(lower) <= 1 <= sum(upper)``.
     """
     points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    inside = np.all((points >= lower) & (points <= upper), axis=1) & (np.abs(points.sum(axis=1) - 1.0) < 1e-12)
+    if np.all(inside):
+        return _fix_sum(points, lower, upper)
+    if np.any(inside):
+        out = np.empty_like(points)
+        out[inside] = _fix_sum(points[inside], lower, upper)
+        out[~inside] = project_box_simplex(points[~inside], lower, upper)
+        return out
     lo_tau = (points - upper).min(axis=1) - 1.0
     hi_tau = (points - lower).max(axis=1) + 1.0
     for _ in range(_BISECTION_STEPS):
