@@ -14,12 +14,12 @@ from mixtures.optimize.pareto import non_dominated, pareto_front
 from mixtures.optimize.problem import Problem, build_problem, make_problem
 from mixtures.optimize.result import OptimizationResult
 from mixtures.optimize.solvers import SOLVERS, solve
-from mixtures.optimize.tracking import log_optimization
+from mixtures.optimize.tracking import log_optimization, trial_callback
 from mixtures.optimize.uncertainty import Uncertainty, optimum_uncertainty
 
 __all__ = [
     "SOLVERS", "Evaluator", "LawLike", "MemberLaw", "OptimizationResult", "Problem", "Uncertainty",
     "build_problem", "compare_mixtures", "hf_probabilities", "log_optimization", "make_problem",
     "megatron_data_path", "mixture_json", "mixture_yaml", "non_dominated", "optimum_uncertainty",
-    "pareto_front", "solve", "write_exports",
+    "pareto_front", "solve", "trial_callback", "write_exports",
 ]

@@ -89,3 +89,18 @@ def log_optimization(run_logger, result: OptimizationResult, natural: Mapping[st
     if uncertainty is not None:
         run_logger.log_dict(uncertainty.to_dict(), "uncertainty.json")
         run_logger.log_table(uncertainty.member_weights, "member_optima.csv")
+
+
+def trial_callback(run_logger, metric: str = "trial_objective"):
+    """An Optuna callback ``(study, trial)`` logging each finished trial's value (step = trial
+    number) and the best so far (``<metric>_best``) to one MLflow run, through the client (no global
+    MLflow state; ``optuna_integration.mlflow.MLflowCallback`` also fits the ``callbacks`` slot if a
+    run per trial is wanted). Pass it as ``solve(..., solver="tpe", callbacks=[trial_callback(run)])``."""
+
+    def callback(study, trial) -> None:
+        if trial.value is None:
+            return
+        best = min(t.value for t in study.trials if t.value is not None)
+        run_logger.log_metrics({metric: trial.value, f"{metric}_best": best}, step=trial.number)
+
+    return callback
