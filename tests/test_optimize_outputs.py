@@ -44,6 +44,8 @@ def test_pareto_front_is_non_dominated_and_spans_the_trade_off(law, sampler):
     problem = make_problem(law, {"web": {"loss_web": 1.0}, "code": {"loss_code": 1.0}}, bounds={"books": (0.05, 0.5)})
     trials = 200 if sampler == "nsga2" else 80
     result = pareto_front(problem, law, sampler=sampler, trials=trials, batch=20, seed=0)
+    same = solve(problem, law, "nsga2" if sampler == "nsga2" else "motpe", trials=trials, batch=20, seed=0)
+    assert same.pareto.equals(result.pareto)  # seeded: the same front again, through solve()
     front = result.pareto
     values = front[["web", "code"]].to_numpy()
     for i, row in enumerate(values):  # no point of the front dominates another

@@ -74,18 +74,27 @@ class Evaluator:
         self.columns = columns
         self._matrix = np.array([[g.get(c, 0.0) for g in groups.values()] for c in columns], dtype=np.float64)
 
+    def frame(self, weights: np.ndarray) -> pd.DataFrame:
+        """The law's input frame for rows of weights in the problem's domain order (not counted)."""
+        weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        return law_frame(self.law, weights[:, self._order], self.n_params, self.n_tokens)
+
     def predict(self, weights: np.ndarray) -> pd.DataFrame:
         """Predicted target losses (columns = every target the objectives use)."""
-        weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        self.evaluations += len(weights)
+        frame = self.frame(weights)
+        self.evaluations += len(frame)
         self.calls += 1
-        frame = law_frame(self.law, weights[:, self._order], self.n_params, self.n_tokens)
         predicted = self.law.predict(frame)
         return predicted[self.columns]
 
-    def __call__(self, weights: np.ndarray) -> np.ndarray:
+    def evaluate(self, weights: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        """Predicted target losses and the ``(rows, groups)`` objective values (penalty included)."""
         weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        values = self.predict(weights).to_numpy(dtype=np.float64) @ self._matrix
+        predicted = self.predict(weights)
+        values = predicted.to_numpy(dtype=np.float64) @ self._matrix
         if self.penalty is not None:
             values = values + self.penalty(weights)[:, None]
-        return values
+        return predicted, values
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        return self.evaluate(weights)[1]

@@ -24,14 +24,23 @@ from mixtures.optimize.result import OptimizationResult
 from mixtures.optimize.simplex import kl_divergence
 
 SOLVERS = ("slsqp", "tpe", "cmaes", "random")
+PARETO_SOLVERS = ("nsga2", "motpe")
 
 
 def solve(problem: Problem, law: LawLike, solver: str = "slsqp", seed: int = 0, **options) -> OptimizationResult:
-    """Minimize the problem's single objective (the sum of groups' objectives for a
-    multi-objective problem; see :func:`mixtures.optimize.pareto.pareto_front` for the front)."""
+    """Minimize the problem's objective with ``solver``.
+
+    ``slsqp``, ``tpe``, ``cmaes`` and ``random`` minimize one objective (for several groups: their
+    sum); ``nsga2`` and ``motpe`` return the Pareto front of the groups (``result.pareto``, see
+    :func:`mixtures.optimize.pareto.pareto_front`).
+    """
+    if solver in PARETO_SOLVERS:
+        from mixtures.optimize.pareto import pareto_front
+
+        return pareto_front(problem, law, sampler="nsga2" if solver == "nsga2" else "tpe", seed=seed, **options)
     functions = {"slsqp": solve_slsqp, "tpe": solve_tpe, "cmaes": solve_cmaes, "random": solve_random}
     if solver not in functions:
-        raise ConfigError(f"unknown solver {solver!r}; choose one of {list(SOLVERS)}")
+        raise ConfigError(f"unknown solver {solver!r}; choose one of {list(SOLVERS + PARETO_SOLVERS)}")
     return functions[solver](problem, law, seed=seed, **options)
 
 
@@ -39,10 +48,8 @@ def _finish(name: str, problem: Problem, law: LawLike, evaluator, weights: np.nd
             details: dict | None = None) -> OptimizationResult:
     """Repair ``weights`` exactly, evaluate once more and package the result."""
     weights = problem.feasible(weights)[0]
-    predicted = evaluator.predict(weights[None, :])
-    values = predicted.to_numpy() @ evaluator._matrix
-    penalty = evaluator.penalty(weights[None, :])[0] if evaluator.penalty is not None else 0.0
-    per_group = {g: float(v + penalty) for g, v in zip(problem.objectives, values[0])}
+    predicted, values = evaluator.evaluate(weights[None, :])
+    per_group = {g: float(v) for g, v in zip(problem.objectives, values[0], strict=True)}
     return OptimizationResult(
         solver=name,
         weights=problem.mixture(weights),

@@ -53,7 +53,7 @@ def optimum_uncertainty(problem: Problem, law: LawLike, result: OptimizationResu
     """
     evaluator = problem.evaluator(law)
     chosen = np.array([result.weights[d] for d in problem.domains])
-    members = law.predict_members(evaluator_frame(evaluator, chosen))
+    members = law.predict_members(evaluator.frame(chosen))
     rows = []
     if members is not None:
         for m in range(np.asarray(members).shape[0]):
@@ -90,9 +90,3 @@ def optimum_uncertainty(problem: Problem, law: LawLike, result: OptimizationResu
             ". Treat the weights as one of many equally good choices; more proxy runs would narrow it."
     return Uncertainty(table, weight_std, objective_mean, objective_std, spread, well, message)
 
-
-def evaluator_frame(evaluator, weights: np.ndarray) -> pd.DataFrame:
-    """The law input frame for one mixture (in the problem's domain order)."""
-    from mixtures.optimize.law import law_frame
-
-    return law_frame(evaluator.law, np.atleast_2d(weights)[:, evaluator._order], evaluator.n_params, evaluator.n_tokens)
