@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from mixtures.optimize import (
+    best_observed,
     compare_mixtures,
     hf_probabilities,
     log_optimization,
@@ -93,6 +94,18 @@ def test_comparison_puts_the_optimum_beside_baselines(law):
     assert table["objective"].idxmin() == 0 and table["feasible"].all()
     assert table.loc[0, "objective"] == pytest.approx(result.objective)
     assert {"loss_web", "loss_code", "loss_docs", "w_web"} <= set(table.columns)
+
+
+def test_best_observed_run_uses_the_last_eval_point():
+    import pandas as pd
+
+    runs = pd.DataFrame({
+        "run_id": ["a", "a", "b", "b"], "n_tokens": [10, 20, 10, 20],
+        "w_web": [0.9, 0.9, 0.2, 0.2], "w_code": [0.1, 0.1, 0.8, 0.8], "w_books": [0.0] * 4,
+        "loss_web": [1.0, 3.0, 2.0, 2.5], "loss_code": [1.0, 1.0, 1.0, 1.0],
+    })
+    # run a is best at the first point but worse at its final one
+    assert best_observed(runs, {"loss_web": 1.0, "loss_code": 0.5}, DOMAINS) == ("b", {"web": 0.2, "code": 0.8, "books": 0.0})
 
 
 def test_exports_parse_back(law, tmp_path):
