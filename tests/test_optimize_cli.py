@@ -63,3 +63,25 @@ def test_infeasible_availability_is_refused(law_path, capsys):
                  "--available", "code=1e6", "--available", "books=1e6", "--json"])
     assert code == 2
     assert "sum of per-domain maxima" in capsys.readouterr().err
+
+
+def test_config_sections_apply(law_path, tmp_path, capsys):
+    path, _ = law_path
+    config = {
+        "domains": [{"name": d, "paths": [f"{d}.jsonl"]} for d in DOMAINS],
+        "target": {"domains": {"code": 1.0}},
+        "constraints": {"bounds": {"web": [0.3, 0.6]}, "max_epochs": 1},
+        "optimize": {"tokens": 10_000_000, "solver": "random"},
+        "validation": {"mixtures": {"mostly_web": {"web": 0.8, "code": 0.1, "books": 0.1}}},
+    }
+    (tmp_path / "project.yaml").write_text(json.dumps(config))
+    pd.DataFrame({"domain": DOMAINS, "role": ["train"] * 3, "train_tokens": [9e6, 2e6, 5e6],
+                  "tokens": [1e7, 2.2e6, 5.5e6]}).to_csv(tmp_path / "catalog.csv", index=False)
+    code = main(["optimize", "--law", str(path), "--config", str(tmp_path / "project.yaml"),
+                 "--catalog", str(tmp_path / "catalog.csv"), "--samples", "2000", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["solver"] == "random" and out["evaluations"] == 2001
+    assert 0.3 <= out["weights"]["web"] <= 0.6 and out["weights"]["code"] <= 0.2  # 1 epoch x 2M / 10M
+    assert set(out["predicted"]) == {"loss_code"}
+    assert [r["mixture"] for r in out["comparison"]] == ["optimal", "natural", "uniform", "mostly_web"]

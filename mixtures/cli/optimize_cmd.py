@@ -4,7 +4,7 @@
     mixtures optimize --law law.json --target loss_docs=2 --target loss_web=1 --tokens 100000000 \\
         --catalog catalog.parquet --max-epochs 4 --bounds code=0:0.3 --solver slsqp --out optimal/ --json
 
-The default target is every law target, equally weighted. Data availability
+The default target is every law target, equally weighted (with ``--config``: the config's target). Data availability
 (``w_i <= max_epochs * tokens_i / D_target``) applies when ``--tokens`` and the available tokens
 (``--catalog`` train tokens or ``--available DOMAIN=TOKENS``) are given.
 """
@@ -53,43 +53,79 @@ def read_catalog(path: str):
     return frame
 
 
+def _problem_from_config(args: argparse.Namespace, law, targets, bounds):
+    """The problem of a project config (constraints, target, optimize sections); command-line
+    bounds, epochs, KL bound and targets override the config's."""
+    from mixtures.cli.corpus_cmd import project_config
+    from mixtures.optimize import build_problem
+
+    config = project_config(args.config)
+    if args.available:
+        raise ConfigError("--available does not combine with --config; the catalog gives the available tokens.")
+    if args.catalog:
+        catalog = read_catalog(args.catalog)
+    else:
+        from mixtures.corpus import build_catalog
+
+        catalog = build_catalog(config)
+    constraints = config.constraints.model_copy(update={
+        "bounds": {**config.constraints.bounds, **bounds},
+        **({"max_epochs": args.max_epochs} if args.max_epochs is not None else {}),
+        **({"kl_to_natural_max": args.kl_max} if args.kl_max is not None else {}),
+    })
+    config = config.model_copy(update={"constraints": constraints})
+    return build_problem(config, law, catalog, targets=targets, tokens=args.tokens, n_params=args.params), config
+
+
 def optimize_command(args: argparse.Namespace) -> int:
     from mixtures.laws import load_law
     from mixtures.optimize import compare_mixtures, make_problem, optimum_uncertainty, solve, write_exports
 
     law = load_law(args.law)
-    natural = available = None
-    if args.catalog:
-        from mixtures.corpus.catalog import natural_mixture
+    targets = _pairs(args.target, "--target") or None
+    bounds = _pairs(args.bounds, "--bounds", _bounds)
+    solver, seed, trials, starts = args.solver or "slsqp", args.seed, args.trials, args.starts
+    named = {}
+    if args.config:
+        problem, config = _problem_from_config(args, law, targets, bounds)
+        solver = args.solver or config.optimize.solver
+        seed = config.seed if seed is None else seed
+        trials = trials or config.optimize.trials
+        starts = starts or config.optimize.starts
+        named = config.validation.mixtures
+    else:
+        natural = available = None
+        if args.catalog:
+            from mixtures.corpus.catalog import natural_mixture
 
-        catalog = read_catalog(args.catalog)
-        natural = {d: v for d, v in natural_mixture(catalog).items() if d in law.domains}
-        train = catalog[catalog["role"] == "train"]
-        available = {row.domain: float(row.train_tokens) for row in train.itertuples()}
-    if args.available:
-        available = {**(available or {}), **_pairs(args.available, "--available")}
-    if available is not None and args.tokens is None:
-        raise ConfigError("data availability needs the final training budget: give --tokens D_TARGET.")
-    problem = make_problem(
-        law, _pairs(args.target, "--target") or None,
-        bounds=_pairs(args.bounds, "--bounds", _bounds),
-        available_tokens=available if args.tokens else None, max_epochs=args.max_epochs,
-        tokens=args.tokens, natural=natural, kl_max=args.kl_max, n_params=args.params,
-    )
+            catalog = read_catalog(args.catalog)
+            natural = {d: v for d, v in natural_mixture(catalog).items() if d in law.domains}
+            train = catalog[catalog["role"] == "train"]
+            available = {row.domain: float(row.train_tokens) for row in train.itertuples()}
+        if args.available:
+            available = {**(available or {}), **_pairs(args.available, "--available")}
+        if available is not None and args.tokens is None:
+            raise ConfigError("data availability needs the final training budget: give --tokens D_TARGET.")
+        problem = make_problem(
+            law, targets, bounds=bounds, available_tokens=available if args.tokens else None,
+            max_epochs=args.max_epochs if args.max_epochs is not None else 4.0,
+            tokens=args.tokens, natural=natural, kl_max=args.kl_max, n_params=args.params,
+        )
     options = {}
-    if args.solver in ("tpe", "cmaes") and args.trials:
-        options["trials"] = args.trials
-    if args.solver == "random" and args.samples:
+    if solver in ("tpe", "cmaes") and trials:
+        options["trials"] = trials
+    if solver == "random" and args.samples:
         options["samples"] = args.samples
-    if args.solver == "slsqp" and args.starts:
-        options["starts"] = args.starts
-    if args.storage and args.solver in ("tpe", "cmaes"):
+    if solver == "slsqp" and starts:
+        options["starts"] = starts
+    if args.storage and solver in ("tpe", "cmaes"):
         options["storage"] = args.storage
-    result = solve(problem, law, args.solver, seed=args.seed, **options)
+    seed = 0 if seed is None else seed
+    result = solve(problem, law, solver, seed=seed, **options)
     payload = result.to_dict()
-    payload["comparison"] = compare_mixtures(problem, law, result.weights).to_dict(orient="records")
+    payload["comparison"] = compare_mixtures(problem, law, result.weights, named).to_dict(orient="records")
     if args.uncertainty:
-        payload["uncertainty"] = optimum_uncertainty(problem, law, result, seed=args.seed).to_dict()
+        payload["uncertainty"] = optimum_uncertainty(problem, law, result, seed=seed).to_dict()
     if args.out:
         paths = write_exports(result, args.out, _pairs(args.prefix, "--prefix", str) or None)
         payload["exports"] = {k: str(v) for k, v in paths.items()}
@@ -116,17 +152,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--law", required=True, help="a fitted law (JSON, from 'mixtures fit')")
+    parser.add_argument("--config", help="project config: its target, constraints and optimize sections apply "
+                                         "(the catalog is built from it unless --catalog is given)")
     parser.add_argument("--target", action="append", metavar="loss_X=WEIGHT",
                         help="a target loss and its weight (repeatable; default: every law target, equal weights)")
     parser.add_argument("--tokens", type=float, help="final training budget D_target (tokens)")
     parser.add_argument("--params", type=float, help="final model size N (for laws that use scale)")
-    parser.add_argument("--solver", choices=("slsqp", "tpe", "cmaes", "random"), default="slsqp")
+    parser.add_argument("--solver", choices=("slsqp", "tpe", "cmaes", "random"),
+                        help="default: slsqp (or the config's optimize.solver)")
     parser.add_argument("--catalog", help="domain catalog (parquet/CSV): natural mixture and available train tokens")
     parser.add_argument("--available", action="append", metavar="DOMAIN=TOKENS", help="available tokens of a domain")
-    parser.add_argument("--max-epochs", type=float, default=4.0, help="epochs allowed over each domain's data (default 4)")
+    parser.add_argument("--max-epochs", type=float, help="epochs allowed over each domain's data (default 4, or the config's)")
     parser.add_argument("--bounds", action="append", metavar="DOMAIN=LO:HI", help="per-domain weight bounds")
     parser.add_argument("--kl-max", type=float, help="bound on KL(w || natural) (needs --catalog)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="default: 0 (or the config's seed)")
     parser.add_argument("--trials", type=int, help="tpe/cmaes trials (default 300)")
     parser.add_argument("--starts", type=int, help="slsqp starts (default 3)")
     parser.add_argument("--samples", type=int, help="random: Dirichlet samples (default 100000)")
