@@ -84,6 +84,11 @@ def test_sharp_objective_with_agreeing_members_is_well_determined():
     wide = QuadraticLaw(DOMAINS, CENTRES, scales={t: 5.0 for t in CENTRES}, member_shifts=shifts * 60)
     flagged = optimum_uncertainty(problem, wide, solve(problem, wide, "slsqp"), samples=500)
     assert not flagged.well_determined and "member optima disagree" in flagged.message
+    assert flagged.optimum_objective_std > 0 and len(flagged.member_weights) == 4
+    # no members: only the flatness probe, and the message says so
+    alone = optimum_uncertainty(problem, QuadraticLaw(DOMAINS, CENTRES, scales={t: 5.0 for t in CENTRES}), result,
+                                samples=500)
+    assert alone.well_determined and "only flatness was checked" in alone.message and alone.member_weights.empty
 
 
 def test_comparison_puts_the_optimum_beside_baselines(law):

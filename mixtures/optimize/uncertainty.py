@@ -19,8 +19,9 @@ class Uncertainty:
     """Spread of the optimum.
 
     ``member_weights``: one row per member's optimum (``w_<domain>``, ``objective``);
-    ``weight_std``: per-domain standard deviation of those optima; ``objective_std``: spread of
-    the members' predicted objective at the chosen mixture; ``near_optimal_spread``: the largest
+    ``weight_std``: per-domain standard deviation of those optima; ``objective_mean`` /
+    ``objective_std``: the members' predicted objective at the chosen mixture;
+    ``optimum_objective_std``: spread of the members' own optimal objectives; ``near_optimal_spread``: the largest
     per-domain weight range among mixtures predicted within the noise of the optimum.
     """
 
@@ -28,6 +29,7 @@ class Uncertainty:
     weight_std: dict[str, float]
     objective_mean: float
     objective_std: float
+    optimum_objective_std: float
     near_optimal_spread: float
     well_determined: bool
     message: str
@@ -35,7 +37,8 @@ class Uncertainty:
     def to_dict(self) -> dict:
         return {
             "weight_std": self.weight_std, "objective_mean": self.objective_mean,
-            "objective_std": self.objective_std, "near_optimal_spread": self.near_optimal_spread,
+            "objective_std": self.objective_std, "optimum_objective_std": self.optimum_objective_std,
+            "near_optimal_spread": self.near_optimal_spread,
             "well_determined": self.well_determined, "message": self.message,
             "members": len(self.member_weights),
         }
@@ -83,10 +86,12 @@ def optimum_uncertainty(problem: Problem, law: LawLike, result: OptimizationResu
                        "of the optimum (the objective is flat there)")
     well = not reasons
     if well:
-        message = (f"The optimum is well determined: member optima sd <= {max(weight_std.values(), default=0):.3f}, "
-                   f"near-optimal mixtures stay within {spread:.3f} of it.")
+        members_note = (f"member optima sd <= {max(weight_std.values(), default=0):.3f}, " if len(table)
+                        else "(the law has no bootstrap/ensemble members: only flatness was checked) ")
+        message = f"The optimum is well determined: {members_note}near-optimal mixtures stay within {spread:.3f} of it."
     else:
         message = "The optimum is NOT well determined: " + "; ".join(reasons) + \
             ". Treat the weights as one of many equally good choices; more proxy runs would narrow it."
-    return Uncertainty(table, weight_std, objective_mean, objective_std, spread, well, message)
+    optimum_std = float(table["objective"].std(ddof=0)) if len(table) else 0.0
+    return Uncertainty(table, weight_std, objective_mean, objective_std, optimum_std, spread, well, message)
 
