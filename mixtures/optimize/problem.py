@@ -87,9 +87,10 @@ class Problem:
             best = closest_to_natural(self.natural, self.lower, self.upper)
             least = float(kl_divergence(best, self.natural)[0])
             if not least <= self.kl_max:
-                active = [f"{self.domains[i]} {'>=' if best[i] <= self.lower[i] else '<='} "
-                          f"{(self.why_lower if best[i] <= self.lower[i] else self.why_upper)[i]}"
-                          for i in range(len(d)) if best[i] <= self.lower[i] or best[i] >= self.upper[i]]
+                active = [self.why_lower[i] if best[i] <= self.lower[i] else self.why_upper[i]
+                          for i in range(len(d))
+                          if (best[i] <= self.lower[i] and self.lower[i] > 0)
+                          or (best[i] >= self.upper[i] and self.upper[i] < 1)]
                 raise InfeasibleError(
                     f"infeasible constraints: KL(w || natural) <= {self.kl_max:g} conflicts with the bounds "
                     f"({'; '.join(active) or 'natural shares outside the box'}): the closest feasible mixture "
