@@ -148,6 +148,10 @@ def test_log_optimization_lands_in_a_real_sqlite_store(law, mlflow_uri):
     names = {a.path for a in tracker.client.list_artifacts(run.run_id)}
     assert names == {"mixture.json", "megatron_blend.txt", "hf_probabilities.json", "mixture.yaml",
                      "weights.png", "pareto.png"}
+    from mixtures.cli.materialize_cmd import read_mixture_file
+
+    weights, chosen_by = read_mixture_file(tracker.client.download_artifacts(run.run_id, "mixture.json"))
+    assert weights == result.weights and chosen_by == run.run_id  # what 'mixtures materialize' reads
     local = tracker.client.download_artifacts(run.run_id, "weights.png")
     assert open(local, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -73,7 +73,8 @@ def log_optimization(run_logger, result: OptimizationResult, natural: Mapping[st
         run_logger.set_tags({"mixtures.well_determined": str(uncertainty.well_determined).lower()})
     run_logger.log_metrics(metrics)
     with tempfile.TemporaryDirectory() as tmp:
-        for path in write_exports(result, tmp, prefixes).values():
+        # mixture.json names this run, so a materialized dataset can point back to it
+        for path in write_exports(result, tmp, prefixes, extra={"mlflow_run_id": run_logger.run_id}).values():
             run_logger.log_artifact(path)
     for name, make in (("weights.png", lambda: weights_figure(result, natural)),
                        ("pareto.png", (lambda: pareto_figure(result)) if result.pareto is not None else None)):
