@@ -137,7 +137,7 @@ def test_log_optimization_lands_in_a_real_sqlite_store(law, mlflow_uri):
     result = pareto_front(problem, law, trials=40, batch=20)
     tracker = Tracker(mlflow_uri, "optimize-test")
     with tracker.run("optimal_mixture", tags={"mixtures.pipeline": "abc"}) as run:
-        log_optimization(run, result, natural={"web": 0.5, "code": 0.3, "books": 0.2})
+        log_optimization(run, result, natural={"web": 0.5, "code": 0.3, "books": 0.2}, problem=problem)
     got = tracker.client.get_run(run.run_id)
     assert got.data.params["solver"] == "pareto-nsga2"
     assert float(got.data.params["w_web"]) == pytest.approx(result.weights["web"], abs=1e-6)
@@ -147,7 +147,9 @@ def test_log_optimization_lands_in_a_real_sqlite_store(law, mlflow_uri):
     assert got.data.metrics["evaluations"] == result.evaluations
     names = {a.path for a in tracker.client.list_artifacts(run.run_id)}
     assert names == {"mixture.json", "megatron_blend.txt", "hf_probabilities.json", "mixture.yaml",
-                     "weights.png", "pareto.png"}
+                     "weights.png", "pareto.png", "problem.json"}
+    logged = json.loads(open(tracker.client.download_artifacts(run.run_id, "problem.json")).read())
+    assert logged["objectives"] == problem.objectives and logged["bounds"]["web"]["max_by"] == "web<=1"
     from mixtures.cli.materialize_cmd import read_mixture_file
 
     weights, chosen_by = read_mixture_file(tracker.client.download_artifacts(run.run_id, "mixture.json"))

@@ -81,3 +81,18 @@ def test_unknown_target_and_solver_are_refused(law):
         make_problem(law, {"loss_nope": 1.0})
     with pytest.raises(ConfigError, match="unknown solver"):
         solve(make_problem(law), law, "adam")
+
+
+class NanLaw(QuadraticLaw):
+    def predict(self, frame):
+        out = super().predict(frame)
+        out.loc[frame["w_code"] > 0.5, "loss_x"] = np.nan
+        return out
+
+
+def test_non_finite_prediction_is_a_clear_error():
+    from mixtures.errors import MixturesError
+
+    law = NanLaw(DOMAINS, CENTRES)
+    with pytest.raises(MixturesError, match=r"predicts nan for loss_x at mixture \{'web'"):
+        solve(make_problem(law), law, "random", samples=2000)

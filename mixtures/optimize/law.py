@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from mixtures.errors import MixturesError
+
 
 @runtime_checkable
 class LawLike(Protocol):
@@ -84,8 +86,16 @@ class Evaluator:
         frame = self.frame(weights)
         self.evaluations += len(frame)
         self.calls += 1
-        predicted = self.law.predict(frame)
-        return predicted[self.columns]
+        predicted = self.law.predict(frame)[self.columns]
+        values = predicted.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            row, col = np.argwhere(~np.isfinite(values))[0]
+            mixture = {d: round(float(frame.iloc[row][f"w_{d}"]), 6) for d in self.law.domains}
+            raise MixturesError(
+                f"the law predicts {values[row, col]} for {self.columns[col]} at mixture {mixture}; "
+                "a law must give finite losses on the whole simplex: refit it or choose another family."
+            )
+        return predicted
 
     def evaluate(self, weights: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         """Predicted target losses and the ``(rows, groups)`` objective values (penalty included)."""

@@ -104,6 +104,19 @@ class Problem:
         centre = np.full(len(self.domains), 1.0 / len(self.domains))
         return project_box_simplex(centre, self.lower, self.upper)[0]
 
+    def to_dict(self) -> dict:
+        """The problem as JSON-ready data (objectives, bounds with their reasons, KL, scale)."""
+        return {
+            "domains": self.domains,
+            "objectives": self.objectives,
+            "bounds": {d: {"min": float(self.lower[i]), "max": float(self.upper[i]),
+                           "min_by": self.why_lower[i], "max_by": self.why_upper[i]}
+                       for i, d in enumerate(self.domains)},
+            "natural": None if self.natural is None else self.mixture(self.natural),
+            "kl_max": self.kl_max, "kl_penalty": self.kl_penalty,
+            "n_params": self.n_params, "n_tokens": self.n_tokens,
+        }
+
     # -- repair ------------------------------------------------------------------------------
     def feasible(self, points: np.ndarray) -> np.ndarray:
         """Rows repaired to satisfy every constraint exactly (sum 1 to rounding, bounds exactly)."""

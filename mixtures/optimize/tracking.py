@@ -54,11 +54,12 @@ def pareto_figure(result: OptimizationResult):
 
 def log_optimization(run_logger, result: OptimizationResult, natural: Mapping[str, float] | None = None,
                      prefixes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
-                     comparison=None, uncertainty=None) -> None:
+                     comparison=None, uncertainty=None, problem=None) -> None:
     """Params ``w_<domain>`` and ``solver``; tag ``mixtures.solver`` (+ ``tags``); metrics
     ``predicted_objective``, ``predicted.<target>``, ``evaluations``, ``seconds``; artifacts
     ``mixture.json``, ``megatron_blend.txt``, ``hf_probabilities.json``, ``mixture.yaml``,
-    ``weights.png``, ``pareto.png`` (multi-objective), ``comparison.csv`` and ``uncertainty.json`` when given."""
+    ``weights.png``, ``pareto.png`` (multi-objective); ``comparison.csv``, ``uncertainty.json`` +
+    ``member_optima.csv`` and ``problem.json`` (objectives, bounds and why) when given."""
     import matplotlib.pyplot as plt
 
     run_logger.set_tags({"mixtures.role": "optimization", "mixtures.solver": result.solver, **(tags or {})})
@@ -87,6 +88,8 @@ def log_optimization(run_logger, result: OptimizationResult, natural: Mapping[st
             plt.close(fig)
     if comparison is not None:
         run_logger.log_table(comparison, "comparison.csv")
+    if problem is not None:
+        run_logger.log_dict(problem.to_dict(), "problem.json")
     if uncertainty is not None:
         run_logger.log_dict(uncertainty.to_dict(), "uncertainty.json")
         run_logger.log_table(uncertainty.member_weights, "member_optima.csv")
