@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the shared data folder (with mixinglaws/)")
     parser.add_argument("--trials", type=int, default=300, help="tpe / cmaes trials per problem")
     parser.add_argument("--samples", type=int, default=100_000, help="random-search samples per problem")
+    parser.add_argument("--solvers", default="slsqp,tpe,cmaes,random", help="comma-separated subset (random is the peer)")
     args = parser.parse_args()
     data = Path(args.data)
 
@@ -111,6 +112,11 @@ def main() -> None:
     }
     options = {"slsqp": {}, "tpe": {"trials": args.trials}, "cmaes": {"trials": args.trials},
                "random": {"samples": args.samples}}
+    chosen = [name.strip() for name in args.solvers.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in options]
+    if unknown:
+        parser.error(f"unknown solver(s) {unknown}; choose from {list(options)}")
+    options = {name: options[name] for name in options if name in chosen or name == "random"}
     solvers, per_problem = {}, {}
     for name, opts in options.items():
         total = {"objective": 0.0, "evaluations": 0, "seconds": 0.0}

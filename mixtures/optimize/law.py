@@ -81,13 +81,17 @@ class Evaluator:
         weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
         return law_frame(self.law, weights[:, self._order], self.n_params, self.n_tokens)
 
-    def predict(self, weights: np.ndarray) -> pd.DataFrame:
-        """Predicted target losses (columns = every target the objectives use)."""
+    def _losses(self, weights: np.ndarray) -> np.ndarray:
+        """Predicted losses ``(rows, columns)`` as an array, counted and checked finite."""
         frame = self.frame(weights)
         self.evaluations += len(frame)
         self.calls += 1
-        predicted = self.law.predict(frame)[self.columns]
-        values = predicted.to_numpy(dtype=np.float64)
+        predicted = self.law.predict(frame)
+        index = predicted.columns.get_indexer(self.columns)
+        if np.any(index < 0):
+            missing = [c for c, i in zip(self.columns, index, strict=True) if i < 0]
+            raise MixturesError(f"the law's predictions lack column(s) {missing}; it returned {list(predicted.columns)}")
+        values = predicted.to_numpy(dtype=np.float64)[:, index]
         if not np.all(np.isfinite(values)):
             row, col = np.argwhere(~np.isfinite(values))[0]
             mixture = {d: round(float(frame.iloc[row][f"w_{d}"]), 6) for d in self.law.domains}
@@ -95,16 +99,25 @@ class Evaluator:
                 f"the law predicts {values[row, col]} for {self.columns[col]} at mixture {mixture}; "
                 "a law must give finite losses on the whole simplex: refit it or choose another family."
             )
-        return predicted
+        return values
+
+    def predict(self, weights: np.ndarray) -> pd.DataFrame:
+        """Predicted target losses (columns = every target the objectives use)."""
+        return pd.DataFrame(self._losses(weights), columns=self.columns)
+
+    def _objectives(self, weights: np.ndarray, losses: np.ndarray) -> np.ndarray:
+        values = losses @ self._matrix
+        if self.penalty is not None:
+            values = values + self.penalty(weights)[:, None]
+        return values
 
     def evaluate(self, weights: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         """Predicted target losses and the ``(rows, groups)`` objective values (penalty included)."""
         weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        predicted = self.predict(weights)
-        values = predicted.to_numpy(dtype=np.float64) @ self._matrix
-        if self.penalty is not None:
-            values = values + self.penalty(weights)[:, None]
-        return predicted, values
+        losses = self._losses(weights)
+        return pd.DataFrame(losses, columns=self.columns), self._objectives(weights, losses)
 
     def __call__(self, weights: np.ndarray) -> np.ndarray:
-        return self.evaluate(weights)[1]
+        """Objective values ``(rows, groups)`` (penalty included)."""
+        weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        return self._objectives(weights, self._losses(weights))

@@ -100,19 +100,26 @@ def solve_slsqp(problem: Problem, law: LawLike, seed: int = 0, starts: int = 3, 
 
     cache: dict[bytes, float] = {}
 
+    def on_simplex(points: np.ndarray) -> np.ndarray:
+        # the law only ever sees mixtures: iterates and difference steps are clipped at 0 and
+        # renormalised (on the plane sum = 1 this changes the gradient by a multiple of 1 only,
+        # which the equality constraint's multiplier absorbs)
+        points = np.maximum(np.atleast_2d(points), 0.0)
+        return points / points.sum(axis=1, keepdims=True)
+
     def fun(x: np.ndarray) -> float:
         key = x.tobytes()
         if key not in cache:
-            cache[key] = float(evaluator(x[None, :]).sum())
+            cache[key] = float(evaluator(on_simplex(x)).sum())
         return cache[key]
 
     def jac(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()
         points = [x] if key not in cache else []
-        # step inward where a bound is active so predictions stay inside [0, 1]
+        # step inward where the upper bound is active
         steps = np.where(x + step > problem.upper, -step, step)
         points.extend(x + steps[i] * np.eye(k)[i] for i in range(k))
-        values = evaluator(np.array(points)).sum(axis=1)
+        values = evaluator(on_simplex(np.array(points))).sum(axis=1)
         if key not in cache:
             cache[key] = float(values[0])
             values = values[1:]
