@@ -20,8 +20,9 @@ def runs_table(seed: int = 0) -> pd.DataFrame:
     weights = rng.dirichlet(np.ones(3), size=40)
     rows = []
     for i, w in enumerate(weights):
-        row = {"run_id": f"dirichlet-{i:03d}.tiny.1000.s0", "n_params": 1e6, "n_tokens": 1e6, "seed": 0,
-               "trainer": "imported", "loss_unit": "bits_per_byte"}
+        row = {"run_id": f"dirichlet-{i:03d}.tiny.1000000.s0", "mixture_name": f"dirichlet-{i:03d}", "model": "tiny",
+               "n_params": 1e6, "n_tokens": 1e6, "seed": 0, "trainer": "imported", "step": 100,
+               "loss_unit": "bits_per_byte"}
         row.update({f"w_{d}": float(v) for d, v in zip(DOMAINS, w, strict=True)})
         for j, d in enumerate(DOMAINS):
             row[f"loss_{d}"] = float(1.0 + 0.8 * np.exp(-3.0 * w[j]) + 0.01 * rng.normal())
