@@ -39,10 +39,15 @@ def law_path(tmp_path):
     return path, laws.load_law(path)
 
 
+def scale_args(law) -> list[str]:
+    """The final scale, when the chosen law family uses it (the runs are all at one scale)."""
+    return ["--params", "1000000", "--tokens", "1000000"] if law.uses_scale else []
+
+
 def test_optimize_prints_one_json_object(law_path, tmp_path, capsys):
     path, law = law_path
     code = main(["optimize", "--law", str(path), "--target", "loss_code=2", "--target", "loss_web=1",
-                 "--bounds", "books=0.1:0.5", "--out", str(tmp_path / "out"), "--json"])
+                 "--bounds", "books=0.1:0.5", "--out", str(tmp_path / "out"), "--json", *scale_args(law)])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert {"weights", "predicted", "evaluations", "solver"} <= set(out)
@@ -50,6 +55,8 @@ def test_optimize_prints_one_json_object(law_path, tmp_path, capsys):
     w = out["weights"]
     assert sum(w.values()) == pytest.approx(1.0, abs=1e-12) and 0.1 <= w["books"] <= 0.5
     frame = pd.DataFrame([{f"w_{d}": w[d] for d in law.domains}])
+    if law.uses_scale:
+        frame["n_params"], frame["n_tokens"] = 1e6, 1e6
     predicted = law.predict(frame).iloc[0]
     assert out["predicted"]["loss_code"] == pytest.approx(predicted["loss_code"])
     objective = 2 * predicted["loss_code"] + predicted["loss_web"]
@@ -59,15 +66,15 @@ def test_optimize_prints_one_json_object(law_path, tmp_path, capsys):
 
 
 def test_infeasible_availability_is_refused(law_path, capsys):
-    path, _ = law_path
-    code = main(["optimize", "--law", str(path), "--tokens", "1e8", "--available", "web=1e6",
+    path, law = law_path
+    code = main(["optimize", "--law", str(path), "--tokens", "1e8", *scale_args(law)[:2], "--available", "web=1e6",
                  "--available", "code=1e6", "--available", "books=1e6", "--json"])
     assert code == 2
     assert "sum of per-domain maxima" in capsys.readouterr().err
 
 
 def test_config_sections_apply(law_path, tmp_path, capsys):
-    path, _ = law_path
+    path, law = law_path
     config = {
         "domains": [{"name": d, "paths": [f"{d}.jsonl"]} for d in DOMAINS],
         "target": {"domains": {"code": 1.0}},
@@ -79,7 +86,7 @@ def test_config_sections_apply(law_path, tmp_path, capsys):
     pd.DataFrame({"domain": DOMAINS, "role": ["train"] * 3, "train_tokens": [9e6, 2e6, 5e6],
                   "tokens": [1e7, 2.2e6, 5.5e6]}).to_csv(tmp_path / "catalog.csv", index=False)
     code = main(["optimize", "--law", str(path), "--config", str(tmp_path / "project.yaml"),
-                 "--catalog", str(tmp_path / "catalog.csv"), "--samples", "2000", "--json"])
+                 "--catalog", str(tmp_path / "catalog.csv"), "--samples", "2000", "--json", *scale_args(law)[:2]])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["solver"] == "random" and out["evaluations"] == 2001
