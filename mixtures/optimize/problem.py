@@ -217,6 +217,9 @@ def make_problem(
         if missing:
             raise ConfigError(f"available tokens are missing for domain(s) {missing}")
         per_domain = dict(max_epochs_per_domain or {})
+        unknown = [d for d in per_domain if d not in domains]
+        if unknown:
+            raise ConfigError(f"max_epochs_per_domain names unknown domain(s) {unknown}; the law's domains are {domains}")
         for i, name in enumerate(domains):
             epochs = float(per_domain.get(name, max_epochs))
             cap = epochs * float(available_tokens[name]) / float(tokens)
