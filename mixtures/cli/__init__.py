@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "mixtures.cli.run_cmd",
     "mixtures.cli.materialize_cmd",
     "mixtures.cli.laws_cmd",
+    "mixtures.cli.optimize_cmd",
 ]
 
 

@@ -6,6 +6,9 @@
   ``tools/preprocess_data.py --input shard-00000.jsonl --output-prefix shard-00000 --json-keys text``,
   which writes ``shard-00000_text_document.{bin,idx}``: the prefixes listed here.
 - Hugging Face ``datasets``: the shard files in order, for ``load_dataset("parquet" | "json", data_files=...)``.
+
+Mixture-level exports (a blend over per-domain datasets, HF interleave probabilities, YAML) are in
+:mod:`mixtures.optimize.exports`, built on :func:`format_blend`.
 """
 
 from __future__ import annotations
@@ -32,12 +35,25 @@ def megatron_blend(manifest: dict, root: str | Path | None = None, suffix: str =
     Each prefix is the shard's path without its extension plus ``suffix``, under ``root``
     when given (relative to the dataset folder otherwise).
     """
-    parts = []
+    pairs = []
     for weight, path in blend_weights(manifest):
         stem = Path(path).name.split(".")[0] + suffix
-        prefix = str(Path(root) / stem) if root is not None else stem
-        parts.append(f"{weight:.10g} {prefix}")
-    return " ".join(parts)
+        pairs.append((weight, str(Path(root) / stem) if root is not None else stem))
+    return format_blend(pairs)
+
+
+def format_blend(pairs: list[tuple[float, str]]) -> str:
+    """``W1 PREFIX1 W2 PREFIX2 ...``: Megatron's ``--data-path`` blend (weights with 10 significant digits)."""
+    for _, prefix in pairs:
+        if not prefix or any(ch.isspace() for ch in prefix):
+            raise ValueError(f"Megatron data prefix {prefix!r} is empty or contains whitespace")
+    return " ".join(f"{weight:.10g} {prefix}" for weight, prefix in pairs)
+
+
+def parse_blend(text: str) -> list[tuple[float, str]]:
+    """The inverse of :func:`format_blend`."""
+    tokens = text.split()
+    return [(float(tokens[i]), tokens[i + 1]) for i in range(0, len(tokens), 2)]
 
 
 def hf_data_files(manifest: dict, folder: str | Path) -> list[str]:
