@@ -61,15 +61,16 @@ def _run_params(name: str, weights: dict[str, float], model: str, tokens: int, s
             "n_tokens": tokens, "seed": seed, "trainer": "builtin", "mixture_name": name}
 
 
-def log_experiment(tracker: Tracker, with_validation: bool = True) -> Logged:
-    """Proxy runs (3 eval points each), a law fit, an optimization and (optionally) validation runs
-    for optimal / natural / uniform with 3 seeds, nested under a pipeline run."""
+def log_experiment(tracker: Tracker, with_validation: bool = True, proxies: int | None = None) -> Logged:
+    """Proxy runs (3 eval points each; the first ``proxies`` mixtures, default all), a law fit, an
+    optimization and (optionally) validation runs for optimal / natural / uniform with 3 seeds,
+    nested under a pipeline run."""
     logged = Logged(experiment=tracker.experiment)
     base = {"mixtures.pipeline": "abc123def456", "mixtures.project": "demo"}
     with tracker.run("pipeline demo", tags={**base, "mixtures.role": "pipeline"}) as parent:
         logged.pipeline_run = parent.run_id
     rows = []
-    for name, weights in PROXY_MIXTURES.items():
+    for name, weights in list(PROXY_MIXTURES.items())[:proxies]:
         run_name = f"{name}.tiny.4000.s0"
         tags = {**base, "mixtures.role": "proxy_run", "mixtures.mixture_name": name, "dagster.partition": run_name}
         with tracker.run(run_name, tags=tags, parent_run_id=parent.run_id) as run:

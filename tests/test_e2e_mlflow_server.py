@@ -33,7 +33,7 @@ def test_report_logged_to_an_mlflow_server_is_served_over_http(tmp_path, _migrat
     with server(command, log, env=env, cwd=tmp_path) as process:
         assert wait_http(f"{url}/health", timeout=90, process=process, log=log).strip() == b"OK"
         tracker = Tracker(url, "served")
-        logged = log_experiment(tracker, with_validation=False)
+        logged = log_experiment(tracker, with_validation=False, proxies=2)
         report = build_report(url, "served", out_path=tmp_path / "report.html")
         link = log_report(tracker, report)
         assert link.url.startswith(f"{url}/#/experiments/") and link.url.endswith(link.run_id)
@@ -42,7 +42,7 @@ def test_report_logged_to_an_mlflow_server_is_served_over_http(tmp_path, _migrat
         served = wait_http(f"{url}/get-artifact?{query}", timeout=30)
         assert served == report.read_bytes()
         text = served.decode("utf-8")
-        assert "optimal_mixture" in text and "mixing_laws" in text and "no validation runs logged yet" in text
+        assert "2 proxy runs" in text and "optimal_mixture" in text and "mixing_laws" in text and "no validation runs logged yet" in text
         # the artifact really lives in the server's artifact store, not next to this process
         stored = list((tmp_path / "served-artifacts").rglob("report.html"))
         assert len(stored) == 1 and stored[0].read_bytes() == served
