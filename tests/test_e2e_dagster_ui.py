@@ -38,6 +38,7 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
   ... on PythonError { message stack }
   ... on Error { message } } }"""
 STATUS = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # steps in the run worker: one process start less
 FAILED = {"FAILURE", "CANCELED", "CANCELING"}
 
 
@@ -93,13 +94,13 @@ def test_job_launched_through_the_webserver_succeeds_and_the_ui_shows_it(corpus,
         wait_http(f"{url}/server_info", timeout=120, process=process, log=log)
         location, repository = _job_location(url, timeout=120)
         params = {"selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": E2E_JOB},
-                  "runConfigData": {}}
+                  "runConfigData": IN_PROCESS}
         launched = _graphql(url, LAUNCH, {"params": params})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         run_id = launched["run"]["runId"]
         assert _wait_run(url, run_id, timeout=150, log=log) == "SUCCESS"
 
-        dom = dump_dom(browser, f"{url}/runs/{run_id}", budget_ms=20000, timeout=90)
+        dom = dump_dom(browser, f"{url}/runs/{run_id}", budget_ms=10000, timeout=90)
         assert run_id[:8] in dom, dom[-1500:]
         assert "domain_catalog" in dom and "Success" in dom
         pid = process.pid
