@@ -23,13 +23,22 @@ PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#d
            "#ccb974", "#64b5cd"]
 
 
-def _figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2):
-    """A figure and a flat list of its axes (Agg canvas, fixed fonts)."""
+def _figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2, bottom: float = 0.55,
+            top: float = 0.45, left: float = 0.8):
+    """A figure and a flat list of its axes (Agg canvas).
+
+    Margins are fixed in inches (``bottom``/``top``/``left``) rather than computed by a layout
+    engine: drawing is then a single pass, about twice as fast, and the layout never depends on
+    font metrics of the machine.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height * nrows), dpi=DPI, layout="constrained")
+    fig_w, fig_h = width * ncols, height * nrows
+    fig = Figure(figsize=(fig_w, fig_h), dpi=DPI)
     FigureCanvasAgg(fig)  # the Agg canvas, whatever backend pyplot may use elsewhere
+    fig.subplots_adjust(left=left / fig_w, right=1 - 0.15 / fig_w, bottom=bottom / fig_h, top=1 - top / fig_h,
+                        wspace=0.8 / (width - 0.8), hspace=(bottom + 0.4) / (height - bottom - 0.4))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, [ax for row in axes for ax in row]
 
@@ -148,7 +157,7 @@ def pareto_front(points: pd.DataFrame, x: str, y: str, label: str | None = None,
         raise ValueError("pareto_front: no points")
     values = points[[x, y]].to_numpy(dtype=float)
     mask = pareto_mask(values)
-    fig, axes = _figure(1, 1, 4.6, 3.6)
+    fig, axes = _figure(1, 1, 4.6, 3.6, top=0.35)
     ax = axes[0]
     ax.scatter(values[~mask, 0], values[~mask, 1], s=14, color="#bbbbbb", label="dominated", edgecolors="none")
     front = values[mask]
@@ -173,7 +182,7 @@ def mixture_bars(mixtures: Mapping[str, Mapping[str, float]], title: str = "mixt
     domains: list[str] = []
     for mixture in mixtures.values():
         domains += [d for d in mixture if d not in domains]
-    fig, axes = _figure(1, 1, max(4.0, 0.55 * len(domains) * max(1, len(names)) ** 0.5 + 2), 3.4)
+    fig, axes = _figure(1, 1, max(4.0, 0.55 * len(domains) * max(1, len(names)) ** 0.5 + 2), 3.6, bottom=0.85)
     ax = axes[0]
     width = 0.8 / len(names)
     base = np.arange(len(domains))
@@ -194,7 +203,7 @@ def weight_trajectory(history: pd.DataFrame, step: str = "step", title: str = "d
     if not columns or step not in history.columns:
         raise ValueError(f"weight_trajectory: need a {step!r} column and w_<domain> columns")
     frame = history.sort_values(step)
-    fig, axes = _figure(1, 1, 5.0, 3.2)
+    fig, axes = _figure(1, 1, 5.0, 3.2, top=0.35)
     ax = axes[0]
     for i, column in enumerate(columns):
         ax.plot(frame[step].astype(float), frame[column].astype(float), label=column[2:], color=_color(i),
@@ -222,7 +231,7 @@ def validation_comparison(results: pd.DataFrame, value: str = "objective", by: s
     names = [n for n in (order or []) if n in present] + [n for n in present if n not in (order or [])]
     means = groups.mean().rename(index=str).loc[names].to_numpy()
     stds = groups.std(ddof=1).rename(index=str).fillna(0.0).loc[names].to_numpy()
-    fig, axes = _figure(1, 1, max(3.6, 1.1 * len(names) + 1.5), 3.4)
+    fig, axes = _figure(1, 1, max(3.6, 1.1 * len(names) + 1.5), 3.6, bottom=0.85)
     ax = axes[0]
     x = np.arange(len(names))
     ax.bar(x, means, 0.6, yerr=stds, capsize=4, color=[_color(i) for i in range(len(names))], alpha=0.8)

@@ -121,11 +121,6 @@ def proxy_col(section: str, column: str) -> int:
     return names.index(column)
 
 
-def test_report_is_deterministic(store):
-    tracker, _ = store
-    assert render_report(tracker) == render_report(tracker)
-
-
 def test_selected_runs_only_and_sections_degrade(store):
     tracker, logged = store
     text = render_report(tracker, run_ids=[logged.law_fit_run])
@@ -162,7 +157,7 @@ def test_text_from_mlflow_is_escaped_and_online_trajectories_are_drawn(store):
     assert _row(online, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;")[-1] == "1.3"  # final loss_a
 
 
-def test_log_report_is_an_artifact_of_a_report_run_left_out_of_later_reports(store, tmp_path):
+def test_log_report_logs_an_artifact_left_out_of_later_reports_which_are_identical(store, tmp_path):
     tracker, _ = store
     path = build_report(tracker, out_path=tmp_path / "any-name.html")
     link = log_report(tracker, path)
@@ -171,7 +166,8 @@ def test_log_report_is_an_artifact_of_a_report_run_left_out_of_later_reports(sto
     assert link.artifact_uri.endswith("/report.html") and link.run_id in link.url
     local = tracker.client.download_artifacts(link.run_id, "report.html", str(tmp_path))
     assert open(local, "rb").read() == path.read_bytes()
-    assert render_report(tracker) == path.read_text(encoding="utf-8")  # the report run itself is not reported
+    # the report run itself is not reported, and the same runs give the same bytes
+    assert render_report(tracker) == path.read_text(encoding="utf-8")
 
 
 def test_verdict_table_numbers():
@@ -202,3 +198,15 @@ def test_cli_writes_logs_and_refuses_an_unknown_experiment(store, tmp_path, caps
     missing = f"sqlite:///{tmp_path / 'absent.db'}"
     with pytest.raises(TrackingError, match="no MLflow store at .*absent.db"):
         build_report(missing, "exp", out_path=tmp_path / "y.html")
+
+
+def test_cli_takes_store_and_experiment_from_a_config(store, tmp_path, capsys):
+    import yaml
+
+    tracker, _ = store
+    config = {"domains": [{"name": "code", "paths": ["code"]}], "tracking": {"uri": tracker.uri, "experiment": "exp"}}
+    (tmp_path / "project.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "from-config.html"
+    assert main(["report", "--config", str(tmp_path / "project.yaml"), "--out", str(out), "--no-log"]) == 0
+    assert "logged to MLflow" not in capsys.readouterr().out
+    assert "mixtures report: exp" in out.read_text(encoding="utf-8")
