@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "mixtures.cli.materialize_cmd",
     "mixtures.cli.laws_cmd",
     "mixtures.cli.optimize_cmd",
+    "mixtures.cli.report_cmd",
 ]
 
 

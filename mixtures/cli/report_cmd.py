@@ -1,0 +1,50 @@
+"""``mixtures report``: a self-contained HTML comparison report from the MLflow runs, logged back to MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def _uri_and_experiment(args: argparse.Namespace) -> tuple[str, str]:
+    uri, experiment = args.tracking_uri, args.experiment
+    if args.config:
+        from mixtures.config import load_config
+
+        config = load_config(args.config)
+        uri = uri or config.tracking_uri
+        experiment = experiment or config.tracking.experiment
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
+    return uri, experiment or "mixtures"
+
+
+def report(args: argparse.Namespace) -> int:
+    from mixtures.report import build_report, log_report
+    from mixtures.tracking import Tracker
+
+    uri, experiment = _uri_and_experiment(args)
+    tracker = Tracker(uri, experiment)
+    path = build_report(tracker, experiment, run_ids=args.runs or None, out_path=args.out)
+    print(f"report: {path.resolve()}")
+    if not args.no_log:
+        link = log_report(tracker, path)
+        print(f"logged to MLflow run {link.run_id}: {link.url}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "report", help="write an HTML report comparing the runs of an MLflow experiment",
+        description="Build a self-contained HTML report (mixtures, proxy runs, law fits, optimizer, "
+        "validation, online methods) from the MLflow runs, and log it as report.html of a "
+        "mixtures.role=report run.",
+    )
+    parser.add_argument("--experiment", help="MLflow experiment name (default: the config's, else 'mixtures')")
+    parser.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these runs (default: all)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the config's, MLFLOW_TRACKING_URI, "
+                        "or sqlite:///mlflow.db here)")
+    parser.add_argument("--config", help="project config YAML: its tracking URI and experiment")
+    parser.add_argument("--out", default="report.html", help="where to write the HTML (default: report.html)")
+    parser.add_argument("--no-log", action="store_true", help="only write the file; do not log it to MLflow")
+    parser.set_defaults(func=report)
