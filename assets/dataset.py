@@ -1,7 +1,6 @@
 """The mixed dataset: planned once, indexed per domain (one dynamic partition each, so an executor
 can fan the reading out), then shuffled into shards with a manifest and renamed into place."""
 
-from __future__ import annotations
 
 import json
 

@@ -10,17 +10,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.dataset import DATASET_PARTITIONS
-from assets.proxies import PROXY_PARTITIONS
 
 corpus_job = dg.define_asset_job("corpus_job", selection=["domain_catalog"], description="Catalog the corpus.")
 design_job = dg.define_asset_job("design_job", selection=["proxy_design"], description="Design the proxy runs.")
-proxy_job = dg.define_asset_job("proxy_job", selection=["proxy_runs"], partitions_def=PROXY_PARTITIONS,
+proxy_job = dg.define_asset_job("proxy_job", selection=["proxy_runs"],
                                 description="Train one proxy run (one partition).")
 analysis_job = dg.define_asset_job(
     "analysis_job", selection=["proxy_results", "mixing_laws", "optimal_mixture", "validation_runs", "dataset_plan"],
     description="Gather proxy runs, fit laws, optimize, validate at a larger scale, plan the dataset.")
-dataset_job = dg.define_asset_job("dataset_job", selection=["dataset_domains"], partitions_def=DATASET_PARTITIONS,
+dataset_job = dg.define_asset_job("dataset_job", selection=["dataset_domains"],
                                   description="Index one domain of the mixed dataset (one partition).")
 finish_job = dg.define_asset_job("finish_job", selection=["mixed_dataset", "mixture_report"],
                                  description="Write the mixed dataset and the comparison report.")

@@ -33,7 +33,7 @@ def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
             message = (cause.message or error.message).strip().splitlines()
             lines.append(f"step {event.step_key} failed: {message[-1] if message else error.cls_name}")
     for check in result.get_asset_check_evaluations():
-        if not check.passed:
+        if not check.passed and check.severity != dg.AssetCheckSeverity.WARN:
             details = "; ".join(f"{k}: {v.value}" for k, v in check.metadata.items())
             lines.append(f"check {check.asset_key.to_user_string()}.{check.check_name} failed: {details}")
     return "\n".join(lines) or "the run failed (see `dagster dev` for its logs)"
@@ -45,7 +45,13 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: 
         instance=instance, partition_key=partition_key, run_config=QUIET_LOGS, raise_on_error=False,
         tags={"mixtures/launched_by": "cli"},
     )
-    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    for check in failed:
+        if check.severity == dg.AssetCheckSeverity.WARN:
+            print(f"[mixtures] warning: check {check.asset_key.to_user_string()}.{check.check_name} failed"
+                  f"{f' [{partition_key}]' if partition_key else ''}: "
+                  + "; ".join(f"{k}: {v.value}" for k, v in check.metadata.items()), flush=True)
+    failed_checks = [c for c in failed if c.severity != dg.AssetCheckSeverity.WARN]
     if not result.success or failed_checks:
         raise StageFailed(f"{job.name}{f' [{partition_key}]' if partition_key else ''}:\n{_failure_summary(result)}")
     return result

@@ -1,20 +1,29 @@
 """The mixing-law asset: every law family fitted and cross-validated, the best per target chosen."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
 from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
-from mixtures.laws import extrapolation_check, fit_law, log_law
+from mixtures.laws import extrapolation_check, fit_law
+from mixtures.laws.tracking import log_law
 from mixtures.objective import objective_weights
-from mixtures.plots import predicted_vs_actual_figure
+from mixtures.plots import predicted_vs_actual
 from mixtures.runs_table import loss_columns
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
 LAW_FILE = "law.json"
+
+
+def _oof_figure(fit, targets: list[str]):
+    """Out-of-fold predicted vs actual for the objective's targets (None without CV predictions)."""
+    if not any(t in fit.oof for t in targets):
+        return None
+    actual = pd.DataFrame({t: fit.oof[t]["actual"].to_numpy() for t in targets if t in fit.oof})
+    predicted = pd.DataFrame({t: fit.oof[t][fit.chosen[t]].to_numpy() for t in targets if t in fit.oof})
+    return predicted_vs_actual(actual, predicted)
 
 
 @dg.asset(
@@ -36,12 +45,12 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
     if proxy_results["n_params"].nunique() > 1 and fit.law.uses_scale:
         extrapolation = extrapolation_check(proxy_results, targets, law=config.laws.law)
     weights = objective_weights(config, natural_mixture(domain_catalog))
-    chosen = fit.cv.merge(pd.DataFrame({"target": list(fit.chosen), "family": list(fit.chosen.values())}))
+    chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]
     spearman = float(objective_rows["spearman"].mean()) if len(objective_rows) else float("nan")
-    figure = predicted_vs_actual_figure(fit.oof) if getattr(fit, "oof", None) is not None else None
+    figure = _oof_figure(fit, list(weights))
     with tracking.run(context, "mixing_laws", config, tags={"mixtures.role": "law_fit"}) as run:
-        version = log_law(run, fit, registered_model=config.tracking.registered_model)
+        logged = log_law(run, fit.law, fit, registered_model=config.tracking.registered_model)
         if extrapolation is not None:
             run.log_table(extrapolation, "extrapolation.csv")
             run.log_metrics({f"extrapolation_mre.{r.target}": r.mre for r in extrapolation.itertuples()})
@@ -52,7 +61,7 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
         "objective_cv_spearman": spearman,
         "runs": int(proxy_results["run_id"].nunique()),
         "mlflow_run": dg.MetadataValue.url(url),
-        "registered_model_version": str(version),
+        "registered_model_version": str(logged.get("version")),
         "path": dg.MetadataValue.path(str(path)),
     }
     if figure is not None:

@@ -1,22 +1,18 @@
 """The optimal mixture: the law minimized under the project's constraints, with its uncertainty."""
 
-from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from assets.metadata import image, markdown_table
-from mixtures.optimize import (
-    build_problem,
-    check_constraints,
-    compare_mixtures,
-    log_optimization,
-    optimize,
-    optimum_uncertainty,
-)
-from mixtures.plots import mixture_bars_figure
+from mixtures.corpus import natural_mixture
+from mixtures.objective import objective_weights
+from mixtures.optimize import build_problem, compare_mixtures, log_optimization, optimum_uncertainty, solve
+from mixtures.optimize.compare import best_observed
+from mixtures.plots import mixture_bars
 from mixtures.storage import atomic_write_json
-from mixtures.validation_scale import best_proxy_mixture, final_scale
+from mixtures.validation_scale import final_scale
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
@@ -34,23 +30,26 @@ def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catal
                     proxy_results: pd.DataFrame, project: ProjectResource, tracking: MlflowTracking):
     config = project.load()
     n_params, n_tokens = final_scale(config)
-    problem = build_problem(config, mixing_laws, domain_catalog, n_params=n_params, tokens=n_tokens)
-    result = optimize(mixing_laws, problem, solver=config.optimize.solver, seed=config.seed,
-                      trials=config.optimize.trials, starts=config.optimize.starts)
-    uncertainty = optimum_uncertainty(mixing_laws, problem, seed=config.seed)
-    best_name, best_weights = best_proxy_mixture(proxy_results, problem.targets, config.domain_names)
-    comparison = compare_mixtures(mixing_laws, problem, {
-        "optimal": result.weights, "natural": problem.natural_mixture, "uniform": problem.uniform_mixture,
-        f"best_proxy ({best_name})": best_weights,
-    })
-    violations = check_constraints(problem, result.weights)
+    natural = natural_mixture(domain_catalog)
+    weights = objective_weights(config, natural)
+    problem = build_problem(config, mixing_laws, domain_catalog, targets=weights, n_params=n_params,
+                            tokens=config.optimize.tokens or (config.dataset.size if config.dataset.unit == "tokens" else n_tokens))
+    if mixing_laws.uses_scale:  # predicted at the validation scale; availability stays at the final budget
+        problem.n_tokens = float(n_tokens)
+    options = {"starts": config.optimize.starts} if config.optimize.solver == "slsqp" else (
+        {"trials": config.optimize.trials} if config.optimize.solver in ("tpe", "cmaes") else {})
+    result = solve(problem, mixing_laws, solver=config.optimize.solver, seed=config.seed, **options)
+    uncertainty = optimum_uncertainty(problem, mixing_laws, result, seed=config.seed)
+    best_name, best_weights = best_observed(proxy_results, weights, config.domain_names)
+    comparison = compare_mixtures(problem, mixing_laws, result.weights, {f"best_proxy ({best_name})": best_weights})
+    violations = problem.violations(np.array([result.weights[d] for d in problem.domains]))
     with tracking.run(context, "optimal_mixture", config, tags={"mixtures.role": "optimization",
                                                                 "mixtures.solver": result.solver}) as run:
-        log_optimization(run, result, problem=problem, uncertainty=uncertainty, comparison=comparison)
+        log_optimization(run, result, natural=natural, problem=problem, uncertainty=uncertainty, comparison=comparison)
         run_id, url = run.run_id, run.url
     document = {"weights": result.weights, "predicted": result.predicted, "solver": result.solver,
                 "evaluations": result.evaluations, "mlflow_run_id": run_id, "best_proxy": best_name,
-                "uncertainty": uncertainty.to_dict() if hasattr(uncertainty, "to_dict") else uncertainty,
+                "uncertainty": uncertainty.to_dict(), "objective_weights": weights,
                 "scale": {"n_params": n_params, "n_tokens": n_tokens}}
     atomic_write_json(config.root / MIXTURE_FILE, document)
     yield dg.Output(document, metadata={
@@ -58,11 +57,12 @@ def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catal
         "predicted_objective": float(result.objective),
         "solver": result.solver,
         "evaluations": int(result.evaluations),
-        "comparison": dg.MetadataValue.md(markdown_table(comparison.reset_index())),
-        "uncertainty": dg.MetadataValue.md(getattr(uncertainty, "message", str(uncertainty))),
-        "mixtures_plot": image(mixture_bars_figure({
-            "optimal": result.weights, "natural": problem.natural_mixture, "uniform": problem.uniform_mixture}),
-            "optimal vs baselines"),
+        "comparison": dg.MetadataValue.md(markdown_table(comparison)),
+        "uncertainty": dg.MetadataValue.md(uncertainty.message),
+        "well_determined": uncertainty.well_determined,
+        "mixtures_plot": image(mixture_bars({"optimal": result.weights, "natural": natural,
+                                             "uniform": {d: 1 / len(natural) for d in natural}},
+                                            title="optimal vs baselines"), "optimal vs baselines"),
         "mlflow_run": dg.MetadataValue.url(url),
         "path": dg.MetadataValue.path(str(config.root / MIXTURE_FILE)),
     })

@@ -1,6 +1,5 @@
 """The comparison report: one self-contained HTML page built from the MLflow runs of this project."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -17,8 +16,14 @@ REPORT_FILE = "report.html"
 def mixture_report(context: dg.AssetExecutionContext, project: ProjectResource, tracking: MlflowTracking):
     config = project.load()
     tracker = tracking.tracker(config)
-    path = build_report(tracker, config.tracking.experiment, out_path=config.root / REPORT_FILE,
-                        pipeline=config.fingerprint())
+    from mixtures.tracking import with_retry
+
+    runs = with_retry(lambda: tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=f"tags.`mixtures.pipeline` = '{config.fingerprint()}'",
+        max_results=5000))
+    run_ids = [r.info.run_id for r in runs if r.data.tags.get("mixtures.role") != "report"]
+    path = build_report(tracker, config.tracking.experiment, run_ids=run_ids or None,
+                        out_path=config.root / REPORT_FILE, title=f"mixtures report: {config.project}")
     with tracking.run(context, "mixture_report", config, tags={"mixtures.role": "report"}) as run:
         log_report(run, path)
         url = run.url

@@ -11,7 +11,6 @@
 Cursors make each change count once: a sensor re-evaluated with the same files requests nothing.
 """
 
-from __future__ import annotations
 
 import hashlib
 import json

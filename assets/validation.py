@@ -1,6 +1,5 @@
 """Validation runs: the optimal mixture against the baselines at a larger scale, several seeds each."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
@@ -9,12 +8,12 @@ from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
 from mixtures.mixture import uniform_mixture
 from mixtures.objective import objective_of, objective_weights
-from mixtures.plots import validation_figure
+from mixtures.optimize.compare import best_observed
+from mixtures.plots import validation_comparison
 from mixtures.runs_table import weight_column
 from mixtures.storage import atomic_write_json
 from mixtures.validation import validation_verdict
 from mixtures.validation_scale import (
-    best_proxy_mixture,
     final_scale,
     run_validation,
     validation_scale,
@@ -32,7 +31,7 @@ def baseline_mixtures(config, catalog: pd.DataFrame, optimal: dict, proxy_result
     user's named mixtures."""
     natural = natural_mixture(catalog)
     mixtures = {"optimal": optimal, "natural": natural, "uniform": uniform_mixture(config.domain_names)}
-    best_name, best = best_proxy_mixture(proxy_results, weights, config.domain_names)
+    best_name, best = best_observed(proxy_results, weights, config.domain_names)
     if best_name not in mixtures:
         mixtures["best_proxy"] = best
     mixtures.update({name: dict(w) for name, w in config.validation.mixtures.items()})
@@ -85,7 +84,7 @@ def validation_runs(context: dg.AssetExecutionContext, optimal_mixture: dict, mi
                 "best_proxy_run": best_name, "mixtures_weights": mixtures,
                 "optimal_mlflow_run_id": optimal_mixture.get("mlflow_run_id")}
     atomic_write_json(config.root / VERDICT_FILE, document)
-    figure = validation_figure(verdict.stats)
+    figure = validation_comparison(results)
     with tracking.run(context, "validation verdict", config, tags={"mixtures.role": "validation"}) as run:
         run.log_dict(document, VERDICT_FILE)
         run.log_metrics({f"objective_mean.{n}": float(r["mean"]) for n, r in verdict.stats.iterrows()})

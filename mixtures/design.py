@@ -205,3 +205,15 @@ def design_frame(specs: list[ProxySpec]) -> pd.DataFrame:
         row.update({weight_column(d): w for d, w in spec.weights.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def spec_from_frame(frame: pd.DataFrame, run_id: str) -> ProxySpec:
+    """The spec of ``run_id`` from a :func:`design_frame` table (e.g. a Dagster partition key)."""
+    rows = frame[frame["run_id"] == run_id]
+    if rows.empty:
+        raise InfeasibleError(f"proxy run {run_id!r} is not in the current design; rematerialize proxy_design "
+                              "(its partitions list may hold runs of an older design).")
+    row = rows.iloc[0]
+    weights = {c[len("w_"):]: float(row[c]) for c in frame.columns if str(c).startswith("w_")}
+    return ProxySpec(run_id=run_id, mixture_name=str(row["mixture_name"]), weights=weights,
+                     model=str(row["model"]), tokens=int(row["tokens"]), seed=int(row["seed"]))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
-from mixtures.design import ProxySpec, make_run_id
+from mixtures.design import ProxySpec
 from mixtures.objective import objective_of
 from mixtures.runs_table import weight_column
 
@@ -21,9 +21,14 @@ COMPUTE_FACTOR = 4.0
 MIN_TOKEN_FACTOR = 1.5
 
 
-def _largest_proxy(config: ProjectConfig) -> ScaleConfig:
-    from mixtures.trainers import preset_params
+def preset_params(model: str) -> int:
+    """Non-embedding parameters of a built-in model preset."""
+    from mixtures.trainers import get_preset
 
+    return get_preset(model).n_params
+
+
+def _largest_proxy(config: ProjectConfig) -> ScaleConfig:
     return max(config.proxy.scales, key=lambda s: (preset_params(s.model) * s.tokens, s.tokens))
 
 
@@ -31,7 +36,7 @@ def validation_scale(config: ProjectConfig) -> ScaleConfig:
     """``validation.scale`` if set, else the next preset up with >= 4x the largest proxy's compute."""
     if config.validation.scale is not None:
         return config.validation.scale
-    from mixtures.trainers import MODEL_PRESETS, preset_params
+    from mixtures.trainers import MODEL_PRESETS
 
     proxy = _largest_proxy(config)
     n_proxy = preset_params(proxy.model)
@@ -43,32 +48,15 @@ def validation_scale(config: ProjectConfig) -> ScaleConfig:
 
 def final_scale(config: ProjectConfig) -> tuple[int, int]:
     """``(n_params, n_tokens)`` at which the optimum is predicted: the validation scale."""
-    from mixtures.trainers import preset_params
-
     scale = validation_scale(config)
     return preset_params(scale.model), int(scale.tokens)
-
-
-def final_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """The last eval point of each run at the largest proxy scale (most params, then most tokens)."""
-    last = results.sort_values(["n_params", "n_tokens"]).groupby("run_id").tail(1)
-    return last[last["n_params"] == last["n_params"].max()]
-
-
-def best_proxy_mixture(results: pd.DataFrame, weights: Mapping[str, float], domains: list[str]) -> tuple[str, dict[str, float]]:
-    """The observed proxy mixture with the lowest measured objective at the largest proxy scale."""
-    rows = final_rows(results).dropna(subset=list(weights))
-    scores = objective_of(rows, weights)
-    best = rows.iloc[int(scores.argmin())]
-    name = str(best.get("mixture_name", best["run_id"]))
-    return name, {d: float(best[weight_column(d)]) for d in domains}
 
 
 def validation_specs(config: ProjectConfig, mixtures: Mapping[str, Mapping[str, float]]) -> list[ProxySpec]:
     """One spec per mixture and validation seed, at the validation scale."""
     scale = validation_scale(config)
     return [
-        ProxySpec(run_id=make_run_id(name, scale.model, scale.tokens, seed), mixture_name=name,
+        ProxySpec(run_id=ProxySpec.make_run_id(name, scale.model, scale.tokens, seed), mixture_name=name,
                   weights={d: float(w) for d, w in weights.items()}, model=scale.model, tokens=int(scale.tokens), seed=seed)
         for name, weights in mixtures.items()
         for seed in config.validation.seeds
