@@ -138,7 +138,8 @@ def optimize_command(args: argparse.Namespace) -> int:
     print(f"predicted objective {result.objective:.5g} ({result.solver}, {result.evaluations} law evaluations, "
           f"{result.seconds:.2f} s)")
     for row in payload["comparison"][1:]:
-        print(f"  {row['mixture']:<12} objective {row['objective']:.5g}")
+        note = "" if row["feasible"] else "  (violates the constraints)"
+        print(f"  {row['mixture']:<12} objective {row['objective']:.5g}{note}")
     if "uncertainty" in payload:
         print(payload["uncertainty"]["message"])
     if args.out:
