@@ -33,7 +33,7 @@ def tiny_pipeline_config(root: Path, mlflow_uri: str) -> dict:
     cfg["laws"] = {"law": "linear", "folds": 3, "min_spearman": -1.0, "bootstrap": 4}
     cfg["constraints"] = {"max_epochs": 50}
     cfg["optimize"] = {"solver": "slsqp", "tokens": 20000}
-    cfg["validation"] = {"scale": {"model": "micro", "tokens": 49152}, "seeds": [0, 1]}
+    cfg["validation"] = {"scale": {"model": "micro", "tokens": 24000}, "seeds": [0, 1]}
     cfg["dataset"] = {"size": 8000, "unit": "bytes", "shard_mb": 0.004}
     return cfg
 
@@ -81,7 +81,7 @@ def test_whole_pipeline_materializes_with_every_check_passing(pipeline_env, tmp_
     optimum = json.loads((root / ".mixtures" / "optimal_mixture.json").read_text())
     assert abs(sum(optimum["weights"].values()) - 1) < 1e-9
     manifest = json.loads((root / ".mixtures" / "dataset" / "manifest.json").read_text())
-    assert manifest["mixture_run"] == optimum["mlflow_run_id"]
+    assert manifest["mixture"] == pytest.approx(optimum["weights"])
     assert (root / ".mixtures" / "report.html").read_text().count("<img") >= 1
 
     client = MlflowClient(tracking_uri=mlflow_uri)
@@ -92,6 +92,9 @@ def test_whole_pipeline_materializes_with_every_check_passing(pipeline_env, tmp_
     assert roles["validation_run"] == 2 * verdict_mixtures(verdict)
     for role in ("pipeline", "domain_catalog", "law_fit", "optimization", "validation", "report"):
         assert roles.get(role, 0) >= 1, role
+    chooser = client.get_run(manifest["mixture_run"])  # the optimization run that chose the dataset's mixture
+    assert chooser.data.tags["mixtures.role"] == "optimization"
+    assert {d: float(chooser.data.params[f"w_{d}"]) for d in DOMAINS} == pytest.approx(manifest["mixture"], abs=1e-6)
     proxy = next(r for r in found if r.data.tags.get("mixtures.role") == "proxy_run")
     assert {f"w_{d}" for d in DOMAINS} <= set(proxy.data.params)
     history = client.get_metric_history(proxy.info.run_id, "loss_docs")
