@@ -205,3 +205,15 @@ def design_frame(specs: list[ProxySpec]) -> pd.DataFrame:
         row.update({weight_column(d): w for d, w in spec.weights.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def find_spec(specs: list[ProxySpec], run_id: str) -> ProxySpec:
+    """The spec named ``run_id`` (e.g. a Dagster partition key), or a clear error."""
+    for spec in specs:
+        if spec.run_id == run_id:
+            return spec
+    shown = ", ".join(s.run_id for s in specs[:5]) + (" ..." if len(specs) > 5 else "")
+    raise InfeasibleError(
+        f"run {run_id!r} is not in the current proxy design ({len(specs)} runs: {shown}); the config or the "
+        "catalog changed since it was planned. Re-run proxy_design."
+    )
