@@ -207,13 +207,27 @@ def design_frame(specs: list[ProxySpec]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def find_spec(specs: list[ProxySpec], run_id: str) -> ProxySpec:
+    """The spec named ``run_id`` (e.g. a Dagster partition key), or a clear error."""
+    for spec in specs:
+        if spec.run_id == run_id:
+            return spec
+    shown = ", ".join(s.run_id for s in specs[:5]) + (" ..." if len(specs) > 5 else "")
+    raise InfeasibleError(
+        f"run {run_id!r} is not in the current proxy design ({len(specs)} runs: {shown}); the config or the "
+        "catalog changed since it was planned. Re-run proxy_design."
+    )
+
+
+def specs_from_frame(frame: pd.DataFrame) -> list[ProxySpec]:
+    """The specs of a :func:`design_frame` table (e.g. the ``proxy_design`` asset)."""
+    wcols = [c for c in frame.columns if str(c).startswith("w_")]
+    return [ProxySpec(run_id=str(row["run_id"]), mixture_name=str(row["mixture_name"]),
+                      weights={c[len("w_"):]: float(row[c]) for c in wcols}, model=str(row["model"]),
+                      tokens=int(row["tokens"]), seed=int(row["seed"]))
+            for row in frame.to_dict("records")]
+
+
 def spec_from_frame(frame: pd.DataFrame, run_id: str) -> ProxySpec:
-    """The spec of ``run_id`` from a :func:`design_frame` table (e.g. a Dagster partition key)."""
-    rows = frame[frame["run_id"] == run_id]
-    if rows.empty:
-        raise InfeasibleError(f"proxy run {run_id!r} is not in the current design; rematerialize proxy_design "
-                              "(its partitions list may hold runs of an older design).")
-    row = rows.iloc[0]
-    weights = {c[len("w_"):]: float(row[c]) for c in frame.columns if str(c).startswith("w_")}
-    return ProxySpec(run_id=run_id, mixture_name=str(row["mixture_name"]), weights=weights,
-                     model=str(row["model"]), tokens=int(row["tokens"]), seed=int(row["seed"]))
+    """The spec of ``run_id`` (a Dagster partition key) in a :func:`design_frame` table."""
+    return find_spec(specs_from_frame(frame), run_id)

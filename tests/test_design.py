@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mixtures.corpus import natural_mixture
-from mixtures.design import ProxySpec, design_frame, design_mixtures, design_runs
+from mixtures.design import ProxySpec, design_frame, design_mixtures, design_runs, find_spec
 from mixtures.errors import InfeasibleError
 from tests.proxy_fixture import fixture_catalog, fixture_config
 
@@ -99,5 +99,8 @@ def test_runs_cross_mixtures_scales_and_seeds(setup):
     assert list(frame.columns[:5]) == ["run_id", "mixture_name", "model", "tokens", "seed"]
     assert [c for c in frame.columns if c.startswith("w_")] == [f"w_{d}" for d in config.domain_names]
     assert np.allclose(frame.filter(like="w_").sum(axis=1), 1.0)
+    assert find_spec(specs, specs[5].run_id) is specs[5]
+    with pytest.raises(InfeasibleError, match="not in the current proxy design"):
+        find_spec(specs, "gone.micro.1.s0")
     with pytest.raises(ValueError, match="outside"):
         ProxySpec.make_run_id("my mix", "micro", 1, 0)

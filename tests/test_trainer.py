@@ -64,6 +64,8 @@ def test_run_table_has_the_conventional_columns(project, reference):
     assert reference.n_params == MODEL_PRESETS["micro"].n_params
     assert table[[f"loss_{n}" for n in names]].notna().all().all()
     assert reference.extra["tokens_per_s"] > 0
+    summary = reference.summary()
+    assert summary["status"] == "finished" and summary["final_loss"] == reference.final_losses()
 
 
 def test_loss_falls_below_the_unigram_baseline(project, reference):

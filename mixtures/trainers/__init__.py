@@ -47,7 +47,9 @@ def train_proxy(
         if schedule is not None:
             from mixtures.errors import ConfigError
 
-            raise ConfigError("a mixture schedule needs proxy.trainer: builtin; the command trainer trains static mixtures.")
+            raise ConfigError(
+                "a mixture schedule needs proxy.trainer: builtin; the command trainer trains static mixtures."
+            )
         return train_command(config, spec, catalog, workdir, log=log)
     from mixtures.trainers.builtin import train_builtin
 

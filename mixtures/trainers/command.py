@@ -166,7 +166,8 @@ def train_command(
         except subprocess.TimeoutExpired:
             _kill_group(process)
             seconds = time.perf_counter() - started
-            return failed(spec, f"the trainer command timed out after {command.timeout_s:g} s (proxy.command.timeout_s); "
+            return failed(spec, f"the trainer command timed out after {command.timeout_s:g} s "
+                                "(proxy.command.timeout_s); "
                                 f"its process group was killed. stderr tail: {_tail(stderr_path)}", seconds=seconds)
         except BaseException:
             _kill_group(process)

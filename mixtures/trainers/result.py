@@ -37,6 +37,15 @@ class TrainResult:
     def finished(self) -> bool:
         return self.status == "finished"
 
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-able summary (for logs and asset metadata)."""
+        return {
+            "run_id": self.spec.run_id, "status": self.status, "reason": self.reason,
+            "seconds": round(self.seconds, 3), "n_params": self.n_params, "eval_points": len(self.table),
+            "final_loss": self.final_losses(),
+            "tokens_per_s": self.extra.get("tokens_per_s"),
+        }
+
     def final_losses(self) -> dict[str, float]:
         """``{name: loss}`` at the last eval point (empty for a failed run)."""
         if self.table.empty:

@@ -40,7 +40,9 @@ def content_key(catalog: pd.DataFrame, name: str) -> str:
     sha = str(rows["content_sha256"].iloc[0] or "")
     if not sha:
         error = str(rows["error"].iloc[0]) if "error" in rows else ""
-        raise CorpusError(f"domain {name!r} has no content hash in the catalog ({error or 'unreadable'}); fix it first.")
+        raise CorpusError(
+            f"domain {name!r} has no content hash in the catalog ({error or 'unreadable'}); fix it first."
+        )
     return sha[:16]
 
 
