@@ -124,3 +124,21 @@ def test_non_convergence_is_reported():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert ExpLaw().fit(H, y).converged_
+
+
+def test_per_mixture_power_law_extrapolates_known_mixtures_only():
+    from mixtures.laws.per_mixture import PerMixturePowerLaw
+
+    H = np.array([[0.5, 0.5], [0.2, 0.8]])
+    rows, y = [], []
+    for m, (E, A) in enumerate([(1.8, 200.0), (2.0, 150.0)]):
+        for N in (1e7, 3e7, 1e8):
+            for D in (5e8, 1e9, 2e9, 4e9):
+                rows.append([*H[m], N, D])
+                y.append(E + A / N**0.4 + 300.0 / D**0.3)
+    law = PerMixturePowerLaw().fit(np.array(rows), _noisy(np.array(y), 0.0005))
+    big = np.array([[0.5, 0.5, 4e8, 8e9], [0.2, 0.8, 4e8, 8e9], [0.3, 0.7, 4e8, 8e9]])
+    pred = law.predict(big)
+    truth = [1.8 + 200.0 / 4e8**0.4 + 300.0 / 8e9**0.3, 2.0 + 150.0 / 4e8**0.4 + 300.0 / 8e9**0.3]
+    np.testing.assert_allclose(pred[:2], truth, rtol=0.01)
+    assert np.isnan(pred[2])
