@@ -3,7 +3,8 @@
 Non-scale families (``linear``, ``gbm``, ``exp``) see one scale only. When the table holds
 several, they are fit on **the final eval point (largest ``n_tokens``) of each run at the most
 common ``n_params``** (ties: the largest such ``n_params``). Runs are identified by ``run_id``, or
-by their weights when there is no ``run_id`` column. Scale families (``additive``, ``joint``)
+by their weights when there is no ``run_id`` column; without an ``n_tokens`` column every row is
+kept. Scale families (``additive``, ``joint``)
 use every row. :class:`ScaleRule` records the choice so a fitted law can tell what it predicts.
 """
 
@@ -72,13 +73,10 @@ def apply_scale_rule(df: pd.DataFrame, rule: ScaleRule) -> pd.DataFrame:
     out = df
     if rule.n_params is not None and "n_params" in out.columns:
         out = out[np.isclose(out["n_params"].to_numpy(dtype=np.float64), rule.n_params, rtol=1e-9)]
-    if rule.point == "final" and len(out):
-        keys = run_keys(out)
-        if "n_tokens" in out.columns:
-            last = out.assign(_key=keys.to_numpy()).groupby("_key", sort=False)["n_tokens"].idxmax()
-        else:
-            last = out.assign(_key=keys.to_numpy()).groupby("_key", sort=False).apply(lambda g: g.index[-1])
-        out = out.loc[sorted(last.to_numpy(), key=lambda i: out.index.get_loc(i))]
+    if rule.point == "final" and len(out) and "n_tokens" in out.columns:
+        # keep every row at its run's largest n_tokens (seeds sharing a mixture all stay)
+        last = out.groupby(run_keys(out).to_numpy())["n_tokens"].transform("max")
+        out = out[out["n_tokens"].to_numpy() == last.to_numpy()]
     return out
 
 

@@ -242,13 +242,15 @@ class AdditiveLaw(_ScaleMixin, ParametricLaw):
 
 
 class JointLaw(AdditiveLaw):
-    """Joint scaling law: the mixture also sets the N and D terms (after Shukor et al. 2025),
-    ``L = E + A(h) / N^alpha + B(h) / D^beta + 1 / sum_j C_j h_j^gamma_j`` with
-    ``A(h) = A exp(sum_j u_j h_j)`` and ``B(h) = B exp(sum_j v_j h_j)``, so the best mixture
-    depends on (N, D).
+    """Joint scaling law: the mixture also sets the N and D terms (after Shukor et al. 2025), and
+    N and D interact as in Kaplan et al. (2020):
 
-    ``theta = [E, log A', alpha, log B', beta, log C (k), gamma (k), u (k), v (k)]``; ``l2``
-    penalises ``u`` and ``v``.
+    ``L = E + 1 / sum_j C_j h_j^gamma_j + (A(h) / N^alpha + B(h) / D^beta)^rho`` with
+    ``A(h) = A exp(sum_j u_j h_j)`` and ``B(h) = B exp(sum_j v_j h_j)``,
+
+    so the best mixture depends on (N, D), and a small model stops gaining from more tokens
+    (``rho = 1`` is the additive form). ``theta = [E, log A', alpha, log B', beta, log C (k),
+    gamma (k), u (k), v (k), rho]``; ``l2`` penalises ``u`` and ``v``.
     """
 
     def __init__(self, delta=1e-3, n_starts=8, random_state=0, log_space=True, l2=1e-8):
@@ -263,24 +265,31 @@ class JointLaw(AdditiveLaw):
         H = X[:, :k]
         E, a, alpha, b, beta = theta[:5]
         u, v = theta[5 + 2 * k:5 + 3 * k], theta[5 + 3 * k:5 + 4 * k]
+        rho = theta[5 + 4 * k]
         ln, ld = self._logs(X)
         pn = np.exp(a + H @ u - alpha * ln)
         pd_ = np.exp(b + H @ v - beta * ld)
+        Q = pn + pd_
+        logQ = np.log(Q)
+        T = np.exp(rho * logQ)
         M, JM = self._mixture_term(theta, H, k, jac)
-        pred = E + pn + pd_ + M
+        pred = E + T + M
         if not jac:
             return pred, None
-        J = np.column_stack([np.ones(len(X)), pn, -pn * ln, pd_, -pd_ * ld, JM,
-                             pn[:, None] * H, pd_[:, None] * H])
+        g = rho * T / Q  # dT/dQ
+        gn, gd = g * pn, g * pd_
+        J = np.column_stack([np.ones(len(X)), gn, -gn * ln, gd, -gd * ld, JM,
+                             gn[:, None] * H, gd[:, None] * H, T * logQ])
         return pred, J
 
     def _bounds(self, X, y):
         k = X.shape[1] - 2
-        return super()._bounds(X, y) + [(-10.0, 10.0)] * (2 * k)
+        return super()._bounds(X, y) + [(-10.0, 10.0)] * (2 * k) + [(0.2, 3.0)]
 
     def _penalty(self, n_params):
+        k = (n_params - 6) // 4
         p = np.zeros(n_params)
-        p[n_params - (n_params - 5) // 2:] = self.l2
+        p[5 + 2 * k:5 + 4 * k] = self.l2
         return p
 
     def _starts(self, X, y, rng):
@@ -288,7 +297,9 @@ class JointLaw(AdditiveLaw):
         base = super()._starts(X, y, rng)
         extra = np.zeros((len(base), 2 * k))
         extra[len(base) // 2:] = rng.normal(0.0, 0.3, size=(len(base) - len(base) // 2, 2 * k))
-        return np.hstack([base, extra])
+        rho = np.ones((len(base), 1))
+        rho[1::2] = 1.5
+        return np.hstack([base, extra, rho])
 
 
 class LossToLoss(ParametricLaw):

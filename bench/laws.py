@@ -1,0 +1,171 @@
+"""Benchmark the law families on published proxy-run sweeps and a synthetic fit-time table.
+
+    python bench/laws.py --data /work/shared/data [--quick]
+
+- ``mixinglaws/`` (Ye et al.) 5Mix and RedPajama: runs at the most common model size, final
+  step, fitting runs only (ids < 900). Per family: leave-mixtures-out (5-fold, grouped) Spearman
+  per Pile domain, and the Pile-weighted total by explicit aggregation of the per-domain
+  out-of-fold predictions vs a direct fit of the total.
+- ``dmsl/`` (Shukor et al.): fit the scaling laws on N <= 937M (and on N <= 310M), predict
+  N = 1.235B and 2.718B at every D; mean relative error averaged over the 8 loss columns. The
+  headline is the best law over (N, D, h); ``power_per_mixture`` (one plain law per mixture) is
+  reported beside it on the test rows whose mixture it has seen.
+- fit time: ``fit_law(law="auto")`` (every family, 5-fold CV) on a synthetic 512 runs x 17
+  domains table, one target; the peer is RidgeCV alone on the same folds (the floor).
+
+Prints ONE JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mixtures.laws import aggregate, fit_law, score  # noqa: E402
+from mixtures.laws.data import features  # noqa: E402
+from mixtures.laws.families import make  # noqa: E402
+from mixtures.laws.per_mixture import PerMixturePowerLaw  # noqa: E402
+from mixtures.laws.robust import ConvergenceWarning  # noqa: E402
+from mixtures.laws.synthetic import synthetic_runs  # noqa: E402
+
+TOKENS_PER_STEP = 4096 * 256
+SIZES = {"70M": 7e7, "160M": 1.6e8, "305M": 3.05e8, "410M": 4.1e8, "1B": 1e9}
+
+
+def mixinglaws_table(path: Path) -> pd.DataFrame:
+    raw = pd.read_csv(path)
+    raw = raw[raw["run_id"] < 900]
+    out = pd.DataFrame({"run_id": raw["model_size"] + "_" + raw["run_id"].astype(str)})
+    for c in [c for c in raw.columns if c.startswith("p_")]:
+        out["w_" + c[2:]] = raw[c].to_numpy()
+    out["n_params"] = raw["model_size"].map(SIZES).to_numpy()
+    out["n_tokens"] = pd.to_numeric(raw["step"], errors="coerce").to_numpy() * TOKENS_PER_STEP
+    for c in [c for c in raw.columns if c.startswith("loss_")]:
+        out[c] = raw[c].to_numpy()
+    out["loss_pile_weighted"] = raw["pile_weighted_loss"].to_numpy()
+    out = out.dropna(subset=["n_tokens"])
+    w = out[[c for c in out.columns if c.startswith("w_")]]
+    out[w.columns] = w.div(w.sum(axis=1), axis=0)
+    return out.reset_index(drop=True)
+
+
+def bench_mixinglaws(data: Path, name: str, families: list[str]) -> dict:
+    table = mixinglaws_table(data / "mixinglaws" / f"dml_{name}_wide.csv")
+    size = table.groupby("run_id")["n_params"].first().value_counts().idxmax()
+    at = table[table["n_params"] == size]
+    at = at.loc[at.groupby("run_id")["n_tokens"].idxmax()].drop(columns=["n_params", "n_tokens"])
+    domains = [c for c in at.columns if c.startswith("loss_") and c != "loss_pile_weighted"]
+    at = at.dropna(subset=domains + ["loss_pile_weighted"])
+    weights = json.loads((data / "mixinglaws" / "raw" / "pile_valid_weight.json").read_text())
+    total_w = sum(weights[d[5:]] for d in domains)
+    agg_w = {d: weights[d[5:]] / total_w for d in domains}
+    out = {"n_params": float(size), "mixtures": int(len(at)), "families": {}}
+    for family in families:
+        start = time.perf_counter()
+        fit = fit_law(at, domains, law=family, folds=5, seed=0)
+        seconds = time.perf_counter() - start
+        cv = fit.cv[fit.cv["chosen"]].set_index("target")
+        oof = pd.DataFrame({t: fit.oof[t][fit.chosen[t]] for t in domains})
+        agg = aggregate(oof, agg_w)
+        direct = fit_law(at, ["loss_pile_weighted"], law=family, folds=5, seed=0)
+        d = direct.cv[direct.cv["chosen"]].iloc[0]
+        agg_score = score(at.loc[oof.index, "loss_pile_weighted"], agg)
+        out["families"][family] = {
+            "spearman_per_domain": {t[5:]: round(float(cv.loc[t, "spearman"]), 4) for t in domains},
+            "mean_spearman": round(float(cv["spearman"].mean()), 4),
+            "mean_mre": round(float(cv["mre"].mean()), 5),
+            "chosen": {t[5:]: fit.chosen[t] for t in domains} if family == "auto" else None,
+            "total_explicit_aggregation": {k: agg_score[k] for k in ("spearman", "mre")},
+            "total_direct_fit": {"spearman": float(d["spearman"]), "mre": float(d["mre"])},
+            "fit_seconds": round(seconds, 2),
+        }
+    return out
+
+
+def dmsl_table(data: Path) -> tuple[pd.DataFrame, list[str]]:
+    raw = pd.read_csv(data / "dmsl" / "dmsl_llm_slimpajama.csv")
+    out = pd.DataFrame({"w_" + c[7:]: raw[c] for c in raw.columns if c.startswith("weight_")})
+    out["n_params"] = raw["model_size"]
+    out["n_tokens"] = raw["n_tokens"]
+    targets = []
+    for c in [c for c in raw.columns if c.endswith("_loss")]:
+        out["loss_" + c[:-5]] = raw[c]
+        targets.append("loss_" + c[:-5])
+    return out, targets
+
+
+def bench_dmsl(data: Path, families: list[str]) -> dict:
+    table, targets = dmsl_table(data)
+    domains = [c[2:] for c in table.columns if c.startswith("w_")]
+    test = table[table["n_params"] > 1e9]
+    result = {}
+    for label, cut in (("le_937m", 9.4e8), ("le_310m", 3.2e8)):
+        train = table[table["n_params"] <= cut]
+        for family in families:
+            errs, coverage, start = {}, {}, time.perf_counter()
+            for t in targets:
+                tr, te = train.dropna(subset=[t]), test.dropna(subset=[t])
+                est = PerMixturePowerLaw() if family == "power_per_mixture" else make(family, 0)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(features(tr, domains, True), tr[t].to_numpy())
+                pred = est.predict(features(te, domains, True))
+                ok = np.isfinite(pred)  # the per-mixture law predicts seen mixtures only
+                errs[t[5:]] = float(np.mean(np.abs(pred[ok] - te[t][ok]) / te[t][ok]))
+                coverage[t[5:]] = float(ok.mean())
+            result.setdefault(family, {})[f"mre_fit_{label}"] = float(np.mean(list(errs.values())))
+            result[family][f"mre_per_target_fit_{label}"] = {k: round(v, 5) for k, v in errs.items()}
+            result[family][f"fit_seconds_{label}"] = round(time.perf_counter() - start, 2)
+            result[family][f"test_rows_covered_{label}"] = round(float(np.mean(list(coverage.values()))), 4)
+    # the headline is a law that predicts every test row (unseen mixtures too)
+    best = min([f for f in families if f != "power_per_mixture"], key=lambda f: result[f]["mre_fit_le_937m"])
+    return {"families": result, "best_family": best,
+            "mre_fit_le_937m": result[best]["mre_fit_le_937m"],
+            "mre_fit_le_310m": result[best]["mre_fit_le_310m"],
+            "test_rows": int(len(test))}
+
+
+def bench_fit_time() -> dict:
+    df, truth = synthetic_runs(512, 17, sizes=(2e7, 5e7, 1e8, 2e8), tokens=(2e9,), seed=0, n_targets=1)
+    target = list(truth)[0]
+    start = time.perf_counter()
+    fit = fit_law(df, [target], law="auto", folds=5, seed=0)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    fit_law(df, [target], law="linear", folds=5, seed=0)
+    peer = time.perf_counter() - start
+    per_family = fit.cv.set_index("family")["fit_seconds"].round(2).to_dict()
+    return {"fit_seconds_512x17": round(seconds, 2), "peer_linear_only_seconds": round(peer, 2),
+            "cv_seconds_per_family": per_family, "chosen": fit.chosen[target]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path, help="folder with mixinglaws/ and dmsl/")
+    parser.add_argument("--quick", action="store_true", help="skip the mixinglaws part")
+    args = parser.parse_args()
+    out: dict = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
+    timing = bench_fit_time()
+    print(json.dumps({"fit_time": timing}), flush=True)
+    out.update(timing)
+    out["dmsl"] = bench_dmsl(args.data, ["additive", "joint", "power_per_mixture"])
+    print(json.dumps({"dmsl": out["dmsl"]}), flush=True)
+    if not args.quick:
+        out["mixinglaws"] = {name: bench_mixinglaws(args.data, name, ["linear", "gbm", "exp", "auto"])
+                             for name in ("5Mix", "RedPajama")}
+    out["loadavg_end"] = os.getloadavg()[0]
+    print(json.dumps(out, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""fit_law: grouped deterministic CV, auto selection, bootstrap, JSON round trip, aggregation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixtures.errors import MixturesError, TableError
+from mixtures.laws import MixtureLaw, aggregate, extrapolation_check, fit_law, load_law
+from mixtures.laws.data import apply_scale_rule, mixture_keys, single_scale_rule
+from mixtures.laws.selection import fold_ids
+
+FIXTURES = Path(__file__).parent / "fixtures" / "laws"
+
+
+@pytest.fixture(scope="module")
+def train() -> pd.DataFrame:
+    return pd.read_csv(FIXTURES / "train.csv")
+
+
+@pytest.fixture(scope="module")
+def auto_fit(train):
+    return fit_law(train, ["loss_d0"], law="auto", folds=4, bootstrap=3, seed=0)
+
+
+def test_scale_rule_keeps_final_point_at_most_common_size(train):
+    rule = single_scale_rule(train)
+    rows = apply_scale_rule(train, rule)
+    sizes = train.groupby("run_id")["n_params"].first().value_counts()
+    assert rule.n_params == float(max(sizes[sizes == sizes.max()].index))  # ties: the largest
+    assert rule.point == "final"
+    assert set(rows["n_params"]) == {rule.n_params}
+    assert rows["run_id"].is_unique
+    assert (rows["n_tokens"] == train["n_tokens"].max()).all()
+
+
+def test_folds_group_mixtures_and_are_deterministic(train):
+    keys = mixture_keys(train)
+    folds, k = fold_ids(keys, 4, seed=3)
+    assert k == 4
+    assert (pd.Series(folds).groupby(keys.to_numpy()).nunique() == 1).all()
+    assert np.array_equal(folds, fold_ids(keys, 4, seed=3)[0])
+    assert not np.array_equal(folds, fold_ids(keys, 4, seed=4)[0])
+
+
+def test_auto_compares_every_family_and_picks_the_lowest_cv_mae(auto_fit):
+    cv = auto_fit.cv
+    assert set(cv["family"]) >= {"linear", "gbm", "exp", "additive", "joint"}
+    chosen = cv[cv["chosen"]]
+    assert len(chosen) == 1
+    assert chosen["mae"].iloc[0] == cv["mae"].min()
+    assert auto_fit.law.families["loss_d0"] == chosen["family"].iloc[0]
+    # data drawn from an additive scaling law: a scale-aware law must beat plain regression
+    mae = cv.set_index("family")["mae"]
+    assert min(mae["additive"], mae["joint"]) < mae["linear"]
+
+
+def test_cv_is_deterministic(train):
+    a = fit_law(train, ["loss_d1"], law="exp", folds=3, seed=1)
+    b = fit_law(train, ["loss_d1"], law="exp", folds=3, seed=1)
+    pd.testing.assert_frame_equal(a.cv.drop(columns="fit_seconds"), b.cv.drop(columns="fit_seconds"))
+
+
+def test_save_load_round_trips_predictions_exactly(tmp_path, train, auto_fit):
+    law = fit_law(train, ["loss_d0", "loss_d1"], law="gbm", folds=3).law
+    for fitted in (law, auto_fit.law):
+        path = tmp_path / "law.json"
+        fitted.save(path)
+        again = load_law(path)
+        assert again.families == fitted.families and again.domains == fitted.domains
+        assert again.scale_rule == fitted.scale_rule
+        pd.testing.assert_frame_equal(again.predict(train), fitted.predict(train), check_exact=True)
+    members = auto_fit.law.predict_members(train)
+    again_members = MixtureLaw.load(tmp_path / "law.json").predict_members(train)
+    assert np.array_equal(members, again_members)
+
+
+def test_bootstrap_members_give_intervals(train, auto_fit):
+    members = auto_fit.law.predict_members(train.head(5))
+    assert members.shape == (3, 5, 1)
+    lo, hi = auto_fit.law.predict_interval(train.head(5), level=0.9)
+    assert (lo.to_numpy() <= hi.to_numpy()).all() and (hi.to_numpy() - lo.to_numpy()).max() > 0
+    plain = fit_law(train, ["loss_d0"], law="linear", folds=3).law
+    assert plain.predict_members(train) is None
+    with pytest.raises(MixturesError, match="bootstrap"):
+        plain.predict_interval(train)
+
+
+def test_aggregate_is_the_weighted_sum():
+    pred = pd.DataFrame({"loss_a": [1.0, 2.0], "loss_b": [3.0, 5.0]})
+    assert aggregate(pred, {"loss_a": 0.25, "loss_b": 0.75}).tolist() == [2.5, 4.25]
+    with pytest.raises(TableError, match="loss_c"):
+        aggregate(pred, {"loss_c": 1.0})
+
+
+def test_extrapolation_check_reports_mre_on_the_largest_scale(train):
+    report = extrapolation_check(train, ["loss_d0"], law="additive", by="n_params", folds=3)
+    row = report.iloc[0]
+    assert row["test_value"] == train["n_params"].max() and row["fit_max"] < row["test_value"]
+    assert row["n"] == (train["n_params"] == train["n_params"].max()).sum()
+    assert 0 <= row["mre"] < 0.02
+
+
+def test_bad_requests_are_refused(train):
+    with pytest.raises(TableError, match="loss_nope"):
+        fit_law(train, ["loss_nope"])
+    single = apply_scale_rule(train, single_scale_rule(train)).drop(columns=["n_params", "n_tokens"])
+    with pytest.raises(TableError, match="scaling law"):
+        fit_law(single, ["loss_d0"], law="joint")
+    with pytest.raises(TableError, match="at least"):
+        fit_law(single.head(3), ["loss_d0"], law="linear")
