@@ -210,3 +210,21 @@ def test_cli_takes_store_and_experiment_from_a_config(store, tmp_path, capsys):
     assert main(["report", "--config", str(tmp_path / "project.yaml"), "--out", str(out), "--no-log"]) == 0
     assert "logged to MLflow" not in capsys.readouterr().out
     assert "mixtures report: exp" in out.read_text(encoding="utf-8")
+
+
+def test_validation_json_and_several_solvers_are_shown(store):
+    tracker, _ = store
+    other = Tracker(tracker.uri, "verdict")
+    with other.run("pipeline", tags={"mixtures.role": "pipeline"}) as run:
+        run.log_dict({"verdict": "improved", "note": "<b>bold</b>"}, "validation.json")
+    for solver, (a, b) in {"slsqp": (1.40, 1.70), "tpe": (1.45, 1.60), "random": (1.50, 1.75)}.items():
+        with other.run(f"opt-{solver}", tags={"mixtures.role": "optimization"}) as opt:
+            opt.log_params({"w_x": 0.5, "w_y": 0.5, "solver": solver})
+            opt.log_metrics({"predicted.loss_x": a, "predicted.loss_y": b, "predicted_objective": (a + b) / 2})
+    text = render_report(other)
+    validation = _section(text, "validation")
+    assert "verdict: improved" in validation and "&lt;b&gt;bold&lt;/b&gt;" in validation
+    assert "no validation runs logged yet" in validation
+    optimizer = _section(text, "optimizer")
+    assert [_row(optimizer, f"opt-{s}")[1] for s in ("slsqp", "tpe", "random")] == ["slsqp", "tpe", "random"]
+    assert optimizer.count("<img") == 2  # the solvers' weights and their Pareto front (random is dominated)

@@ -204,9 +204,10 @@ def optimizer_section(data: ReportData) -> str:
             break
     else:
         if len(runs) > 1 and len(predicted) >= 2:
-            points = runs[["solver", *predicted[:2]]].dropna().assign(solver=lambda f: f["solver"].astype(str))
+            labels = runs["solver"] if "solver" in runs.columns else runs["run_name"]
+            points = runs[predicted[:2]].assign(label=labels.astype(str)).dropna()
             if len(points) > 1:
-                parts.append(h.figure(plots.pareto_front(points, predicted[0], predicted[1], label="solver",
+                parts.append(h.figure(plots.pareto_front(points, predicted[0], predicted[1], label="label",
                                                          title="predicted targets of the optimized mixtures"),
                                       "Pareto front"))
     return h.section("optimizer", "Optimizer results", parts)
