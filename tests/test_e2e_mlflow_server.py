@@ -40,7 +40,8 @@ def test_report_logged_to_an_mlflow_server_is_served_over_http(tmp_path, _migrat
         assert link.url.startswith(f"{url}/#/experiments/") and link.url.endswith(link.run_id)
 
         query = urllib.parse.urlencode({"path": "report.html", "run_uuid": link.run_id})
-        served = wait_http(f"{url}/get-artifact?{query}", timeout=30)
+        assert link.artifact_url == f"{url}/get-artifact?{query}"  # the link Dagster shows
+        served = wait_http(link.artifact_url, timeout=30)
         assert served == report.read_bytes()
         text = served.decode("utf-8")
         assert "2 proxy runs" in text and "optimal_mixture" in text and "mixing_laws" in text and "no validation runs logged yet" in text

@@ -164,6 +164,7 @@ def test_log_report_logs_an_artifact_left_out_of_later_reports_which_are_identic
     run = tracker.client.get_run(link.run_id)
     assert run.data.tags["mixtures.role"] == "report" and run.info.status == "FINISHED"
     assert link.artifact_uri.endswith("/report.html") and link.run_id in link.url
+    assert link.artifact_url == link.artifact_uri and link.artifact_uri.startswith("file://")
     local = tracker.client.download_artifacts(link.run_id, "report.html", str(tmp_path))
     assert open(local, "rb").read() == path.read_bytes()
     # the report run itself is not reported, and the same runs give the same bytes

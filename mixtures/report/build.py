@@ -17,11 +17,13 @@ ARTIFACT = "report.html"
 
 @dataclass(frozen=True)
 class ReportLink:
-    """Where a logged report lives: its MLflow run, the run's UI page and the artifact's URI."""
+    """Where a logged report lives: its MLflow run, the run's UI page, the artifact's URI and a URL
+    a browser can open (the tracking server's ``/get-artifact`` for a server, else the file URI)."""
 
     run_id: str
     url: str
     artifact_uri: str
+    artifact_url: str
 
 
 def render_report(tracker_or_uri: Tracker | str, experiment: str | None = None,
@@ -91,5 +93,13 @@ def _log_into(run: RunLogger, path: Path, tags: dict[str, Any]) -> ReportLink:
             copy = Path(tmp) / ARTIFACT
             copy.write_bytes(path.read_bytes())
             run.log_artifact(copy)
+    from urllib.parse import urlencode
+
     info = run.tracker.client.get_run(run.run_id).info
-    return ReportLink(run_id=run.run_id, url=run.url, artifact_uri=f"{info.artifact_uri.rstrip('/')}/{ARTIFACT}")
+    artifact_uri = f"{info.artifact_uri.rstrip('/')}/{ARTIFACT}"
+    uri = run.tracker.uri
+    if uri.startswith(("http://", "https://")):
+        artifact_url = f"{uri.rstrip('/')}/get-artifact?{urlencode({'path': ARTIFACT, 'run_uuid': run.run_id})}"
+    else:
+        artifact_url = artifact_uri
+    return ReportLink(run_id=run.run_id, url=run.url, artifact_uri=artifact_uri, artifact_url=artifact_url)
