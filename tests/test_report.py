@@ -199,6 +199,10 @@ def test_cli_writes_logs_and_refuses_an_unknown_experiment(store, tmp_path, caps
     missing = f"sqlite:///{tmp_path / 'absent.db'}"
     with pytest.raises(TrackingError, match="no MLflow store at .*absent.db"):
         build_report(missing, "exp", out_path=tmp_path / "y.html")
+    (tmp_path / "a-file").write_text("")
+    assert main(["report", "--tracking-uri", tracker.uri, "--experiment", "exp", "--no-log",
+                 "--out", str(tmp_path / "a-file" / "r.html")]) == 2
+    assert "cannot write the report to" in capsys.readouterr().err
 
 
 def test_cli_takes_store_and_experiment_from_a_config(store, tmp_path, capsys):

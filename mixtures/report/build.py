@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mixtures.errors import MixturesError
 from mixtures.report import html as h
 from mixtures.report.data import load_report_data
 from mixtures.report.sections import SECTIONS
@@ -61,9 +62,15 @@ def build_report(tracker_or_uri: Tracker | str, experiment: str | None = None, r
     ------
     TrackingError
         The store is unreachable, the experiment or a run id does not exist.
+    MixturesError
+        ``out_path`` cannot be written.
     """
     text = render_report(tracker_or_uri, experiment, run_ids, title)
-    return atomic_write_text(Path(out_path), text)
+    try:
+        return atomic_write_text(Path(out_path), text)
+    except OSError as exc:
+        raise MixturesError(f"cannot write the report to {out_path}: {exc.strerror or exc}; "
+                            "choose another output path (--out)") from None
 
 
 def log_report(target: Tracker | RunLogger, path: str | Path, tags: dict[str, Any] | None = None,
