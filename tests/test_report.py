@@ -164,6 +164,7 @@ def test_log_report_logs_an_artifact_left_out_of_later_reports_which_are_identic
     run = tracker.client.get_run(link.run_id)
     assert run.data.tags["mixtures.role"] == "report" and run.info.status == "FINISHED"
     assert link.artifact_uri.endswith("/report.html") and link.run_id in link.url
+    assert link.artifact_url == link.artifact_uri and link.artifact_uri.startswith("file://")
     local = tracker.client.download_artifacts(link.run_id, "report.html", str(tmp_path))
     assert open(local, "rb").read() == path.read_bytes()
     # the report run itself is not reported, and the same runs give the same bytes
@@ -198,6 +199,10 @@ def test_cli_writes_logs_and_refuses_an_unknown_experiment(store, tmp_path, caps
     missing = f"sqlite:///{tmp_path / 'absent.db'}"
     with pytest.raises(TrackingError, match="no MLflow store at .*absent.db"):
         build_report(missing, "exp", out_path=tmp_path / "y.html")
+    (tmp_path / "a-file").write_text("")
+    assert main(["report", "--tracking-uri", tracker.uri, "--experiment", "exp", "--no-log",
+                 "--out", str(tmp_path / "a-file" / "r.html")]) == 2
+    assert "cannot write the report to" in capsys.readouterr().err
 
 
 def test_cli_takes_store_and_experiment_from_a_config(store, tmp_path, capsys):
@@ -210,3 +215,21 @@ def test_cli_takes_store_and_experiment_from_a_config(store, tmp_path, capsys):
     assert main(["report", "--config", str(tmp_path / "project.yaml"), "--out", str(out), "--no-log"]) == 0
     assert "logged to MLflow" not in capsys.readouterr().out
     assert "mixtures report: exp" in out.read_text(encoding="utf-8")
+
+
+def test_validation_json_and_several_solvers_are_shown(store):
+    tracker, _ = store
+    other = Tracker(tracker.uri, "verdict")
+    with other.run("pipeline", tags={"mixtures.role": "pipeline"}) as run:
+        run.log_dict({"verdict": "improved", "note": "<b>bold</b>"}, "validation.json")
+    for solver, (a, b) in {"slsqp": (1.40, 1.70), "tpe": (1.45, 1.60), "random": (1.50, 1.75)}.items():
+        with other.run(f"opt-{solver}", tags={"mixtures.role": "optimization"}) as opt:
+            opt.log_params({"w_x": 0.5, "w_y": 0.5, "solver": solver})
+            opt.log_metrics({"predicted.loss_x": a, "predicted.loss_y": b, "predicted_objective": (a + b) / 2})
+    text = render_report(other)
+    validation = _section(text, "validation")
+    assert "verdict: improved" in validation and "&lt;b&gt;bold&lt;/b&gt;" in validation
+    assert "no validation runs logged yet" in validation
+    optimizer = _section(text, "optimizer")
+    assert [_row(optimizer, f"opt-{s}")[1] for s in ("slsqp", "tpe", "random")] == ["slsqp", "tpe", "random"]
+    assert optimizer.count("<img") == 2  # the solvers' weights and their Pareto front (random is dominated)

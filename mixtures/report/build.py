@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mixtures.errors import MixturesError
 from mixtures.report import html as h
 from mixtures.report.data import load_report_data
 from mixtures.report.sections import SECTIONS
@@ -17,11 +18,13 @@ ARTIFACT = "report.html"
 
 @dataclass(frozen=True)
 class ReportLink:
-    """Where a logged report lives: its MLflow run, the run's UI page and the artifact's URI."""
+    """Where a logged report lives: its MLflow run, the run's UI page, the artifact's URI and a URL
+    a browser can open (the tracking server's ``/get-artifact`` for a server, else the file URI)."""
 
     run_id: str
     url: str
     artifact_uri: str
+    artifact_url: str
 
 
 def render_report(tracker_or_uri: Tracker | str, experiment: str | None = None,
@@ -59,9 +62,15 @@ def build_report(tracker_or_uri: Tracker | str, experiment: str | None = None, r
     ------
     TrackingError
         The store is unreachable, the experiment or a run id does not exist.
+    MixturesError
+        ``out_path`` cannot be written.
     """
     text = render_report(tracker_or_uri, experiment, run_ids, title)
-    return atomic_write_text(Path(out_path), text)
+    try:
+        return atomic_write_text(Path(out_path), text)
+    except OSError as exc:
+        raise MixturesError(f"cannot write the report to {out_path}: {exc.strerror or exc}; "
+                            "choose another output path (--out)") from None
 
 
 def log_report(target: Tracker | RunLogger, path: str | Path, tags: dict[str, Any] | None = None,
@@ -91,5 +100,13 @@ def _log_into(run: RunLogger, path: Path, tags: dict[str, Any]) -> ReportLink:
             copy = Path(tmp) / ARTIFACT
             copy.write_bytes(path.read_bytes())
             run.log_artifact(copy)
+    from urllib.parse import urlencode
+
     info = run.tracker.client.get_run(run.run_id).info
-    return ReportLink(run_id=run.run_id, url=run.url, artifact_uri=f"{info.artifact_uri.rstrip('/')}/{ARTIFACT}")
+    artifact_uri = f"{info.artifact_uri.rstrip('/')}/{ARTIFACT}"
+    uri = run.tracker.uri
+    if uri.startswith(("http://", "https://")):
+        artifact_url = f"{uri.rstrip('/')}/get-artifact?{urlencode({'path': ARTIFACT, 'run_uuid': run.run_id})}"
+    else:
+        artifact_url = artifact_uri
+    return ReportLink(run_id=run.run_id, url=run.url, artifact_uri=artifact_uri, artifact_url=artifact_url)

@@ -15,6 +15,7 @@ from mixtures.report.verdict import REFERENCE, verdict_table
 
 MAX_ROWS = 200
 CV_METRICS = ("cv_spearman", "cv_pearson", "cv_mae", "cv_mre")
+FAMILY_TAG = "mixtures.law_family."
 
 
 def _weight_cols(frame: pd.DataFrame) -> list[str]:
@@ -152,8 +153,8 @@ def proxy_section(data: ReportData) -> str:
         parts.append(h.figure(plots.loss_vs_weight(proxies, domains), "loss vs weight",
                               "each domain's final loss against its weight in the mixture"))
     if domains and "objective" in proxies.columns:
-        parts.append(h.figure(plots.loss_vs_weight(proxies, domains, loss="objective", title="objective vs domain weight"),
-                              "objective vs weight", "the target objective against each domain's weight"))
+        figure = plots.loss_vs_weight(proxies, domains, loss="objective", title="objective vs domain weight")
+        parts.append(h.figure(figure, "objective vs weight", "the target objective against each domain's weight"))
     return h.section("proxy-runs", "Proxy runs", parts)
 
 
@@ -167,13 +168,15 @@ def laws_section(data: ReportData) -> str:
     parts = []
     for _, row in fits.iloc[::-1].iterrows():  # newest first
         tags = data.tags.get(row["run_id"], {})
-        targets = sorted({c.split(".", 1)[1] for c in fits.columns if c.startswith(CV_METRICS) and "." in c
-                          and pd.notna(row[c])} | {k.split(".", 2)[2] for k in tags if k.startswith("mixtures.law_family.")})
+        with_cv = {c.split(".", 1)[1] for c in fits.columns if c.startswith(CV_METRICS) and "." in c and pd.notna(row[c])}
+        with_family = {k[len(FAMILY_TAG):] for k in tags if k.startswith(FAMILY_TAG)}
+        targets = sorted(with_cv | with_family)
         table = pd.DataFrame({"target": targets})
-        table["family"] = [tags.get(f"mixtures.law_family.{t}", "") for t in targets]
+        table["family"] = [tags.get(f"{FAMILY_TAG}{t}", "") for t in targets]
         for metric in CV_METRICS:
             table[metric[3:]] = [float(row.get(f"{metric}.{t}", float("nan"))) for t in targets]
-        parts.append(f'<h3><a href="{h.esc(data.url(row["run_id"]))}">{h.esc(row["run_name"] or row["run_id"])}</a></h3>')
+        title = h.esc(row["run_name"] or row["run_id"])
+        parts.append(f'<h3><a href="{h.esc(data.url(row["run_id"]))}">{title}</a></h3>')
         parts.append(h.table(table) if targets else h.empty("this law fit logged no cv metrics"))
         png = data.artifact_bytes(row["run_id"], "predicted_vs_actual.png")
         if png:
@@ -193,8 +196,11 @@ def optimizer_section(data: ReportData) -> str:
     predicted = sorted(c for c in runs.columns if c.startswith("predicted."))
     columns = [c for c in ["run_name", "solver", "predicted_objective", "evaluations", "seconds"] if c in runs.columns]
     parts = [h.table(runs[columns + predicted + _weight_cols(runs)], links=_links(data, runs))]
-    mixtures = {f"{row.get('solver') or row['run_name']} #{i + 1}" if len(runs) > 1 else str(row.get("solver") or "optimal"):
-                _weights(row) for i, (_, row) in enumerate(runs.iterrows()) if _weights(row)}
+    mixtures = {}
+    for i, (_, row) in enumerate(runs.iterrows()):
+        label = str(row.get("solver") or row["run_name"] or "optimal")
+        if _weights(row):
+            mixtures[f"{label} #{i + 1}" if len(runs) > 1 else label] = _weights(row)
     if mixtures:
         parts.append(h.figure(plots.mixture_bars(mixtures, "optimized mixtures by solver"), "optimized weights"))
     for _, row in runs.iloc[::-1].iterrows():
@@ -204,9 +210,10 @@ def optimizer_section(data: ReportData) -> str:
             break
     else:
         if len(runs) > 1 and len(predicted) >= 2:
-            points = runs[["solver", *predicted[:2]]].dropna().assign(solver=lambda f: f["solver"].astype(str))
+            labels = runs["solver"] if "solver" in runs.columns else runs["run_name"]
+            points = runs[predicted[:2]].assign(label=labels.astype(str)).dropna()
             if len(points) > 1:
-                parts.append(h.figure(plots.pareto_front(points, predicted[0], predicted[1], label="solver",
+                parts.append(h.figure(plots.pareto_front(points, predicted[0], predicted[1], label="label",
                                                          title="predicted targets of the optimized mixtures"),
                                       "Pareto front"))
     return h.section("optimizer", "Optimizer results", parts)
@@ -227,8 +234,8 @@ def _validation_json(data: ReportData) -> str:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return h.paragraph(f"validation.json of run {run_id} is not valid JSON ({exc})", "bad")
         verdict = payload.get("verdict") if isinstance(payload, dict) else None
-        head = h.paragraph(f"verdict: {verdict}", "good" if str(verdict).lower() in ("improved", "better", "pass",
-                                                                                    "true") else None) if verdict else ""
+        good = str(verdict).lower() in ("improved", "better", "pass", "passed", "true")
+        head = h.paragraph(f"verdict: {verdict}", "good" if good else None) if verdict else ""
         body = json.dumps(payload, indent=2, sort_keys=True, default=str)
         return f"<h3>validation.json (run {h.esc(run_id)})</h3>{head}<pre>{h.esc(body)}</pre>"
     return ""
