@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from mixtures.config import ProjectConfig
-from mixtures.runs_table import load_runs, weight_column
 from mixtures.storage import atomic_write_frame, atomic_write_json
 
 RUNS_DIR = "proxy_runs"
@@ -95,17 +94,10 @@ def external_tables(config: ProjectConfig) -> list[Path]:
 
 
 def import_table(config: ProjectConfig, path: Path) -> pd.DataFrame:
-    """An external run table, validated against the project's domains; missing columns filled."""
-    table = load_runs(path, domains=config.domain_names)
-    for domain in config.domain_names:
-        if weight_column(domain) not in table.columns:
-            table[weight_column(domain)] = 0.0
-    if "trainer" not in table.columns:
-        table["trainer"] = "imported"
-    if "run_id" not in table.columns:
-        table["run_id"] = [f"{path.stem}-{i}" for i in range(len(table))]
-    if "mixture_name" not in table.columns:
-        table["mixture_name"] = table["run_id"].astype(str)
+    """An external run table, validated against the project's domains (see :mod:`mixtures.runs_import`)."""
+    from mixtures.runs_import import import_runs
+
+    table = import_runs(config, path)
     table["source"] = str(path)
     return table
 
