@@ -25,7 +25,7 @@ def domain_catalog(context: dg.AssetExecutionContext, project: ProjectResource, 
     broken = catalog[catalog["error"] != ""]
     shown = catalog.drop(columns=["content_sha256", "error"])
     natural = natural_mixture(catalog) if broken.empty else {}
-    with tracking.run(context, "domain_catalog", config) as run:
+    with tracking.run(context, "domain_catalog", config, tags={"mixtures.role": "domain_catalog"}) as run:
         run.log_params({"domains": ",".join(config.domain_names), "val_fraction": config.corpus.val_fraction})
         run.log_metrics({f"tokens_{r.domain}": r.tokens for r in catalog.itertuples()})
         run.log_table(catalog, "catalog.csv")

@@ -10,6 +10,7 @@ artifacts ``law.json``, ``cv.csv``, ``predicted_vs_actual.png``; a pyfunc model 
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -93,6 +94,8 @@ def _log_pyfunc(run: RunLogger, law: MixtureLaw, law_path: Path,
     example = _example_frame(law)
     signature = infer_signature(example, law.predict(example))
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # set_tracking_uri also sets $MLFLOW_TRACKING_URI, which the project config honours: put it back as it was
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(run.tracker.uri)
     mlflow.set_registry_uri(run.tracker.uri)
     try:
@@ -108,6 +111,11 @@ def _log_pyfunc(run: RunLogger, law: MixtureLaw, law_path: Path,
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     version = info.registered_model_version
     return info.model_uri, int(version) if version is not None else None
 
