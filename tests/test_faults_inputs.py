@@ -219,3 +219,22 @@ def test_mixtures_run_names_the_bad_line_and_exits_non_zero(root, tmp_path, mlfl
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     assert "check domain_catalog.domains_readable failed" in done.stderr
     assert f"{root / 'web' / 'w.jsonl'} line 2: bytes are not valid UTF-8" in done.stderr
+
+
+# -- the environment -----------------------------------------------------------------------------------
+
+
+def test_team_environment_is_checked_before_anything_starts(root, capsys, monkeypatch, tmp_path):
+    config = str(_config(root, "p"))
+    home = tmp_path / "dh"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MIXTURES_ENV", "staging")
+    assert "MIXTURES_ENV='staging' is not one of ('local', 'team')" in _refused(capsys, ["run", config])
+    monkeypatch.setenv("MIXTURES_ENV", "team")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert "MIXTURES_ENV=team needs MLFLOW_TRACKING_URI" in _refused(capsys, ["run", config])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    err = _refused(capsys, ["run", config])
+    assert f"needs DAGSTER_HOME set to a folder with a dagster.yaml (looked in {home})" in err
+    assert "deploy/team/dagster.yaml" in err
+    assert not (home / "dagster.yaml").exists()  # no embedded sqlite instance was made in its place
