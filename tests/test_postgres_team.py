@@ -138,7 +138,7 @@ def mlflow_server(backend: str, artifacts: Path, log: Path) -> Iterator[str]:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 240  # PostgreSQL migrations: ~15 s idle, a minute on a loaded machine
         while True:
             assert proc.poll() is None, f"mlflow server exited:\n{log.read_text()[-3000:]}"
             try:
@@ -172,11 +172,14 @@ def test_pipeline_on_postgres_dagster_and_mlflow(tmp_path, monkeypatch):
     home.mkdir()
     shutil.copy(TEMPLATE, home / "dagster.yaml")
 
+    phases = {"start": time.perf_counter()}
     with postgres_server() as pg:
+        phases["postgres"] = time.perf_counter()
         for db in ("dagster", "mlflow"):
             _sql(pg, "postgres", f"CREATE DATABASE {db}")
         backend = f"postgresql+psycopg2://{pg['user']}@{pg['host']}:{pg['port']}/mlflow"
         with mlflow_server(backend, tmp_path / "artifacts", tmp_path / "mlflow.log") as uri:
+            phases["mlflow server"] = time.perf_counter()
             env = {
                 "MIXTURES_ENV": "team", "MLFLOW_TRACKING_URI": uri, "DAGSTER_HOME": str(home),
                 "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]), "DAGSTER_PG_USER": pg["user"],
@@ -188,6 +191,7 @@ def test_pipeline_on_postgres_dagster_and_mlflow(tmp_path, monkeypatch):
                                   env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                                   timeout=300)
             assert done.returncode == 0, done.stdout + done.stderr
+            phases["mixtures run"] = time.perf_counter()
 
             # -- Dagster: every run is in PostgreSQL, and succeeded -----------------------------------
             instance = dg.DagsterInstance.from_config(str(home))
@@ -244,3 +248,5 @@ def test_pipeline_on_postgres_dagster_and_mlflow(tmp_path, monkeypatch):
     assert not unused_store.exists()  # the config's sqlite store was overridden by the team environment
     print(f"dagster runs: {len(runs)}, mlflow runs: {len(tracked)} ({len(logged)} from materializations), "
           f"params: {params_rows}, metrics: {metrics_rows}")
+    marks = list(phases.items())
+    print("seconds: " + ", ".join(f"{name} {t - marks[i][1]:.1f}" for i, (name, t) in enumerate(marks[1:])))
