@@ -126,3 +126,29 @@ def test_parallel_writers_lose_no_run_and_no_metric(tmp_path, mlflow_uri):
     assert {out.strip() for out, _ in outputs} == {parents[0].info.run_id}
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     print(json.dumps({"runs": len(children), "metric_points": points, "parent_runs": len(parents)}))
+
+
+def test_racing_creators_on_a_server_converge_on_the_oldest_run(mlflow_uri, monkeypatch):
+    """On a tracking server there is no file to lock: two creators that both searched before either
+    created (the race, forced here by hiding the first search's result; the store is real) end up
+    sharing the older run, and the newer one is deleted."""
+    from contextlib import nullcontext
+
+    from mixtures.tracking import Tracker
+
+    first, second = Tracker(mlflow_uri, "race"), Tracker(mlflow_uri, "race")
+    for tracker in (first, second):
+        monkeypatch.setattr(tracker, "_store_lock", nullcontext)  # behave as against a server
+        monkeypatch.setattr(tracker, "find_run", lambda tags: None)  # both missed the other's run
+    with first.parent_run("pipeline", {"mixtures.pipeline": "p"}) as a:
+        pass
+    with second.parent_run("pipeline", {"mixtures.pipeline": "p"}) as b:
+        pass
+    assert a.run_id == b.run_id
+    client = first.client
+    active = client.search_runs([first.experiment_id], filter_string="tags.`mixtures.pipeline` = 'p'")
+    assert [r.info.run_id for r in active] == [a.run_id]
+    from mlflow.entities import ViewType
+
+    every = client.search_runs([first.experiment_id], run_view_type=ViewType.ALL)
+    assert len(every) == 2 and sum(r.info.lifecycle_stage == "deleted" for r in every) == 1
