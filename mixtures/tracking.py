@@ -2,7 +2,8 @@
 
 Uses ``MlflowClient`` explicitly (no global "active run" state), so several runs can be logged
 from one process and partitions in parallel processes don't step on each other. Writes to a
-sqlite store are retried when SQLite reports "database is locked".
+sqlite store are retried when SQLite reports "database is locked"; the pipeline's parent run is
+found-or-created once even when several processes ask at the same moment (:meth:`Tracker.parent_run`).
 """
 
 from __future__ import annotations

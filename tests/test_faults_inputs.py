@@ -195,8 +195,8 @@ def test_unknown_domain_in_a_run_table_names_the_file(tmp_path):
 
 
 def _cli(*argv: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    environ.pop("MLFLOW_TRACKING_URI", None)
+    environ = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MIXTURES_ENV")}
+    environ.update({"PYTHONPATH": str(REPO), **(env or {})})
     return subprocess.run([sys.executable, "-m", "mixtures", *argv], cwd=cwd, env=environ,
                           capture_output=True, text=True, timeout=120)
 
@@ -238,3 +238,22 @@ def test_team_environment_is_checked_before_anything_starts(root, capsys, monkey
     assert f"needs DAGSTER_HOME set to a folder with a dagster.yaml (looked in {home})" in err
     assert "deploy/team/dagster.yaml" in err
     assert not (home / "dagster.yaml").exists()  # no embedded sqlite instance was made in its place
+
+
+@pytest.mark.slow
+def test_team_instance_with_its_database_down_is_one_clear_error(root, tmp_path):
+    """``$DAGSTER_HOME/dagster.yaml`` from deploy/team on a PostgreSQL port nobody listens on."""
+    from tests.test_faults_tracking import closed_port
+
+    home = tmp_path / "dh"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "team" / "dagster.yaml").read_text())
+    port = closed_port()
+    env = {"MIXTURES_ENV": "team", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed_port()}",
+           "DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port),
+           "DAGSTER_PG_USER": "mixtures", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": "dagster"}
+    done = _cli("run", str(_config(root, "p")), cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot open the Dagster instance of DAGSTER_HOME={home}" in done.stderr
+    assert f'"127.0.0.1", port {port} failed: Connection refused' in done.stderr
+    assert not (root / ".mixtures").exists()  # nothing ran

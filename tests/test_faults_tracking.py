@@ -42,6 +42,7 @@ def test_unreachable_server_is_named_and_the_catalog_is_kept(tmp_path):
     config.write_text(yaml.safe_dump(corpus_config(root, tracking={"uri": uri})))
     env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(tmp_path / "dh")}
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MIXTURES_ENV", None)
     done = subprocess.run([sys.executable, "-m", "mixtures", "run", str(config)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
