@@ -107,9 +107,13 @@ def postgres_server() -> Iterator[dict]:
             subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
                            capture_output=True, timeout=60)
             pid_file = data / "postmaster.pid"
-            if pid_file.exists():  # pg_ctl could not stop it: kill its process group
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            if pid_file.exists():  # pg_ctl could not stop it: kill the postmaster's process group
+                with contextlib.suppress(ProcessLookupError, ValueError, IndexError):
+                    pid = int(pid_file.read_text().split()[0])
+                    if os.getpgid(pid) == pid:  # pg_ctl starts it as a session (and group) leader
+                        os.killpg(pid, signal.SIGKILL)
+                    else:
+                        os.kill(pid, signal.SIGKILL)
         shutil.rmtree(base, ignore_errors=True)
 
 
