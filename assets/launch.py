@@ -150,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DAGSTER_HOME"):
         print("mixtures: error: DAGSTER_HOME is not set (mixtures run sets it)", file=sys.stderr)
         return 2
+    try:  # a broken instance (e.g. its PostgreSQL down) gets one clear line, not a driver traceback
+        dg.DagsterInstance.get().dispose()
+    except Exception as exc:
+        print(f"mixtures: error: cannot open the Dagster instance of DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
+              f"(its dagster.yaml): {type(exc).__name__}: {exc}; check its storage settings and that the "
+              "database is up (README: Team deployment).", file=sys.stderr)
+        return 2
     try:
         run_pipeline(args.out)
     except (MixturesError, StageFailed) as exc:

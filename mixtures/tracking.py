@@ -2,7 +2,8 @@
 
 Uses ``MlflowClient`` explicitly (no global "active run" state), so several runs can be logged
 from one process and partitions in parallel processes don't step on each other. Writes to a
-sqlite store are retried when SQLite reports "database is locked".
+sqlite store are retried when SQLite reports "database is locked"; the pipeline's parent run is
+found-or-created once even when several processes ask at the same moment (:meth:`Tracker.parent_run`).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class Tracker:
                         self._experiment_id = with_retry(lambda: self.client.create_experiment(
                             self.experiment, artifact_location=self._default_artifact_root()))
                     except Exception:  # created meanwhile by a parallel process
-                        found = self.client.get_experiment_by_name(self.experiment)
+                        found = with_retry(lambda: self.client.get_experiment_by_name(self.experiment))
                         if found is None:
                             raise
                 if found is not None:
@@ -203,15 +204,54 @@ class Tracker:
             [self.experiment_id], filter_string=clauses, max_results=1, order_by=["attributes.start_time DESC"]))
         return runs[0].info.run_id if runs else None
 
+    def _oldest_run(self, tags: Mapping[str, str]) -> str | None:
+        """The first-created active run whose tags all match (ties broken by run id), or ``None``."""
+        clauses = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        runs = with_retry(lambda: self.client.search_runs(
+            [self.experiment_id], filter_string=clauses, max_results=50, order_by=["attributes.start_time ASC"]))
+        if not runs:
+            return None
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)).info.run_id
+
+    @contextmanager
+    def _store_lock(self) -> Iterator[None]:
+        """An exclusive lock across processes for a local sqlite store (a ``.lock`` file beside it);
+        nothing for a server, whose callers converge on one run instead (see :meth:`parent_run`)."""
+        if not self.uri.startswith("sqlite:///") or os.name != "posix":
+            yield
+            return
+        import fcntl
+
+        path = Path(self.uri[len("sqlite:///"):] + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     @contextmanager
     def parent_run(self, name: str, key_tags: Mapping[str, str]) -> Iterator[RunLogger]:
-        """The run tagged ``key_tags`` if it exists (e.g. the pipeline's run), else a new one."""
-        existing = self.find_run(key_tags)
-        if existing:
-            yield RunLogger(self, existing)
-            return
-        with self.run(name, tags=key_tags) as run:
-            yield run
+        """The run tagged ``key_tags`` if it exists (e.g. the pipeline's run), else a new one.
+
+        Processes asking at the same moment get the same run: on a sqlite store the find-or-create
+        holds a file lock; on a server each creator looks again and, if an older run with the same
+        tags exists, deletes its own and uses that one.
+        """
+        with self._store_lock():
+            existing = self.find_run(key_tags)
+            if not existing:
+                all_tags = {str(k): str(v) for k, v in key_tags.items()}
+                created = with_retry(lambda: self.client.create_run(self.experiment_id, run_name=name, tags=all_tags))
+                existing = created.info.run_id
+                winner = self._oldest_run(key_tags) or existing
+                if winner != existing:  # another process created it first
+                    with_retry(lambda: self.client.delete_run(existing))
+                    existing = winner
+                else:
+                    with_retry(lambda: self.client.set_terminated(existing, "FINISHED"))
+        yield RunLogger(self, existing)
 
 
 def tracker_from_env(uri: str, experiment: str) -> Tracker:

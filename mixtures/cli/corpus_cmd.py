@@ -32,6 +32,8 @@ def catalog(args: argparse.Namespace) -> int:
                           "natural": natural_mixture(frame)}, indent=2))
     else:
         columns = ["domain", "role", "files", "documents", "bytes", "tokens", "train_docs", "val_docs"]
+        if frame["skipped_lines"].any():  # corpus.on_bad_line: skip -- say how many lines were dropped
+            columns.append("skipped_lines")
         print(frame[columns].to_string(index=False))
     return 0
 

@@ -15,6 +15,26 @@ from pathlib import Path
 from mixtures.errors import ConfigError
 
 
+ENVIRONMENTS = ("local", "team")  # as resources.resources_for_env (the library does not import resources)
+
+
+def check_environment(env: dict[str, str], dagster_home: Path) -> None:
+    """Refuse, before anything starts, an environment the pipeline would fail in later or silently
+    replace: an unknown ``MIXTURES_ENV``; ``team`` without ``MLFLOW_TRACKING_URI`` or without a
+    ``$DAGSTER_HOME/dagster.yaml`` (else an embedded sqlite instance would be created instead)."""
+    name = env.get("MIXTURES_ENV") or "local"
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"MIXTURES_ENV={name!r} is not one of {ENVIRONMENTS}; unset it for the embedded setup.")
+    if name != "team":
+        return
+    if not env.get("MLFLOW_TRACKING_URI"):
+        raise ConfigError("MIXTURES_ENV=team needs MLFLOW_TRACKING_URI, the team's MLflow server "
+                          "(e.g. http://127.0.0.1:5000); see README: Team deployment.")
+    if not env.get("DAGSTER_HOME") or not (dagster_home / "dagster.yaml").is_file():
+        raise ConfigError(f"MIXTURES_ENV=team needs DAGSTER_HOME set to a folder with a dagster.yaml "
+                          f"(looked in {dagster_home}); copy deploy/team/dagster.yaml there (README: Team deployment).")
+
+
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     workdir = Path.cwd()
@@ -28,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         env.pop("MIXTURES_CONFIG", None)
     env.setdefault("MIXTURES_WORKDIR", str(workdir))
     home = Path(env.get("DAGSTER_HOME") or workdir / ".dagster_home").resolve()
+    check_environment(env, home)
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():  # the embedded default: sqlite storage in this folder

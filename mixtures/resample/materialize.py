@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,34 @@ class Workspace:
 
     def shard_marker(self, shard: int) -> Path:
         return self.work / "shards" / f"{shard:05d}.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.out.parent / f".{self.out.name}.lock"
+
+    @contextmanager
+    def exclusive(self, log: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold an exclusive lock on this output (``fcntl.flock`` on a ``.<name>.lock`` file beside
+        it), so two processes materializing the same folder run one after the other instead of
+        interleaving their work; the second then finds the first one's finished dataset.
+        The lock file stays (removing a lock file others may hold open would race)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no locking
+            yield
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if log:
+                    log(f"waiting for another materialization of {self.out} (lock {self.lock_path})")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def begin(self, request: Request, overwrite: bool = False) -> dict | None:
         """Prepare the work folder; return the manifest if the output is already complete.
@@ -721,6 +750,11 @@ def materialize(
     if isinstance(read, ConfigReader) and read.split != request.split:
         raise MaterializeError(f"the reader reads split {read.split!r} but the request is for {request.split!r}.")
     ws = Workspace(out)
+    with ws.exclusive(say):
+        return _materialize_locked(ws, request, read, target, token_counter, n_jobs, overwrite, say)
+
+
+def _materialize_locked(ws, request, read, target, token_counter, n_jobs, overwrite, say) -> dict:
     done = ws.begin(request, overwrite)
     if done is not None:
         say(f"{ws.out} is already complete")
