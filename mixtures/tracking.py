@@ -142,7 +142,7 @@ class Tracker:
             if self.uri.startswith("sqlite:///"):
                 Path(self.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             try:
-                self._client = MlflowClient(tracking_uri=self.uri)
+                self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
             except Exception as exc:
                 raise TrackingError(f"cannot open MLflow tracking store {self.uri}: {exc}") from None
         return self._client

@@ -63,6 +63,40 @@ def validation_specs(config: ProjectConfig, mixtures: Mapping[str, Mapping[str, 
     ]
 
 
+def _train_job(args: tuple) -> object:
+    """One validation run in a worker process (top level: picklable under ``spawn``)."""
+    config, spec, catalog, threads = args
+    import os
+
+    from mixtures.trainers import train_proxy
+
+    if threads:
+        os.environ["MIXTURES_TRAIN_THREADS"] = str(threads)
+    return train_proxy(config, spec, catalog, config.root / "validation_work" / spec.run_id)
+
+
+def train_all(config: ProjectConfig, catalog: pd.DataFrame, specs: list[ProxySpec], n_jobs: int | None = None):
+    """Train ``specs``, in up to ``n_jobs`` processes (default ``$MIXTURES_WORKERS`` or one per core),
+    cores shared out as training threads; yields ``(spec, result)`` in order."""
+    import os
+
+    from mixtures.resample.parallel import available_cores
+
+    cores = available_cores()
+    jobs = max(1, min(n_jobs or int(os.environ.get("MIXTURES_WORKERS") or cores), len(specs)))
+    if jobs == 1:
+        for spec in specs:
+            yield spec, _train_job((config, spec, catalog, None))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, cores // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        results = pool.map(_train_job, [(config, spec, catalog, threads) for spec in specs])
+        yield from zip(specs, results)
+
+
 def run_validation(
     config: ProjectConfig,
     catalog: pd.DataFrame,
@@ -70,31 +104,38 @@ def run_validation(
     weights: Mapping[str, float],
     on_result: Callable[[ProxySpec, object], None] | None = None,
     log: Callable[[str], None] | None = None,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """Train (or reuse from disk) every validation run; one row per run with its final losses,
-    ``objective``, ``mixture_name`` and ``seed``. Failed runs are kept with ``objective`` NaN and a reason."""
-    from mixtures.proxy_store import read_run_rows, write_run_rows
-    from mixtures.trainers import train_proxy
+    ``objective``, ``mixture_name`` and ``seed``. Failed runs are kept with ``objective`` NaN and a reason.
 
+    Runs not on disk yet train in parallel processes (:func:`train_all`)."""
+    from mixtures.proxy_store import read_run_rows, write_run_rows
+
+    def path_of(spec: ProxySpec):
+        return config.root / "validation_runs" / f"{spec.run_id}.parquet"
+
+    tables = {spec.run_id: read_run_rows(path_of(spec), spec) for spec in specs}
+    reasons: dict[str, str] = {}
+    todo = [spec for spec in specs if tables[spec.run_id] is None]
+    if log and todo:
+        log(f"training {len(todo)} validation runs ({len(specs) - len(todo)} reused)")
+    for spec, result in train_all(config, catalog, todo, n_jobs):
+        if log:
+            log(f"validation run {spec.run_id}: {result.status} in {result.seconds:.1f}s")
+        if on_result is not None:
+            on_result(spec, result)
+        if result.status == "finished":
+            tables[spec.run_id] = result.table
+            write_run_rows(path_of(spec), result.table, spec, extra=result.extra)
+        else:
+            reasons[spec.run_id] = result.reason
     rows = []
     for spec in specs:
-        path = config.root / "validation_runs" / f"{spec.run_id}.parquet"
-        table = read_run_rows(path, spec)
-        reason = ""
-        if table is None:
-            if log:
-                log(f"validation run {spec.run_id}")
-            result = train_proxy(config, spec, catalog, config.root / "validation_work" / spec.run_id, log=log)
-            if on_result is not None:
-                on_result(spec, result)
-            if result.status == "finished":
-                table = result.table
-                write_run_rows(path, table, spec, extra=result.extra)
-            else:
-                reason = result.reason
+        table = tables[spec.run_id]
         if table is None:
             rows.append({"run_id": spec.run_id, "mixture_name": spec.mixture_name, "seed": spec.seed,
-                         "objective": float("nan"), "failure": reason})
+                         "objective": float("nan"), "failure": reasons.get(spec.run_id, "not trained")})
             continue
         final = table.sort_values("n_tokens").iloc[[-1]]
         row = final.iloc[0].to_dict()

@@ -86,7 +86,7 @@ def _client(uri: str):
                                 "or pass --tracking-uri / set MLFLOW_TRACKING_URI to the store to report on.")
     check_reachable(uri)
     try:
-        return MlflowClient(tracking_uri=uri)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:
         raise TrackingError(f"cannot open MLflow tracking store {uri}: {exc}") from None
 
