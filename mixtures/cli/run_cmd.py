@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():  # the embedded default: sqlite storage in this folder
-        instance_yaml.write_text("# Dagster instance for mixtures: sqlite storage in this folder (see README for PostgreSQL).\n")
+        instance_yaml.write_text("# Dagster instance for mixtures: sqlite storage in this folder (see README for PostgreSQL).\n"
+                                 "telemetry:\n  enabled: false\n")
     env["DAGSTER_HOME"] = str(home)
     command = [sys.executable, "-m", "assets.launch"]
     if args.out:
