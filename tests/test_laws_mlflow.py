@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from mixtures.laws import fit_law
 from mixtures.laws.tracking import log_law
@@ -13,6 +14,8 @@ from mixtures.tracking import Tracker
 FIXTURES = Path(__file__).parent / "fixtures" / "laws"
 
 
+# MLflow suggests type hints on PythonModel.predict when loading; the signature is logged instead.
+@pytest.mark.filterwarnings("ignore:Add type hints:UserWarning")
 def test_log_law_writes_the_law_fit_layout_and_registers_a_champion(tmp_path, mlflow_uri):
     import mlflow
 

@@ -11,10 +11,10 @@ from mixtures.laws.parametric import AdditiveLaw, ExpLaw, JointLaw, LossToLoss, 
 from mixtures.laws.per_mixture import PerMixturePowerLaw
 from mixtures.laws.regression import GBMLaw, LinearLaw
 from mixtures.laws.robust import ConvergenceWarning
-from mixtures.laws.selection import LawFit, extrapolation_check, fit_law
+from mixtures.laws.selection import LawFit, extrapolation_check, fit_law, select_law
 
 __all__ = [
-    "FAMILIES", "LAW_CHOICES", "MixtureLaw", "TargetModel", "LawFit", "fit_law", "load_law",
+    "FAMILIES", "LAW_CHOICES", "MixtureLaw", "TargetModel", "LawFit", "fit_law", "select_law", "load_law",
     "aggregate", "extrapolation_check", "score", "ExpLaw", "AdditiveLaw", "JointLaw", "PowerLaw",
     "LossToLoss", "PerMixturePowerLaw", "LinearLaw", "GBMLaw", "ConvergenceWarning",
 ]

@@ -90,7 +90,7 @@ class ExpLaw(ParametricLaw):
     relative to the Huber objective.
     """
 
-    def __init__(self, delta=1e-3, n_starts=8, random_state=0, log_space=True, l2=1e-7):
+    def __init__(self, delta=1e-3, n_starts=8, random_state=0, log_space=True, l2=1e-8):
         self.delta = delta
         self.n_starts = n_starts
         self.random_state = random_state

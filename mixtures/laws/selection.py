@@ -19,8 +19,7 @@ import pandas as pd
 
 from mixtures.errors import TableError
 from mixtures.laws import families as fam
-from mixtures.laws.data import (ScaleRule, apply_scale_rule, features, has_scale, mixture_keys,
-                                single_scale_rule)
+from mixtures.laws.data import apply_scale_rule, features, has_scale, mixture_keys, single_scale_rule
 from mixtures.laws.metrics import score
 from mixtures.laws.mixture_law import MixtureLaw, TargetModel
 from mixtures.laws.robust import ConvergenceWarning
@@ -47,6 +46,20 @@ class LawFit:
     def best_metrics(self) -> pd.DataFrame:
         """The CV metrics of the chosen model of each target."""
         return self.cv[self.cv["chosen"]].set_index("target")
+
+    @property
+    def best_spearman(self) -> float:
+        """The worst (lowest) CV Spearman among the chosen models: one number for a quality gate."""
+        return float(self.best_metrics()["spearman"].min())
+
+    def cv_table_md(self) -> str:
+        """The CV table as markdown (for Dagster metadata and reports)."""
+        cols = ["target", "family", "spearman", "pearson", "mae", "mre", "n", "fit_seconds", "chosen"]
+        lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+        for _, row in self.cv[cols].iterrows():
+            cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
 
 
 def fold_ids(keys: pd.Series, folds: int, seed: int) -> tuple[np.ndarray, int]:
@@ -172,6 +185,9 @@ def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: in
                  "bootstrap": bootstrap}
     mixture_law = MixtureLaw(domains, list(targets), models, rule, selection)
     return LawFit(mixture_law, pd.DataFrame(rows_cv), chosen, oof_all)
+
+
+select_law = fit_law  # the name DESIGN.md's asset sketch uses
 
 
 def _key(s: dict) -> tuple[float, float]:
