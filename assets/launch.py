@@ -11,12 +11,15 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from mixtures.errors import MixturesError
 
+# MLflow nags about type hints on the law's pyfunc model; its signature is logged explicitly.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method", category=UserWarning)
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised by us
 
 

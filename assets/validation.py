@@ -32,7 +32,8 @@ def baseline_mixtures(config, catalog: pd.DataFrame, optimal: dict, proxy_result
     natural = natural_mixture(catalog)
     mixtures = {"optimal": optimal, "natural": natural, "uniform": uniform_mixture(config.domain_names)}
     best_name, best = best_observed(proxy_results, weights, config.domain_names)
-    if best_name not in mixtures:
+    same = [n for n, m in mixtures.items() if all(abs(m.get(d, 0.0) - best.get(d, 0.0)) < 1e-6 for d in config.domain_names)]
+    if not same:  # the best proxy run is a mixture of its own, not natural or uniform again
         mixtures["best_proxy"] = best
     mixtures.update({name: dict(w) for name, w in config.validation.mixtures.items()})
     return mixtures, best_name
