@@ -192,3 +192,15 @@ def test_bpe_and_unknown_presets_are_refused(project, tmp_path):
         train_proxy(bpe, _spec(config), catalog, tmp_path)
     with pytest.raises(ConfigError, match="presets"):
         train_proxy(config, _spec(config, model="huge"), catalog, tmp_path)
+
+
+def test_an_eval_point_along_a_run_is_where_a_shorter_run_ends(project):
+    """Constant learning rate after a fixed warm-up and step-seeded batches: the loss at D tokens does
+    not depend on the run's total budget, so eval points along one run are honest points along D."""
+    root, config, catalog = project
+    short = train_proxy(config, _spec(config, tokens=8_192), catalog, root / "runs" / "prefix-short")
+    long = train_proxy(config, _spec(config, tokens=16_384), catalog, root / "runs" / "prefix-long")
+    point = long.table[long.table["n_tokens"] == short.table["n_tokens"].iloc[-1]]
+    assert len(point) == 1
+    losses = [c for c in short.table.columns if c.startswith("loss_") and c != "loss_unit"]
+    np.testing.assert_allclose(point[losses].to_numpy()[0], short.table[losses].to_numpy()[-1], rtol=0, atol=1e-9)

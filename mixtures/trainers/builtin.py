@@ -41,6 +41,7 @@ MIN_EVAL_TOKENS = 2048
 CHECKPOINT_SECONDS = 30.0
 DIVERGED_NATS = 3 * math.log(256)  # far above a uniform guess over bytes
 THREADS_ENV = "MIXTURES_TRAIN_THREADS"
+WARMUP_STEPS = 20
 CHECKPOINT = "checkpoint.pt"
 
 Log = Callable[[str], None]
@@ -69,12 +70,15 @@ def eval_tokens_for(budget: int) -> int:
 
 
 def learning_rate(preset: ModelPreset, step: int, total: int) -> float:
-    """Linear warm-up over the first 5% (at most 100 steps), then cosine decay to 10%."""
-    warmup = max(1, min(100, total // 20))
-    if step < warmup:
-        return preset.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return preset.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    """Linear warm-up over the first ``WARMUP_STEPS`` steps, then constant.
+
+    No decay, and a warm-up that does not depend on the run's length: a run's loss at D tokens is the
+    same whatever its total budget (same seed, same data order), so the eval points along a run are
+    the points a shorter run would end at, and laws can extrapolate along D from them.
+    """
+    if step < WARMUP_STEPS:
+        return preset.lr * (step + 1) / WARMUP_STEPS
+    return preset.lr
 
 
 class _Data:

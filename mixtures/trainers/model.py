@@ -44,8 +44,8 @@ class ModelPreset:
 
 MODEL_PRESETS: dict[str, ModelPreset] = {
     "micro": ModelPreset(d_model=64, n_layers=1, n_heads=2, seq_len=64, batch_size=16, lr=3e-3),
-    "tiny": ModelPreset(d_model=96, n_layers=1, n_heads=3, seq_len=128, batch_size=32, lr=3e-3),
-    "small": ModelPreset(d_model=128, n_layers=3, n_heads=4, seq_len=128, batch_size=32, lr=2e-3),
+    "tiny": ModelPreset(d_model=96, n_layers=1, n_heads=3, seq_len=128, batch_size=8, lr=3e-3),
+    "small": ModelPreset(d_model=128, n_layers=3, n_heads=4, seq_len=128, batch_size=8, lr=2e-3),
     "base": ModelPreset(d_model=256, n_layers=4, n_heads=4, seq_len=256, batch_size=16, lr=1e-3),
     "medium": ModelPreset(d_model=384, n_layers=6, n_heads=6, seq_len=256, batch_size=16, lr=6e-4),
 }
