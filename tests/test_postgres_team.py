@@ -239,10 +239,11 @@ def test_pipeline_on_postgres_dagster_and_mlflow(tmp_path, monkeypatch):
                 params = dict(_sql(pg, "mlflow", "SELECT key, value FROM params WHERE run_uuid = %s", (run_id,)))
                 metrics = {k: v for k, v in _sql(
                     pg, "mlflow", "SELECT key, value FROM latest_metrics WHERE run_uuid = %s", (run_id,))}
-                assert params and params == run.data.params
-                assert metrics and metrics == run.data.metrics
+                assert params == run.data.params and metrics == run.data.metrics  # some runs log only artifacts
                 params_rows += len(params)
                 metrics_rows += len(metrics)
+
+            assert params_rows and metrics_rows
 
             # -- what the catalog asset logged equals what it computed ------------------------------------
             catalog = pd.read_parquet(root / ".mixtures" / "catalog.parquet").set_index("domain")
