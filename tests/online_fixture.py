@@ -1,0 +1,31 @@
+"""The shipped fixture corpus as a tiny online-mixing project (micro preset, a few dozen steps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mixtures.config import ProjectConfig, parse_config
+
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
+DOMAINS = [
+    {"name": "speeches", "paths": ["speeches"], "format": "text"},
+    {"name": "literature", "paths": ["literature"]},
+    {"name": "code", "paths": ["code"]},
+    {"name": "legal", "paths": ["legal"]},
+    {"name": "email", "paths": ["email"]},
+]
+
+
+def online_config(tmp_path: Path, *, domains: list[dict] | None = None, target: dict | None = None,
+                  tokens: int = 40_960, online: dict | None = None, base_dir: Path = CORPUS) -> ProjectConfig:
+    """Five training domains (``docs`` is the held-out target set); 20 micro steps by default."""
+    data = {
+        "project": "online-test",
+        "domains": domains or DOMAINS,
+        "target": target if target is not None else {"sets": [{"name": "docs", "paths": ["docs"]}]},
+        "corpus": {"val_fraction": 0.2},
+        "storage": {"root": str(tmp_path / ".mixtures")},
+        "proxy": {"scales": [{"model": "micro", "tokens": tokens}], "eval_points": 2, "seeds": [0]},
+        "online": {"steps_per_update": 4, **(online or {})},
+    }
+    return parse_config(data, source="online fixture project", base_dir=base_dir)
