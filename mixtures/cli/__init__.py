@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "mixtures.cli.corpus_cmd",
     "mixtures.cli.run_cmd",
     "mixtures.cli.materialize_cmd",
+    "mixtures.cli.online_cmd",
 ]
 
 
