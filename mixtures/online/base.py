@@ -104,10 +104,10 @@ class OnlineSchedule:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not state:
-            return
         if state.get("method") != self.method:
-            raise TrainerError(f"the checkpoint holds the state of a {state.get('method')!r} schedule, not {self.method!r}")
+            held = f"a {state['method']!r} schedule" if state.get("method") else "no online schedule (a static run)"
+            raise TrainerError(f"the checkpoint holds the state of {held}, not of {self.method!r}; "
+                               "resume it with the same method, or train in a fresh work folder.")
         self.policy = np.asarray(state["policy"], dtype=np.float64)
         self._sum = np.asarray(state["sum"], dtype=np.float64)
         self._count = int(state["count"])
