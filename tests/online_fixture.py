@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mixtures.config import ProjectConfig, parse_config
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
@@ -16,15 +18,23 @@ DOMAINS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def online_cache(tmp_path_factory) -> Path:
+    """One byte-token cache for every online test (building it reads the corpus: seconds)."""
+    return tmp_path_factory.mktemp("online-token-cache")
+
+
 def online_config(tmp_path: Path, *, domains: list[dict] | None = None, target: dict | None = None,
-                  tokens: int = 40_960, online: dict | None = None, base_dir: Path = CORPUS) -> ProjectConfig:
-    """Five training domains (``docs`` is the held-out target set); 20 micro steps by default."""
+                  tokens: int = 40_960, online: dict | None = None, base_dir: Path = CORPUS,
+                  cache: Path | None = None) -> ProjectConfig:
+    """Five training domains (``docs`` is the held-out target set); 20 micro steps by default.
+    ``cache``: the token cache folder (default: under ``tmp_path``)."""
     data = {
         "project": "online-test",
         "domains": domains or DOMAINS,
         "target": target if target is not None else {"sets": [{"name": "docs", "paths": ["docs"]}]},
         "corpus": {"val_fraction": 0.2},
-        "storage": {"root": str(tmp_path / ".mixtures")},
+        "storage": {"root": str(tmp_path / ".mixtures"), **({"cache": str(cache)} if cache else {})},
         "proxy": {"scales": [{"model": "micro", "tokens": tokens}], "eval_points": 2, "seeds": [0]},
         "online": {"steps_per_update": 4, **(online or {})},
     }

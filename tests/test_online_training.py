@@ -14,7 +14,7 @@ from mixtures.mixture import from_vector
 from mixtures.online.reference import train_reference
 from mixtures.online.runner import make_schedule, run_online
 from mixtures.trainers import train_proxy
-from tests.online_fixture import DOMAINS, online_config
+from tests.online_fixture import DOMAINS, online_cache, online_config  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -22,19 +22,13 @@ def _one_thread(monkeypatch):
     monkeypatch.setenv("MIXTURES_TRAIN_THREADS", "1")
 
 
-@pytest.fixture(scope="module")
-def shared_root(tmp_path_factory) -> Path:
-    """One storage root per module, so the byte-token cache is built once."""
-    return tmp_path_factory.mktemp("online")
-
-
 def _on_simplex(weights) -> bool:
     w = np.asarray(list(weights.values()) if isinstance(weights, dict) else weights)
     return bool(np.all(w >= 0) and abs(w.sum() - 1) < 1e-6)
 
 
-def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(shared_root):
-    config = online_config(shared_root, tokens=32_768, online={"steps_per_update": 4})
+def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(tmp_path, online_cache):
+    config = online_config(tmp_path, cache=online_cache, tokens=32_768, online={"steps_per_update": 4})
     catalog = build_catalog(config)
     # A reference trained mostly on code has a low code loss, so the proxy's excess loss on code is large.
     code_heavy = {"speeches": 0.05, "literature": 0.05, "code": 0.8, "legal": 0.05, "email": 0.05}
@@ -43,7 +37,7 @@ def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(shared_
     schedule = make_schedule("doremi", config, catalog, reference=reference.model)
     init = schedule.policy.copy()
     spec = ProxySpec("doremi.micro.32768.s0", "doremi", from_vector(init, config.domain_names), "micro", 32_768, 0)
-    result = train_proxy(config, spec, catalog, shared_root / "doremi-run", schedule=schedule)
+    result = train_proxy(config, spec, catalog, tmp_path / "doremi-run", schedule=schedule)
     assert result.finished
     code = config.domain_names.index("code")
     excess = np.asarray(schedule.excess_history)
@@ -54,9 +48,9 @@ def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(shared_
     assert result.extra["final_mixture"] == [float(x) for x in average]
 
 
-def test_gradient_alignment_moves_toward_the_domain_that_matches_the_target(shared_root):
+def test_gradient_alignment_moves_toward_the_domain_that_matches_the_target(tmp_path, online_cache):
     # The target set is the code domain's own files: its validation windows are code.
-    config = online_config(shared_root, target={"sets": [{"name": "code_target", "paths": ["code"]}]},
+    config = online_config(tmp_path, cache=online_cache, target={"sets": [{"name": "code_target", "paths": ["code"]}]},
                            online={"dga": {"probe_sequences": 16}})
     catalog = build_catalog(config)
     result = run_online(config, catalog, "dga", 0)
@@ -70,14 +64,14 @@ def test_gradient_alignment_moves_toward_the_domain_that_matches_the_target(shar
     assert result.overhead_seconds > 0
 
 
-def test_loss_reweighting_gives_duplicated_easy_samples_less_weight(shared_root, tmp_path):
+def test_loss_reweighting_gives_duplicated_easy_samples_less_weight(tmp_path, online_cache):
     text = ("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
             "foolishness, it was the epoch of belief, it was the epoch of incredulity. ") * 4
     with open(tmp_path / "dup.jsonl", "w", encoding="utf-8") as fh:
         for i in range(150):  # the same document 150 times: quickly learned, low loss
             fh.write(json.dumps({"id": f"dup-{i}", "text": text}) + "\n")
     domains = DOMAINS[:4] + [{"name": "dup", "paths": [str(tmp_path / "dup.jsonl")]}]
-    config = online_config(shared_root, domains=domains)
+    config = online_config(tmp_path, cache=online_cache, domains=domains)
     catalog = build_catalog(config)
     result = run_online(config, catalog, "reweight", 0)
     dup = config.domain_names.index("dup")
@@ -93,8 +87,8 @@ class _Stop(Exception):
     pass
 
 
-def test_a_resumed_online_run_keeps_the_schedule_state(shared_root, tmp_path):
-    config = online_config(shared_root, tokens=14 * 2048,
+def test_a_resumed_online_run_keeps_the_schedule_state(tmp_path, online_cache):
+    config = online_config(tmp_path, cache=online_cache, tokens=14 * 2048,
                            online={"steps_per_update": 2, "aioli": {"probe_steps": 1}})
     config.proxy.eval_points = 3  # checkpoints after steps 5, 9 and 14: the first one is mid-round
     catalog = build_catalog(config)

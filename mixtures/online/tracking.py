@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from mixtures.online.plot import trajectory_figure
@@ -40,9 +41,20 @@ def log_online(run: Any, result: OnlineResult) -> None:
     if "ess_mean" in result.details:
         summary["ess_mean"] = result.details["ess_mean"]
     run.log_metrics(summary)
-    for point in result.trajectory:
-        run.log_metrics({f"weight.{d}": w for d, w in zip(domains, point["weights"], strict=True)},
-                        step=int(point["step"]))
+    _log_trajectory(run, result.trajectory, domains)
     run.log_dict(result.to_json(), "online.json")
     figure = trajectory_figure(result.trajectory, domains, f"{result.method}: {spec.run_id}", mixture=result.mixture)
     run.log_figure(figure, "weights_trajectory.png")
+
+
+def _log_trajectory(run: Any, trajectory: list[dict[str, Any]], domains: list[str]) -> None:
+    """``weight.<domain>`` at every update (step = training step), in batches of 500 metrics."""
+    from mlflow.entities import Metric
+
+    from mixtures.tracking import with_retry
+
+    now = int(time.time() * 1000)
+    items = [Metric(f"weight.{d}", float(w), now, int(point["step"]))
+             for point in trajectory for d, w in zip(domains, point["weights"], strict=True)]
+    for start in range(0, len(items), 500):
+        with_retry(lambda s=start: run.tracker.client.log_batch(run.run_id, metrics=items[s:s + 500]))
