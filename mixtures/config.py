@@ -203,7 +203,7 @@ class DgaConfig(_Strict):
     """Gradient alignment: move weight toward domains whose gradient aligns with the target's."""
 
     eta: float = Field(1.0, gt=0)
-    layers: int = Field(1, ge=1, description="last transformer blocks whose gradients are compared (+ final norm)")
+    layers: int = Field(1, ge=1, description="last transformer blocks whose gradients are compared (+ final norm, output head)")
     probe_sequences: int = Field(4, ge=1, description="sequences per domain and for the target, per update")
     smoothing: float = Field(0.01, ge=0, lt=1)
 

@@ -25,9 +25,9 @@ def online_cache(tmp_path_factory) -> Path:
 
 
 def online_config(tmp_path: Path, *, domains: list[dict] | None = None, target: dict | None = None,
-                  tokens: int = 40_960, online: dict | None = None, base_dir: Path = CORPUS,
+                  tokens: int = 20 * 1024, online: dict | None = None, base_dir: Path = CORPUS,
                   cache: Path | None = None) -> ProjectConfig:
-    """Five training domains (``docs`` is the held-out target set); 20 micro steps by default.
+    """Five training domains (``docs`` is the held-out target set); 20 micro steps (of 1024 tokens) by default.
     ``cache``: the token cache folder (default: under ``tmp_path``)."""
     data = {
         "project": "online-test",

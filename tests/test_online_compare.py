@@ -12,9 +12,11 @@ import yaml
 from mixtures.cli import main
 from mixtures.config import parse_config
 from mixtures.errors import ConfigError
+from mixtures.trainers import get_preset
 from tests.online_fixture import CORPUS, DOMAINS, online_cache  # noqa: F401 (a fixture)
 
 METHODS = ["aioli", "reweight"]
+TPS = get_preset("micro").tokens_per_step
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +34,8 @@ def _write_config(tmp_path: Path, mlflow_uri: str, cache: Path) -> Path:
         "corpus": {"val_fraction": 0.2},
         "storage": {"root": str(tmp_path / ".mixtures"), "cache": str(cache)},
         "tracking": {"uri": mlflow_uri, "experiment": "online-compare"},
-        "proxy": {"scales": [{"model": "micro", "tokens": 9 * 2048}], "eval_points": 1, "n_mixtures": 4},
-        "validation": {"scale": {"model": "micro", "tokens": 4 * 2048}, "seeds": [5]},
+        "proxy": {"scales": [{"model": "micro", "tokens": 9 * TPS}], "eval_points": 1, "n_mixtures": 4},
+        "validation": {"scale": {"model": "micro", "tokens": 4 * TPS}, "seeds": [5]},
         "online": {"steps_per_update": 2, "aioli": {"probe_steps": 1}},
     }
     path = tmp_path / "project.yaml"
@@ -42,9 +44,7 @@ def _write_config(tmp_path: Path, mlflow_uri: str, cache: Path) -> Path:
 
 
 def test_compare_methods_reports_every_mixture_with_its_compute_and_logs_to_mlflow(tmp_path, mlflow_uri, capsys,
-                                                                                   online_cache, monkeypatch):
-    # Fewer evaluation windows per name (8 instead of 128): the runs here are 4 steps long.
-    monkeypatch.setattr("mixtures.trainers.builtin.EVAL_TOKENS", 8 * 64)
+                                                                                   online_cache):
     config_path = _write_config(tmp_path, mlflow_uri, online_cache)
     root = tmp_path / ".mixtures"
     root.mkdir()
@@ -56,17 +56,17 @@ def test_compare_methods_reports_every_mixture_with_its_compute_and_logs_to_mlfl
     assert code == 0
     document = json.loads(capsys.readouterr().out)
     assert document == json.loads((root / "online" / "compare_methods.json").read_text())
-    assert document["scale"] == {"model": "micro", "tokens": 8192} and document["seeds"] == [0, 1]
+    assert document["scale"] == {"model": "micro", "tokens": 4 * TPS} and document["seeds"] == [0, 1]
     assert set(document["methods"]) == {"natural", "uniform", "offline_optimal", *METHODS}
     for name, entry in document["methods"].items():
         assert entry["n"] == 2 and set(entry["objectives"]) == {"0", "1"}
         assert math.isfinite(entry["mean"]) and entry["std"] >= 0
         assert abs(sum(entry["mixture"].values()) - 1) < 1e-6
     assert document["methods"]["offline_optimal"]["mixture"] == pytest.approx(offline)
-    assert document["methods"]["offline_optimal"]["compute"]["proxy_tokens"] == 4 * 9 * 2048
+    assert document["methods"]["offline_optimal"]["compute"]["proxy_tokens"] == 4 * 9 * TPS
     for method in METHODS:
         compute = document["methods"][method]["compute"]
-        assert compute["online_tokens"] >= 9 * 2048 and compute["overhead_seconds"] > 0
+        assert compute["online_tokens"] >= 9 * TPS and compute["overhead_seconds"] > 0
     aioli = document["methods"]["aioli"]["mixture"]
     assert aioli != pytest.approx(document["methods"]["natural"]["mixture"])  # one update after step 7 of 9
     pairs = {(c["method"], c["baseline"]) for c in document["comparisons"]}

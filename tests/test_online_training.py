@@ -14,7 +14,11 @@ from mixtures.mixture import from_vector
 from mixtures.online.reference import train_reference
 from mixtures.online.runner import make_schedule, run_online
 from mixtures.trainers import train_proxy
+from mixtures.trainers import get_preset
 from tests.online_fixture import DOMAINS, online_cache, online_config  # noqa: F401 (a fixture)
+
+
+TPS = get_preset("micro").tokens_per_step
 
 
 @pytest.fixture(autouse=True)
@@ -28,15 +32,16 @@ def _on_simplex(weights) -> bool:
 
 
 def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(tmp_path, online_cache):
-    config = online_config(tmp_path, cache=online_cache, tokens=32_768, online={"steps_per_update": 4})
+    config = online_config(tmp_path, cache=online_cache, tokens=16 * TPS, online={"steps_per_update": 4})
     catalog = build_catalog(config)
     # A reference trained mostly on code has a low code loss, so the proxy's excess loss on code is large.
     code_heavy = {"speeches": 0.05, "literature": 0.05, "code": 0.8, "legal": 0.05, "email": 0.05}
-    reference = train_reference(config, catalog, ProxySpec("ref-code.micro.32768.s0", "ref-code", code_heavy,
-                                                           "micro", 32_768, 0))
+    reference = train_reference(config, catalog, ProxySpec(f"ref-code.micro.{16 * TPS}.s0", "ref-code",
+                                                           code_heavy, "micro", 16 * TPS, 0))
     schedule = make_schedule("doremi", config, catalog, reference=reference.model)
     init = schedule.policy.copy()
-    spec = ProxySpec("doremi.micro.32768.s0", "doremi", from_vector(init, config.domain_names), "micro", 32_768, 0)
+    spec = ProxySpec(f"doremi.micro.{16 * TPS}.s0", "doremi", from_vector(init, config.domain_names), "micro",
+                     16 * TPS, 0)
     result = train_proxy(config, spec, catalog, tmp_path / "doremi-run", schedule=schedule)
     assert result.finished
     code = config.domain_names.index("code")
@@ -50,7 +55,8 @@ def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(tmp_pat
 
 def test_gradient_alignment_moves_toward_the_domain_that_matches_the_target(tmp_path, online_cache):
     # The target set is the code domain's own files: its validation windows are code.
-    config = online_config(tmp_path, cache=online_cache, target={"sets": [{"name": "code_target", "paths": ["code"]}]},
+    config = online_config(tmp_path, cache=online_cache, tokens=20 * TPS,
+                           target={"sets": [{"name": "code_target", "paths": ["code"]}]},
                            online={"dga": {"probe_sequences": 16}})
     catalog = build_catalog(config)
     result = run_online(config, catalog, "dga", 0)
@@ -58,7 +64,7 @@ def test_gradient_alignment_moves_toward_the_domain_that_matches_the_target(tmp_
     alignments = np.asarray(result.details["alignments"])
     assert alignments.shape == (5, 5) and np.all(alignments.argmax(axis=1) == code)
     final = result.trajectory[-1]["weights"]
-    assert int(np.argmax(final)) == code and final[code] > 2 * result.trajectory[0]["weights"][code]
+    assert int(np.argmax(final)) == code and final[code] > 1.5 * result.trajectory[0]["weights"][code]
     assert max(result.mixture, key=result.mixture.get) == "code" and _on_simplex(result.mixture)
     assert result.probe_tokens > 0 and result.compute_tokens == result.train_tokens + result.probe_tokens
     assert result.overhead_seconds > 0
@@ -71,7 +77,7 @@ def test_loss_reweighting_gives_duplicated_easy_samples_less_weight(tmp_path, on
         for i in range(150):  # the same document 150 times: quickly learned, low loss
             fh.write(json.dumps({"id": f"dup-{i}", "text": text}) + "\n")
     domains = DOMAINS[:4] + [{"name": "dup", "paths": [str(tmp_path / "dup.jsonl")]}]
-    config = online_config(tmp_path, cache=online_cache, domains=domains)
+    config = online_config(tmp_path, cache=online_cache, tokens=20 * TPS, domains=domains)
     catalog = build_catalog(config)
     result = run_online(config, catalog, "reweight", 0)
     dup = config.domain_names.index("dup")
@@ -79,7 +85,7 @@ def test_loss_reweighting_gives_duplicated_easy_samples_less_weight(tmp_path, on
     assert np.all(mean_weight[:, dup] < 1.0) and np.all(mean_weight[1:, dup] == np.nanmin(mean_weight[1:], axis=1))
     assert result.mixture["dup"] < 0.5 * result.train.spec.weights["dup"]  # its share of the weight vs of the samples
     ess = np.asarray(result.details["ess"])
-    assert len(ess) == result.train.extra["steps"] and np.all((ess >= 1) & (ess <= 32))
+    assert len(ess) == result.train.extra["steps"] and np.all((ess >= 1) & (ess <= get_preset('micro').batch_size))
     assert _on_simplex(result.mixture)
 
 
@@ -88,15 +94,15 @@ class _Stop(Exception):
 
 
 def test_a_resumed_online_run_keeps_the_schedule_state(tmp_path, online_cache):
-    config = online_config(tmp_path, cache=online_cache, tokens=14 * 2048,
+    config = online_config(tmp_path, cache=online_cache, tokens=14 * TPS,
                            online={"steps_per_update": 2, "aioli": {"probe_steps": 1}})
     config.proxy.eval_points = 3  # checkpoints after steps 5, 9 and 14: the first one is mid-round
     catalog = build_catalog(config)
 
     def run(workdir: Path, stop_at_first_eval: bool):
         schedule = make_schedule("aioli", config, catalog)
-        spec = ProxySpec("aioli.micro.28672.s0", "aioli", from_vector(schedule.policy, config.domain_names),
-                         "micro", 28_672, 0)
+        spec = ProxySpec(f"aioli.micro.{14 * TPS}.s0", "aioli", from_vector(schedule.policy, config.domain_names),
+                         "micro", 14 * TPS, 0)
 
         def on_eval(point):
             if stop_at_first_eval:

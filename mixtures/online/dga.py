@@ -2,7 +2,7 @@
 where the target's does.
 
 Every ``steps_per_update`` steps the trainer computes, on a cheap subset of parameters (the last
-``layers`` blocks and the final norm), the gradient of each domain's loss on ``probe_sequences``
+``layers`` blocks, the final norm and the output head), the gradient of each domain's loss on ``probe_sequences``
 training sequences and the gradient of the target objective on as many validation windows of the
 target names. Alignment is the cosine ``a_d = cos(g_d, g_target)``, and
 ``w <- w * exp(eta * a_d)``, smoothed toward uniform.

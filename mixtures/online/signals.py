@@ -10,7 +10,7 @@ ask for them only on some steps. After each optimizer step the trainer calls a
 ``eval_loss``         {name: nats/byte} on the first ``schedule.eval_windows`` validation windows of
                       every training domain and target set, at the current parameters
 ``domain_grads``      (domains, p) gradients of each domain's loss on ``schedule.probe_sequences``
-                      training sequences, on the last ``schedule.layers`` blocks (+ final norm)
+                      training sequences, on the last ``schedule.layers`` blocks (+ final norm, output head)
 ``target_grad``       (p,) gradient of the target objective on as many validation windows of the
                       names in ``schedule.target_weights`` (same parameters)
 
@@ -39,9 +39,12 @@ def _token_loss(model, tokens):
 
 
 def probe_parameters(model, layers: int) -> list:
-    """The parameters whose gradients are compared: the last ``layers`` blocks and the final norm."""
+    """The parameters whose gradients are compared: the last ``layers`` blocks, the final norm and
+    the output head (when it is not tied to the byte embedding)."""
     params = [p for block in list(model.blocks)[-layers:] for p in block.parameters()]
-    return params + list(model.ln_f.parameters())
+    params += list(model.ln_f.parameters())
+    head = getattr(model, "head", None)
+    return params + (list(head.parameters()) if head is not None else [])
 
 
 class SignalSource:
