@@ -187,6 +187,8 @@ class DoremiConfig(_Strict):
     eta: float = Field(1.0, gt=0, description="step size of the exponentiated-gradient update")
     smoothing: float = Field(1e-3, ge=0, lt=1, description="mix with uniform: (1-c) * weights + c * uniform")
     reference: Literal["natural", "uniform"] = Field("natural", description="mixture the reference model trains on")
+    mode: Literal["sample", "reweight_loss"] = Field(
+        "sample", description="draw batches from the weights, or from the initial mixture with losses weighted (authors' code)")
 
 
 class AioliConfig(_Strict):

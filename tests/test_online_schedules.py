@@ -35,11 +35,34 @@ def _doremi_signals(rng: np.random.Generator, hard: int, batch: int = 16, seq: i
     return {"per_token_loss": per_token, "reference_loss": reference, "chosen": chosen}
 
 
-def test_domain_excess_clips_per_token_and_ignores_absent_domains():
+def test_domain_excess_clips_per_token_and_marks_absent_domains():
     per_token = np.array([[2.0, 0.0], [1.0, 1.0]])
     reference = np.array([[1.0, 1.0], [0.5, 0.5]])
-    excess = domain_excess(per_token, reference, np.array([0, 2]), 3)
+    excess, present = domain_excess(per_token, reference, np.array([0, 2]), 3)
     np.testing.assert_allclose(excess, [0.5, 0.0, 0.5])  # (1 + max(-1, 0)) / 2 ; absent ; 0.5
+    assert present.tolist() == [True, False, True]
+
+
+def test_doremi_keeps_the_last_excess_of_a_domain_absent_from_the_batch():
+    schedule = DoReMiSchedule(np.full(2, 0.5), reference=None, eta=1.0, smoothing=0.0, steps_per_update=2)
+    ones = np.ones((1, 2))
+    schedule.observe(0, {"per_token_loss": ones * 3, "reference_loss": ones, "chosen": np.array([1])})
+    schedule.observe(1, {"per_token_loss": ones * 2, "reference_loss": ones, "chosen": np.array([1])})
+    # domain 0 never seen: it keeps log(256) (a uniform guess over bytes); domain 1 averages 2 and 1
+    np.testing.assert_allclose(schedule.excess_history[-1], [np.log(256), 1.5])
+
+
+def test_doremi_reweight_loss_mode_samples_the_initial_mixture_and_weights_losses():
+    init = np.array([0.5, 0.25, 0.25])
+    schedule = DoReMiSchedule(init, reference=None, steps_per_update=1, mode="reweight_loss", smoothing=0.0)
+    signals = {"per_token_loss": np.array([[1.0], [3.0], [1.5]]), "reference_loss": np.ones((3, 1)),
+               "chosen": np.array([0, 1, 2])}
+    schedule.observe(0, signals)
+    assert schedule.policy.argmax() == 1 and schedule.policy[1] > init[1]
+    np.testing.assert_array_equal(schedule.weights(1), init)
+    w = schedule.sample_weights(1, np.zeros(3), np.array([0, 1, 2]))
+    np.testing.assert_allclose(w, schedule.policy / init)
+    assert DoReMiSchedule(init, reference=None).sample_weights is None  # sample mode: plain mean loss
 
 
 def test_doremi_moves_toward_the_domain_with_the_larger_excess_loss():
@@ -111,7 +134,7 @@ def _drive(schedule, steps: range, rng_seed: int = 3) -> None:
         rng = np.random.default_rng([rng_seed, step])  # the signals of a step do not depend on where a run started
         chosen = rng.integers(0, 4, size=16)
         losses = rng.uniform(1, 3, size=16) + (chosen == 0)
-        if hasattr(schedule, "sample_weights"):
+        if getattr(schedule, "sample_weights", None) is not None:
             schedule.sample_weights(step, losses, chosen)
         signals = {"per_token_loss": np.tile(losses[:, None], (1, 4)), "reference_loss": np.ones((16, 4)),
                    "chosen": chosen, "domain_grads": rng.normal(size=(4, 6)), "target_grad": rng.normal(size=6),

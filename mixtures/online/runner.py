@@ -97,7 +97,8 @@ def make_schedule(method: str, config: ProjectConfig, catalog: pd.DataFrame, *, 
     if method == "doremi":
         if reference is None:
             raise TrainerError("DoReMi needs a reference model (see mixtures.online.reference.train_reference).")
-        params = {**common, "eta": online.doremi.eta, "smoothing": online.doremi.smoothing, **overrides}
+        params = {**common, "eta": online.doremi.eta, "smoothing": online.doremi.smoothing, "mode": online.doremi.mode,
+                  **overrides}
         return DoReMiSchedule(init, reference, **params)
     if method == "aioli":
         a = online.aioli
