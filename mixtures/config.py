@@ -205,7 +205,7 @@ class DgaConfig(_Strict):
     """Gradient alignment: move weight toward domains whose gradient aligns with the target's."""
 
     eta: float = Field(1.0, gt=0)
-    layers: int = Field(1, ge=1, description="last transformer blocks whose gradients are compared (+ final norm, output head)")
+    layers: int = Field(1, ge=1, description="last blocks whose gradients are compared (+ final norm, output head)")
     probe_sequences: int = Field(4, ge=1, description="sequences per domain and for the target, per update")
     smoothing: float = Field(0.01, ge=0, lt=1)
 
@@ -223,7 +223,7 @@ class OnlineConfig(_Strict):
 
     methods: list[OnlineMethod] = Field(default_factory=list, description="empty = off")
     scale: ScaleConfig | None = Field(None, description="the online proxy run; default: the largest proxy scale")
-    init: Literal["natural", "uniform"] = Field("natural", description="weights at step 0 (and the sampling mixture of reweight)")
+    init: Literal["natural", "uniform"] = Field("natural", description="weights at step 0 (reweight: the sampling mixture)")
     steps_per_update: int = Field(10, ge=1, description="training steps between weight updates")
     output: Literal["average", "final"] = Field("average", description="the mixture an online run stands for")
     doremi: DoremiConfig = Field(default_factory=DoremiConfig)

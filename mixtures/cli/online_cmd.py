@@ -52,7 +52,8 @@ def compare_command(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, sort_keys=True))
         return 0
     print(f"validation scale: {comparison.scale.model}, {comparison.scale.tokens} tokens; seeds {comparison.seeds}")
-    print(f"{'method':<18}{'objective mean':>16}{'std':>10}{'n':>4}{'proxy tokens':>15}{'online tokens':>15}{'overhead s':>12}")
+    print(f"{'method':<18}{'objective mean':>16}{'std':>10}{'n':>4}{'proxy tokens':>15}{'online tokens':>15}"
+          f"{'overhead s':>12}")
     for name, entry in document["methods"].items():
         c = entry["compute"]
         mean = "n/a" if entry["mean"] is None else f"{entry['mean']:.4f}"
@@ -104,7 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train them beside the baselines at the validation scale with several seeds.",
     )
     parser.add_argument("config", nargs="?", help="project config YAML (default: the embedded demo)")
-    parser.add_argument("--methods", help=f"comma-separated subset of {','.join(METHODS)} (default: online.methods, else all)")
+    parser.add_argument("--methods", help=f"comma-separated subset of {','.join(METHODS)} "
+                        "(default: online.methods, else all)")
     parser.add_argument("--seeds", nargs="+", type=int, help="validation seeds (default: validation.seeds)")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.add_argument("--no-track", action="store_true", help="do not log the runs to MLflow")

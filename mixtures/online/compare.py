@@ -225,7 +225,8 @@ def compare_methods(
                             "note": "proxy sweep as configured (proxy.n_mixtures x scales x seeds)"}
     online: dict[str, OnlineResult] = {}
     for method in methods:
-        say(f"online {method}: deriving the mixture at {proxy_scale.model}/{proxy_scale.tokens} tokens (seed {config.seed})")
+        say(f"online {method}: deriving the mixture at {proxy_scale.model}/{proxy_scale.tokens} tokens "
+            f"(seed {config.seed})")
         result = run_online(config, catalog, method, config.seed, proxy_scale, log=log)
         online[method] = result
         mixtures[method] = result.mixture

@@ -25,7 +25,8 @@ import numpy as np
 from mixtures.online.base import OnlineSchedule, exp_grad_step
 
 
-def domain_excess(per_token: np.ndarray, reference: np.ndarray, chosen: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def domain_excess(per_token: np.ndarray, reference: np.ndarray, chosen: np.ndarray,
+                  n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-domain mean of the clipped per-token excess loss, and which domains were in the batch."""
     excess = np.maximum(np.asarray(per_token) - np.asarray(reference), 0.0).mean(axis=1)
     count = np.bincount(chosen, minlength=n)

@@ -56,4 +56,5 @@ def train_reference(config: ProjectConfig, catalog: pd.DataFrame, spec: ProxySpe
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return Reference(model=model, result=result, cached=existed and result.extra.get("resumed_from_step") == result.extra.get("steps"))
+    cached = existed and result.extra.get("resumed_from_step") == result.extra.get("steps")
+    return Reference(model=model, result=result, cached=cached)

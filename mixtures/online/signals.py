@@ -59,7 +59,8 @@ class SignalSource:
         if unknown:
             from mixtures.errors import TrainerError
 
-            raise TrainerError(f"schedule {type(schedule).__name__} needs unknown signal(s) {sorted(unknown)}; known: {sorted(KNOWN)}")
+            raise TrainerError(f"schedule {type(schedule).__name__} needs unknown signal(s) {sorted(unknown)}; "
+                               f"known: {sorted(KNOWN)}")
         self.schedule = schedule
         self.data = data
         self.model = model

@@ -9,7 +9,6 @@ import pandas as pd
 from mixtures.config import ProjectConfig
 from mixtures.corpus.catalog import natural_mixture
 from mixtures.errors import ConfigError
-from mixtures.runs_table import loss_column
 
 
 def target_weights(config: ProjectConfig, catalog: pd.DataFrame | None = None) -> dict[str, float]:
@@ -43,7 +42,3 @@ def objective(losses: Mapping[str, float], weights: Mapping[str, float]) -> floa
         return float("nan")
     return float(sum(w * float(losses[n]) for n, w in weights.items()))
 
-
-def objective_column_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    """The same weights keyed by ``loss_<name>`` columns."""
-    return {loss_column(n): w for n, w in weights.items()}
