@@ -169,3 +169,40 @@ def test_a_checkpoint_of_another_method_is_refused():
     state = DoReMiSchedule(UNIFORM4, None).state_dict()
     with pytest.raises(TrainerError, match="doremi"):
         GradientAlignmentSchedule(UNIFORM4, {"e": 1.0}).load_state_dict(state)
+
+
+def test_validation_scale_is_the_next_preset_up_with_more_compute_and_tokens():
+    from mixtures.config import parse_config
+    from mixtures.online.compare import validation_scale
+    from mixtures.trainers import MODEL_PRESETS, get_preset
+
+    scales = [{"model": "micro", "tokens": 200_000}, {"model": "micro", "tokens": 50_000}]
+    config = parse_config({"domains": [{"name": "a", "paths": ["a"]}], "proxy": {"scales": scales}})
+    scale = validation_scale(config)
+    n_micro, n_val = get_preset("micro").n_params, get_preset(scale.model).n_params
+    bigger = sorted(p.n_params for p in MODEL_PRESETS.values() if p.n_params > n_micro)
+    assert n_val == bigger[0]
+    assert scale.tokens >= 1.5 * 200_000 and n_val * scale.tokens >= 4 * n_micro * 200_000
+    config.validation.scale = config.proxy.scales[1]
+    assert validation_scale(config) == config.proxy.scales[1]
+
+
+def test_judge_without_the_shared_verdict_compares_the_difference_with_the_seed_spread(monkeypatch):
+    import sys
+
+    import pandas as pd
+
+    from mixtures.online.compare import judge, verdict_sentence
+
+    monkeypatch.setitem(sys.modules, "mixtures.validation", None)  # as on a branch without it: ImportError
+    runs = pd.DataFrame({"mixture_name": ["natural"] * 3 + ["dga"] * 3 + ["aioli"] * 3,
+                         "seed": [0, 1, 2] * 3,
+                         "objective": [2.0, 2.1, 1.9, 1.5, 1.6, 1.4, 2.05, 1.95, 2.0]})
+    comparisons, source = judge(runs, ["dga", "aioli"], ["natural", "uniform"])
+    assert source.startswith("minimal")
+    outcome = {c["method"]: c["outcome"] for c in comparisons}
+    assert outcome == {"dga": "win", "aioli": "tie"} and {c["baseline"] for c in comparisons} == {"natural"}
+    stats = runs.groupby("mixture_name")["objective"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+    sentence = verdict_sentence(stats, comparisons, ["dga", "aioli"], ["natural"])
+    assert sentence.startswith("Lowest target objective: dga (1.5000") and "aioli ties" in sentence
+    assert "dga beats the best baseline natural" in sentence

@@ -38,14 +38,8 @@ MIN_TOKEN_FACTOR = 1.5   # and it sees at least 1.5x the proxy's tokens
 
 def validation_scale(config: ProjectConfig) -> ScaleConfig:
     """``validation.scale`` if set, else the next preset up from the largest proxy scale, with at
-    least 4x its compute and 1.5x its tokens (the rule of ``mixtures.validation_scale`` on main;
-    that module is not on this branch)."""
-    try:
-        from mixtures.validation_scale import validation_scale as shared  # once merged
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(config)
+    least 4x its compute and 1.5x its tokens (the rule of ``mixtures.validation_scale`` on main,
+    which is not on this branch; switch to it when merging)."""
     if config.validation.scale is not None:
         return config.validation.scale
     from mixtures.trainers.model import MODEL_PRESETS, get_preset
