@@ -13,10 +13,8 @@ from mixtures.design import ProxySpec
 from mixtures.mixture import from_vector
 from mixtures.online.reference import train_reference
 from mixtures.online.runner import make_schedule, run_online
-from mixtures.trainers import train_proxy
-from mixtures.trainers import get_preset
+from mixtures.trainers import get_preset, train_proxy
 from tests.online_fixture import DOMAINS, online_cache, online_config  # noqa: F401 (a fixture)
-
 
 TPS = get_preset("micro").tokens_per_step
 
@@ -93,16 +91,16 @@ class _Stop(Exception):
     pass
 
 
-def test_a_resumed_online_run_keeps_the_schedule_state(tmp_path, online_cache):
+def test_a_resumed_online_run_keeps_the_schedule_state_and_runs_are_seeded(tmp_path, online_cache):
     config = online_config(tmp_path, cache=online_cache, tokens=14 * TPS,
                            online={"steps_per_update": 2, "aioli": {"probe_steps": 1}})
     config.proxy.eval_points = 3  # checkpoints after steps 5, 9 and 14: the first one is mid-round
     catalog = build_catalog(config)
 
-    def run(workdir: Path, stop_at_first_eval: bool):
+    def run(workdir: Path, stop_at_first_eval: bool, seed: int = 0):
         schedule = make_schedule("aioli", config, catalog)
-        spec = ProxySpec(f"aioli.micro.{14 * TPS}.s0", "aioli", from_vector(schedule.policy, config.domain_names),
-                         "micro", 14 * TPS, 0)
+        spec = ProxySpec(f"aioli.micro.{14 * TPS}.s{seed}", "aioli", from_vector(schedule.policy, config.domain_names),
+                         "micro", 14 * TPS, seed)
 
         def on_eval(point):
             if stop_at_first_eval:
@@ -121,3 +119,5 @@ def test_a_resumed_online_run_keeps_the_schedule_state(tmp_path, online_cache):
     assert resumed_result.final_losses() == whole_result.final_losses()
     for point in whole.history:
         assert _on_simplex(point["weights"])
+    other, _ = run(tmp_path / "other-seed", False, seed=1)  # seeded: another seed draws other batches
+    assert other.matrices != whole.matrices
