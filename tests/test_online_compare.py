@@ -75,6 +75,7 @@ def test_compare_methods_reports_every_mixture_with_its_compute_and_logs_to_mlfl
     best = min(entry["mean"] for entry in document["methods"].values())
     assert document["verdict"].startswith("Lowest target objective: ") and f"({best:.4f} +- " in document["verdict"]
     assert "aioli" in document["verdict"] and "reweight" in document["verdict"]
+    assert f"offline_optimal {4 * 9 * TPS:,} proxy-sweep tokens" in document["verdict"]
 
     from mlflow.tracking import MlflowClient
 

@@ -203,6 +203,8 @@ def test_judge_without_the_shared_verdict_compares_the_difference_with_the_seed_
     outcome = {c["method"]: c["outcome"] for c in comparisons}
     assert outcome == {"dga": "win", "aioli": "tie"} and {c["baseline"] for c in comparisons} == {"natural"}
     stats = runs.groupby("mixture_name")["objective"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
-    sentence = verdict_sentence(stats, comparisons, ["dga", "aioli"], ["natural"])
+    compute = {"dga": {"online_tokens": 1200}, "aioli": {"online_tokens": 1000}, "natural": {"online_tokens": 0}}
+    sentence = verdict_sentence(stats, comparisons, ["dga", "aioli"], ["natural"], compute)
     assert sentence.startswith("Lowest target objective: dga (1.5000") and "aioli ties" in sentence
     assert "dga beats the best baseline natural" in sentence
+    assert sentence.endswith("Compute to choose the mixture: dga 1,200 online tokens; aioli 1,000 online tokens.")

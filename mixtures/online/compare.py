@@ -162,25 +162,37 @@ def judge(runs: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[str
 
 
 def verdict_sentence(stats: pd.DataFrame, comparisons: list[dict[str, Any]], online: Sequence[str],
-                     baselines: Sequence[str]) -> str:
-    """One honest paragraph: the best mixture, and each online method against the best baseline."""
+                     baselines: Sequence[str], compute: dict[str, dict[str, Any]] | None = None) -> str:
+    """One honest paragraph: the best mixture, each online method against the best baseline (and
+    against the offline optimum when it is not that baseline), and what each method spent."""
     if stats.empty:
         return "No validation run finished; nothing to compare."
     best = stats["mean"].idxmin()
     parts = [f"Lowest target objective: {best} ({stats.loc[best, 'mean']:.4f} +- {stats.loc[best, 'std']:.4f}, "
              f"n={int(stats.loc[best, 'n'])})."]
     present = [b for b in baselines if b in stats.index]
+    words = {"win": "beats", "loss": "LOSES to", "tie": "ties (within seed noise) with"}
     if present:
         best_base = min(present, key=lambda b: stats.loc[b, "mean"])
         for method in online:
             entry = next((c for c in comparisons if c["method"] == method and c["baseline"] == best_base), None)
             if entry is None:
                 continue
-            word = {"win": "beats", "loss": "LOSES to", "tie": "ties (within seed noise) with"}[entry["outcome"]]
-            parts.append(f"{method} {word} the best baseline {best_base} (difference {entry['improvement']:+.4f}, "
-                         f"seed spread {entry['noise']:.4f}).")
+            parts.append(f"{method} {words[entry['outcome']]} the best baseline {best_base} "
+                         f"(difference {entry['improvement']:+.4f}, seed spread {entry['noise']:.4f}).")
+        if OFFLINE in present and OFFLINE != best_base:
+            against = [f"{c['method']} {c['outcome']}" for c in comparisons if c["baseline"] == OFFLINE]
+            if against:
+                parts.append(f"Against the offline law's optimum: {', '.join(against)}.")
         if not any(c["outcome"] == "win" for c in comparisons if c["baseline"] == best_base):
             parts.append("No online method clearly beats the best baseline at this scale.")
+    if compute:
+        spent = [f"{name} {int(c.get('online_tokens', 0)):,} online tokens" for name, c in compute.items()
+                 if c.get("online_tokens")]
+        if OFFLINE in compute:
+            spent.append(f"{OFFLINE} {int(compute[OFFLINE]['proxy_tokens']):,} proxy-sweep tokens")
+        if spent:
+            parts.append("Compute to choose the mixture: " + "; ".join(spent) + ".")
     return " ".join(parts)
 
 
@@ -256,7 +268,8 @@ def compare_methods(
     comparison = MethodsComparison(scale, [int(s) for s in seeds], targets, runs, mixtures, compute, online)
     baselines = [b for b in ("natural", "uniform", OFFLINE) if b in mixtures]
     comparison.comparisons, comparison.verdict_source = judge(runs, list(methods), baselines)
-    comparison.verdict = verdict_sentence(comparison.stats(), comparison.comparisons, list(methods), baselines)
+    comparison.verdict = verdict_sentence(comparison.stats(), comparison.comparisons, list(methods), baselines,
+                                          compute)
     return comparison
 
 
