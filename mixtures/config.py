@@ -194,10 +194,10 @@ class DoremiConfig(_Strict):
 class AioliConfig(_Strict):
     """Aioli-style: a linear mixing law's interaction matrix estimated online from short probes."""
 
-    eta: float = Field(0.5, gt=0, description="step size (the gradient is scaled to max |g| = 1)")
+    eta: float = Field(1.0, gt=0, description="step size per nat of target loss removed per probe")
     epsilon: float = Field(0.5, gt=0, le=1, description="probe mixture: (1-epsilon) * weights + epsilon * one-hot")
     probe_steps: int = Field(2, ge=1, description="training steps per probe (one probe per domain per round)")
-    eval_windows: int = Field(2, ge=1, description="validation windows per domain/target set to measure probe losses")
+    eval_windows: int = Field(8, ge=1, description="validation windows per domain/target set to measure probe losses")
     smoothing: float = Field(0.01, ge=0, lt=1)
 
 

@@ -7,7 +7,9 @@ the current weights ``p``, then one probe per domain ``j`` of ``probe_steps`` st
 few fixed validation windows before and after each probe. With the probe mixtures ``Q`` (one row
 per probe, invertible for ``epsilon > 0``) and the loss changes ``dL`` the round's interaction
 matrix solves ``Q A^T = -dL``. The objective's gradient ``g_j = sum_i t_i A_ij`` (``t`` the target
-weights) is scaled to ``max |g| = 1`` and drives ``p <- p * exp(eta * g)``, smoothed toward uniform.
+weights; nats of target loss removed per probe) drives ``p <- p * exp(eta * g)``, smoothed toward
+uniform. ``g`` is not rescaled: late in training, when probes barely move the losses and their
+differences are mostly noise, the steps shrink instead of being amplified to full size.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ class AioliSchedule(OnlineSchedule):
     method = "aioli"
     needs = frozenset({"eval_loss"})
 
-    def __init__(self, init: np.ndarray, names: list[str], target_weights: dict[str, float], *, eta: float = 0.5,
-                 epsilon: float = 0.5, probe_steps: int = 2, eval_windows: int = 2, smoothing: float = 0.01,
+    def __init__(self, init: np.ndarray, names: list[str], target_weights: dict[str, float], *, eta: float = 1.0,
+                 epsilon: float = 0.5, probe_steps: int = 2, eval_windows: int = 8, smoothing: float = 0.01,
                  steps_per_update: int = 10, output: str = "average") -> None:
         super().__init__(init, steps_per_update=steps_per_update, smoothing=smoothing, output=output)
         if not 0 < epsilon <= 1:
@@ -87,9 +89,7 @@ class AioliSchedule(OnlineSchedule):
                 change = np.nan_to_num(np.asarray(self._changes), nan=0.0)
                 a = interaction_matrix(probe_mixtures(self.policy, self.epsilon), change)
                 self.matrices.append(a.tolist())
-                g = self.target @ a
-                scale = np.abs(g).max()
-                self._update(step, exp_grad_step(self.policy, g / scale if scale > 0 else g, self.eta, self.smoothing))
+                self._update(step, exp_grad_step(self.policy, self.target @ a, self.eta, self.smoothing))
             self._changes = []
 
     def _extra_state(self) -> dict[str, Any]:
