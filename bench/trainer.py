@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="training time measured")
     parser.add_argument("--threads", type=int, default=None, help="default: $MIXTURES_TRAIN_THREADS or all cores")
     args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as mixtures.trainers does; must precede torch
 
     import torch
 

@@ -178,6 +178,68 @@ class DatasetConfig(_Strict):
     dsir: DsirConfig = Field(default_factory=DsirConfig)
 
 
+OnlineMethod = Literal["doremi", "aioli", "dga", "reweight"]
+
+
+class DoremiConfig(_Strict):
+    """DoReMi: Group DRO on the excess loss over a reference model (Xie et al. 2023)."""
+
+    eta: float = Field(1.0, gt=0, description="step size of the exponentiated-gradient update")
+    smoothing: float = Field(1e-3, ge=0, lt=1, description="mix with uniform: (1-c) * weights + c * uniform")
+    reference: Literal["natural", "uniform"] = Field("natural", description="mixture the reference model trains on")
+    mode: Literal["sample", "reweight_loss"] = Field(
+        "sample", description="draw batches from the weights, or from the initial mixture with losses weighted (authors' code)")
+
+
+class AioliConfig(_Strict):
+    """Aioli-style: a linear mixing law's interaction matrix estimated online from short probes."""
+
+    eta: float = Field(1.0, gt=0, description="step size per nat of target loss removed per probe")
+    epsilon: float = Field(0.5, gt=0, le=1, description="probe mixture: (1-epsilon) * weights + epsilon * one-hot")
+    probe_steps: int = Field(2, ge=1, description="training steps per probe (one probe per domain per round)")
+    eval_windows: int = Field(8, ge=1, description="validation windows per domain/target set to measure probe losses")
+    smoothing: float = Field(0.01, ge=0, lt=1)
+
+
+class DgaConfig(_Strict):
+    """Gradient alignment: move weight toward domains whose gradient aligns with the target's."""
+
+    eta: float = Field(1.0, gt=0)
+    layers: int = Field(1, ge=1, description="last blocks whose gradients are compared (+ final norm, output head)")
+    probe_sequences: int = Field(4, ge=1, description="sequences per domain and for the target, per update")
+    smoothing: float = Field(0.01, ge=0, lt=1)
+
+
+class ReweightConfig(_Strict):
+    """Loss-based sample reweighting inside each batch (domain sampling stays static)."""
+
+    strategy: Literal["downweight_easy", "downweight_hard"] = "downweight_easy"
+    temperature: float = Field(1.0, gt=0, description="softness over the batch-standardized loss")
+    strength: float = Field(1.0, ge=0, le=1, description="0 = uniform weights, 1 = the full loss-based weights")
+
+
+class OnlineConfig(_Strict):
+    """Online mixing inside the built-in proxy trainer (off unless ``methods`` is given)."""
+
+    methods: list[OnlineMethod] = Field(default_factory=list, description="empty = off")
+    scale: ScaleConfig | None = Field(None, description="the online proxy run; default: the largest proxy scale")
+    init: Literal["natural", "uniform"] = Field("natural", description="weights at step 0 (reweight: the sampling mixture)")
+    steps_per_update: int = Field(10, ge=1, description="training steps between weight updates")
+    output: Literal["average", "final"] = Field("average", description="the mixture an online run stands for")
+    doremi: DoremiConfig = Field(default_factory=DoremiConfig)
+    aioli: AioliConfig = Field(default_factory=AioliConfig)
+    dga: DgaConfig = Field(default_factory=DgaConfig)
+    reweight: ReweightConfig = Field(default_factory=ReweightConfig)
+
+    @field_validator("methods")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        dupes = sorted({m for m in value if value.count(m) > 1})
+        if dupes:
+            raise ValueError(f"method(s) {dupes} listed twice")
+        return value
+
+
 class StorageConfig(_Strict):
     """Where outputs and caches go (relative to the config file)."""
 
@@ -207,6 +269,7 @@ class ProjectConfig(_Strict):
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    online: OnlineConfig = Field(default_factory=OnlineConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     base_dir: str = Field(".", description="set by load_config: the config file's folder")

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "mixtures.cli.laws_cmd",
     "mixtures.cli.optimize_cmd",
     "mixtures.cli.report_cmd",
+    "mixtures.cli.online_cmd",
 ]
 
 

@@ -155,15 +155,25 @@ def make_optimizer(model, preset: ModelPreset):
     return torch.optim.AdamW(model.parameters(), lr=preset.lr, betas=(0.9, 0.95), weight_decay=0.1, foreach=True)
 
 
-def train_step(model, optimizer, tokens):
-    """One optimizer step on a ``(batch, seq+1)`` token tensor; returns the per-token losses (nats)."""
+def train_step(model, optimizer, tokens, sample_weights: Callable[[np.ndarray], np.ndarray] | None = None):
+    """One optimizer step on a ``(batch, seq+1)`` token tensor; returns the per-token losses (nats).
+
+    ``sample_weights`` (per-sequence mean losses -> weights) makes the loss a weighted mean over
+    sequences (instance-level reweighting, :mod:`mixtures.online.reweight`)."""
     import torch
     from torch.nn import functional as F
 
     logits = model(tokens[:, :-1])
     per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
+    if sample_weights is None:
+        loss = per_token.mean()
+    else:
+        per_seq = per_token.view(tokens.shape[0], -1).mean(1)
+        weights = torch.as_tensor(sample_weights(per_seq.detach().cpu().numpy().astype(np.float64)),
+                                  dtype=per_seq.dtype, device=per_seq.device)
+        loss = (per_seq * weights).sum() / weights.sum()
     optimizer.zero_grad(set_to_none=True)
-    per_token.mean().backward()
+    loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     return per_token
@@ -255,6 +265,13 @@ def train_builtin(
         table = run_rows(config, spec, state["evals"], n_params=n_params, trainer="builtin")
         return TrainResult(spec, "finished", "", table, state["seconds"], n_params, extra)
 
+    signal_source = None
+    if getattr(schedule, "needs", None):  # online schedules: extra signals (mixtures.online.signals)
+        from mixtures.online.signals import SignalSource
+
+        signal_source = SignalSource(schedule, data, model, spec.seed, device)
+    reweight = getattr(schedule, "sample_weights", None)  # instance-level loss reweighting
+
     started = time.perf_counter()
     base_seconds = state["seconds"]
     last_save = time.perf_counter()
@@ -271,7 +288,8 @@ def train_builtin(
         tokens = torch.from_numpy(batch).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(preset, step, steps)
-        per_token = train_step(model, optimizer, tokens)
+        weigh = None if reweight is None else (lambda losses: reweight(step, losses, chosen))  # noqa: B023
+        per_token = train_step(model, optimizer, tokens, weigh)
         per_seq = per_token.detach().view(preset.batch_size, -1).mean(1).cpu().numpy().astype(np.float64)
         value = float(per_seq.mean())
         if not math.isfinite(value) or value > DIVERGED_NATS:
@@ -282,7 +300,10 @@ def train_builtin(
         sums = np.bincount(chosen, weights=per_seq, minlength=len(domains))
         with np.errstate(invalid="ignore", divide="ignore"):
             domain_loss = np.where(count > 0, sums / np.maximum(count, 1), np.nan)
-        schedule.observe(step, {"domain_loss": domain_loss, "domain_count": count, "loss": value})
+        signals = {"domain_loss": domain_loss, "domain_count": count, "loss": value}
+        if signal_source is not None:
+            signals.update(signal_source(step, tokens, chosen, per_token.detach().view(preset.batch_size, -1)))
+        schedule.observe(step, signals)
         state["step"] = step + 1
         state["tokens"] += preset.tokens_per_step
         state["train_seconds"] += time.perf_counter() - tick
