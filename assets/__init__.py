@@ -11,6 +11,7 @@ from assets.corpus import domain_catalog
 from assets.dataset import dataset_domains, dataset_plan, mixed_dataset
 from assets.jobs import JOBS
 from assets.laws import mixing_laws
+from assets.online import method_comparison
 from assets.optimize import optimal_mixture
 from assets.proxies import proxy_design, proxy_results, proxy_runs
 from assets.report import mixture_report
@@ -19,7 +20,7 @@ from assets.validation import validation_runs
 from resources import resources_for_env
 
 ASSETS = [domain_catalog, proxy_design, proxy_runs, proxy_results, mixing_laws, optimal_mixture,
-          validation_runs, dataset_plan, dataset_domains, mixed_dataset, mixture_report]
+          validation_runs, dataset_plan, dataset_domains, mixed_dataset, mixture_report, method_comparison]
 
 defs = dg.Definitions(
     assets=ASSETS,

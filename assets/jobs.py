@@ -25,6 +25,10 @@ finish_job = dg.define_asset_job("finish_job", selection=["mixed_dataset", "mixt
 refit_job = dg.define_asset_job("refit_job", selection=["proxy_results", "mixing_laws", "optimal_mixture", "mixture_report"],
                                 description="Refit the laws and re-optimize from the runs on hand; refresh the report.")
 
+compare_methods_job = dg.define_asset_job(
+    "compare_methods_job", selection=["method_comparison"],
+    description="Online mixing methods vs the offline optimum and the baselines (mixtures compare-methods).")
+
 
 def _no_partitions(instance: dg.DagsterInstance) -> list[str]:
     return []
@@ -89,4 +93,4 @@ PIPELINE_STAGES = [
     Stage("dataset_job", _dataset_keys, partitioned=True),
     Stage("finish_job", export=_export_verdict),
 ]
-JOBS = [corpus_job, design_job, proxy_job, analysis_job, dataset_job, finish_job, refit_job]
+JOBS = [corpus_job, design_job, proxy_job, analysis_job, dataset_job, finish_job, refit_job, compare_methods_job]

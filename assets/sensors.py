@@ -20,7 +20,7 @@ import time
 import dagster as dg
 
 from assets.jobs import analysis_job, corpus_job, proxy_job, refit_job
-from assets.proxies import DESIGN_FILE, PROXY_PARTITIONS
+from assets.proxies import DESIGN_FILE
 from resources.project import ProjectResource
 
 

@@ -15,7 +15,6 @@ import pandas as pd
 from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.design import ProxySpec
 from mixtures.objective import objective_of
-from mixtures.runs_table import weight_column
 
 COMPUTE_FACTOR = 4.0
 MIN_TOKEN_FACTOR = 1.5

@@ -149,7 +149,7 @@ def test_text_from_mlflow_is_escaped_and_online_trajectories_are_drawn(store):
     with other.run(name, tags={"mixtures.role": "online_run", "mixtures.mixture_name": name}) as run:
         run.log_params({"w_a": 0.5, "w_b": 0.5, "mixture_name": name, "seed": 0})
         for step, wa in ((100, 0.5), (200, 0.6), (300, 0.7)):
-            run.log_metrics({"w_a": wa, "w_b": 1 - wa, "loss_a": 2.0 - wa}, step=step)
+            run.log_metrics({"weight.a": wa, "weight.b": 1 - wa, "loss_a": 2.0 - wa}, step=step)
     text = render_report(other)
     assert "<script>" not in text and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
     online = _section(text, "online")

@@ -33,6 +33,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from mixtures.cli.corpus_cmd import project_config
     from mixtures.corpus import build_catalog
     from mixtures.online.compare import compare_methods, comparison_path
+    from mixtures.online.tracking import tracking_hooks
     from mixtures.storage import atomic_write_json
 
     config = project_config(args.config)
@@ -44,7 +45,7 @@ def compare_command(args: argparse.Namespace) -> int:
             print(f"[compare-methods] {message}", file=sys.stderr, flush=True)
 
     catalog = build_catalog(config)
-    hooks = {} if args.no_track else _tracking_hooks(config)
+    hooks = {} if args.no_track else tracking_hooks(config)
     comparison = compare_methods(config, catalog, methods, seeds, log=log, **hooks)
     document = comparison.to_json()
     atomic_write_json(comparison_path(config), document)
@@ -63,39 +64,6 @@ def compare_command(args: argparse.Namespace) -> int:
     print(comparison.verdict)
     print(f"(judged by {comparison.verdict_source}; written to {comparison_path(config)})")
     return 0
-
-
-def _tracking_hooks(config) -> dict:
-    """MLflow loggers for the online and validation runs, nested under the pipeline's run."""
-    from mixtures.online.tracking import log_online
-    from mixtures.runs_table import weight_column
-    from mixtures.tracking import Tracker
-
-    tracker = Tracker(config.tracking_uri, config.tracking.experiment)
-    key = {"mixtures.pipeline": config.fingerprint(), "mixtures.role": "pipeline"}
-    with tracker.parent_run(f"pipeline {config.project} {config.fingerprint()}", key) as parent:
-        parent_id = parent.run_id
-    base = {"mixtures.pipeline": config.fingerprint(), "mixtures.project": config.project}
-
-    def on_online(result) -> None:
-        with tracker.run(result.train.spec.run_id, tags={**base, "mixtures.role": "online_run"},
-                         parent_run_id=parent_id) as run:
-            log_online(run, result)
-
-    def on_validation(spec, result, value) -> None:
-        tags = {**base, "mixtures.role": "validation_run", "mixtures.mixture_name": spec.mixture_name,
-                "mixtures.compare": "online"}
-        with tracker.run(spec.run_id, tags=tags, parent_run_id=parent_id) as run:
-            run.log_params({**{weight_column(d): f"{w:.6f}" for d, w in spec.weights.items()}, "model": spec.model,
-                            "n_params": result.n_params, "n_tokens": spec.tokens, "seed": spec.seed,
-                            "trainer": "builtin", "mixture_name": spec.mixture_name})
-            for row in result.table.to_dict("records"):
-                run.log_metrics({k: v for k, v in row.items() if str(k).startswith("loss_") and k != "loss_unit"
-                                 and isinstance(v, float) and v == v}, step=int(row["n_tokens"]))
-            if value == value:
-                run.log_metrics({"objective": value})
-
-    return {"on_online": on_online, "on_validation": on_validation}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

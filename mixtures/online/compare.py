@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
@@ -28,30 +27,11 @@ from mixtures.errors import MixturesError, TrainerError
 from mixtures.mixture import uniform_mixture, validate_mixture
 from mixtures.online.runner import OnlineResult, online_scale, run_online
 from mixtures.online.target import objective, target_weights
+from mixtures.validation_scale import validation_scale
 
 Log = Callable[[str], None]
 OPTIMAL_FILE = "optimal_mixture.json"
 OFFLINE = "offline_optimal"
-COMPUTE_FACTOR = 4.0     # the validation scale's compute is at least 4x the largest proxy's (6 N D)
-MIN_TOKEN_FACTOR = 1.5   # and it sees at least 1.5x the proxy's tokens
-
-
-def validation_scale(config: ProjectConfig) -> ScaleConfig:
-    """``validation.scale`` if set, else the next preset up from the largest proxy scale, with at
-    least 4x its compute and 1.5x its tokens (the rule of ``mixtures.validation_scale`` on main,
-    which is not on this branch; switch to it when merging)."""
-    if config.validation.scale is not None:
-        return config.validation.scale
-    from mixtures.trainers.model import MODEL_PRESETS, get_preset
-
-    proxy = max(config.proxy.scales, key=lambda s: (get_preset(s.model).n_params * s.tokens, s.tokens))
-    n_proxy = get_preset(proxy.model).n_params
-    bigger = sorted((p.n_params, name) for name, p in MODEL_PRESETS.items() if p.n_params > n_proxy)
-    n_val, model = bigger[0] if bigger else (n_proxy, proxy.model)
-    tokens = max(COMPUTE_FACTOR * n_proxy * proxy.tokens / n_val, MIN_TOKEN_FACTOR * proxy.tokens)
-    return ScaleConfig(model=model, tokens=int(math.ceil(tokens / 1000.0) * 1000))
-
-
 def offline_optimum(config: ProjectConfig) -> dict[str, float] | None:
     """The offline law's optimum from ``<root>/optimal_mixture.json`` (its ``weights``), if present."""
     path = config.root / OPTIMAL_FILE
@@ -123,42 +103,22 @@ def _weights_key(weights: dict[str, float]) -> str:
     return hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _minimal_compare(method: np.ndarray, baseline: np.ndarray, name: str) -> dict[str, Any]:
-    """A difference larger than the larger seed spread is a win or loss, anything else a tie."""
-    improvement = float(baseline.mean() - method.mean())
-    spreads = [v.std(ddof=1) for v in (method, baseline) if len(v) > 1]
-    noise = float(max(spreads)) if spreads else 0.0
-    outcome = "tie" if abs(improvement) <= noise else ("win" if improvement > 0 else "loss")
-    return {"baseline": name, "improvement": improvement, "noise": noise, "p_value": None, "outcome": outcome}
-
-
 def judge(runs: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[str]) -> tuple[list[dict[str, Any]], str]:
-    """Each candidate against each baseline, with ``mixtures.validation.validation_verdict`` when the
-    repository has it (the candidate in the role of ``optimal``: seed spread and Welch's t-test),
-    else :func:`_minimal_compare` (seed spread only)."""
-    try:
-        from mixtures.validation import validation_verdict  # the shared verdict, once merged
-    except ImportError:
-        validation_verdict = None
-    source = ("mixtures.validation.validation_verdict" if validation_verdict
-              else "minimal (mixtures.validation is not on this branch): mean difference vs the larger seed spread")
+    """Each candidate against each baseline with :func:`mixtures.validation.validation_verdict`
+    (a win or loss needs a mean difference above the seed spread and Welch's test below 0.05)."""
+    from mixtures.validation import validation_verdict
+
     out = []
     for candidate in candidates:
-        mine = runs.loc[runs["mixture_name"] == candidate, "objective"].to_numpy(dtype=float)
         present = [b for b in baselines if (runs["mixture_name"] == b).any()]
-        if len(mine) == 0 or not present:
+        if not (runs["mixture_name"] == candidate).any() or not present:
             continue
-        if validation_verdict is not None:
-            frame = runs[runs["mixture_name"].isin([candidate, *present])].copy()
-            frame["mixture_name"] = frame["mixture_name"].replace({candidate: "optimal"})
-            verdict = validation_verdict(frame[["mixture_name", "seed", "objective"]], baselines=present)
-            entries = [{"baseline": c.baseline, "improvement": c.improvement, "noise": c.noise,
-                        "p_value": _num(c.p_value), "outcome": c.outcome} for c in verdict.comparisons]
-        else:
-            entries = [_minimal_compare(mine, runs.loc[runs["mixture_name"] == b, "objective"].to_numpy(dtype=float), b)
-                       for b in present]
-        out.extend({"method": candidate, **entry} for entry in entries)
-    return out, source
+        frame = runs[runs["mixture_name"].isin([candidate, *present])].copy()
+        frame["mixture_name"] = frame["mixture_name"].replace({candidate: "optimal"})
+        verdict = validation_verdict(frame[["mixture_name", "seed", "objective"]], baselines=present)
+        out.extend({"method": candidate, "baseline": c.baseline, "improvement": c.improvement, "noise": c.noise,
+                    "p_value": _num(c.p_value), "outcome": c.outcome} for c in verdict.comparisons)
+    return out, "mixtures.validation.validation_verdict"
 
 
 def verdict_sentence(stats: pd.DataFrame, comparisons: list[dict[str, Any]], online: Sequence[str],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 from mixtures.optimize.exports import write_exports
 from mixtures.optimize.result import OptimizationResult

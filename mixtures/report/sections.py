@@ -277,15 +277,15 @@ def online_section(data: ReportData) -> str:
     columns = [c for c in ["run_name", "mixture_name", "model", "n_tokens", "seed", "objective"] if c in runs.columns]
     parts = [h.table(runs[columns + _weight_cols(runs) + _loss_cols(runs)], links=_links(data, runs))]
     for _, row in runs.iterrows():
-        keys = [k for k in data.metric_keys.get(row["run_id"], []) if k.startswith("w_")]
+        keys = [k for k in data.metric_keys.get(row["run_id"], []) if k.startswith("weight.")]
         if not keys:
             continue
         history = None
         for key in keys:
-            steps = pd.DataFrame(data.history(row["run_id"], key), columns=["step", key])
+            steps = pd.DataFrame(data.history(row["run_id"], key), columns=["step", "w_" + key[len("weight."):]])
             history = steps if history is None else history.merge(steps, on="step", how="outer")
         parts.append(h.figure(plots.weight_trajectory(history, title=f"{row['run_name']}: domain weights"),
-                              "weight trajectory", "metrics w_<domain> by step (tokens seen)"))
+                              "weight trajectory", "metrics weight.<domain> by training step"))
     return h.section("online", "Online methods", parts)
 
 
