@@ -7,15 +7,7 @@ from pathlib import Path
 import pytest
 
 from mixtures.config import ProjectConfig, parse_config
-
-CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
-DOMAINS = [
-    {"name": "speeches", "paths": ["speeches"], "format": "text"},
-    {"name": "literature", "paths": ["literature"]},
-    {"name": "code", "paths": ["code"]},
-    {"name": "legal", "paths": ["legal"]},
-    {"name": "email", "paths": ["email"]},
-]
+from tests.proxy_fixture import CORPUS, DOMAINS
 
 
 @pytest.fixture(scope="session")

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
-DOMAINS = ("speeches", "literature", "code", "legal", "email")
+from tests.proxy_fixture import CORPUS
+from tests.proxy_fixture import DOMAINS as _DOMAINS
+
+DOMAINS = tuple(d["name"] for d in _DOMAINS)
 
 
 def tiny_pipeline_config(root: Path, mlflow_uri: str) -> dict:
     """The shipped fixture corpus (five domains, ``docs`` as held-out target), sized for a minute on 2 cores."""
     cfg = {"project": "pipeline-test",
-           "domains": [{"name": d, "paths": [str(CORPUS / d)], **({"format": "text"} if d == "speeches" else {})}
-                       for d in DOMAINS],
+           "domains": [{**d, "paths": [str(CORPUS / p) for p in d["paths"]]} for d in _DOMAINS],
            "target": {"sets": [{"name": "docs", "paths": [str(CORPUS / "docs")]}]},
            "corpus": {"val_fraction": 0.2},
            "storage": {"root": str(root / ".mixtures")}}
