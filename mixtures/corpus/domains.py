@@ -7,6 +7,7 @@ removed or reordered, and every reader of the corpus agrees on it.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -41,11 +42,22 @@ def domain_files(config: ProjectConfig, name: str) -> list[tuple[Path, str]]:
 
 
 def file_label(path: Path, base: Path) -> str:
-    """A file's stable name inside document ids: relative to the config folder when possible."""
+    """A file's stable name inside document ids: relative to ``base`` when possible."""
     try:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return path.resolve().as_posix()
+
+
+def label_base(files: list[tuple[Path, str]], config_dir: Path) -> Path:
+    """What file labels are relative to: the config folder when every file is inside it, else the
+    folder the domain's files share, so document ids (and the train/val split drawn from them) do not
+    depend on where a corpus outside the config's folder happens to be checked out."""
+    config_dir = config_dir.resolve()
+    resolved = [p.resolve() for p, _ in files]
+    if all(config_dir in p.parents for p in resolved):
+        return config_dir
+    return Path(os.path.commonpath([str(p.parent) for p in resolved])) if resolved else config_dir
 
 
 def iter_documents(
@@ -64,8 +76,8 @@ def iter_documents(
     source = source_config(config, name)
     spec = ReadSpec(text_field=source.text_field, id_field=source.id_field, on_bad_line=config.corpus.on_bad_line)
     stats = stats if stats is not None else ReadStats()
-    base = Path(config.base_dir)
     files = domain_files(config, name)
+    base = label_base(files, Path(config.base_dir))
     total = 0
     for path, fmt in files:
         for doc in read_file(path, fmt, spec, file_label(path, base), stats):
