@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 
 def _uri_and_experiment(args: argparse.Namespace) -> tuple[str, str]:
-    uri, experiment = args.tracking_uri, args.experiment
-    if args.config:
-        from mixtures.config import load_config
+    """``--tracking-uri`` / ``--experiment``, else the project config's (``--config``, default: the
+    embedded demo's, as every other command)."""
+    from mixtures.cli.corpus_cmd import project_config
 
-        config = load_config(args.config)
-        uri = uri or config.tracking_uri
-        experiment = experiment or config.tracking.experiment
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
-    return uri, experiment or "mixtures"
+    config = project_config(args.config)
+    return args.tracking_uri or config.tracking_uri, args.experiment or config.tracking.experiment
 
 
 def report(args: argparse.Namespace) -> int:
@@ -40,10 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validation, online methods) from the MLflow runs, and log it as report.html of a "
         "mixtures.role=report run.",
     )
-    parser.add_argument("--experiment", help="MLflow experiment name (default: the config's, else 'mixtures')")
+    parser.add_argument("--experiment", help="MLflow experiment name (default: the config's)")
     parser.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these runs (default: all)")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the config's, MLFLOW_TRACKING_URI, "
-                        "or sqlite:///mlflow.db here)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the config's, which MLFLOW_TRACKING_URI overrides; "
+                        "the embedded demo's is sqlite:///mlflow.db here)")
     parser.add_argument("--config", help="project config YAML: its tracking URI and experiment")
     parser.add_argument("--out", default="report.html", help="where to write the HTML (default: report.html)")
     parser.add_argument("--no-log", action="store_true", help="only write the file; do not log it to MLflow")
