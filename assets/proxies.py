@@ -25,6 +25,7 @@ from mixtures.proxy_store import (
 )
 from mixtures.storage import atomic_write_frame
 from mixtures.trainers import train_proxy
+from mixtures.trainers.tracking import log_training_run
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
@@ -60,17 +61,8 @@ def _log_run(tracking: MlflowTracking, context, config, spec: ProxySpec, result)
     with tracking.run(context, spec.run_id, config, tags={
         "mixtures.role": "proxy_run", "mixtures.mixture_name": spec.mixture_name, "mixtures.status": result.status,
     }) as run:
-        run.log_params({**{f"w_{d}": f"{w:.6f}" for d, w in spec.weights.items()}, "model": spec.model,
-                        "n_params": result.n_params, "n_tokens": spec.tokens, "seed": spec.seed,
-                        "trainer": config.proxy.trainer, "mixture_name": spec.mixture_name})
-        for row in result.table.to_dict("records") if result.table is not None else []:
-            losses = {k: v for k, v in row.items() if str(k).startswith("loss_") and k != "loss_unit"
-                      and pd.notna(v)}
-            run.log_metrics(losses, step=int(row["n_tokens"]))
-        run.log_metrics({"seconds": result.seconds, **{k: v for k, v in result.extra.items()
-                                                       if isinstance(v, (int, float))}})
-        if result.status != "finished":
-            run.set_tags({"mixtures.failure": result.reason[:5000]})
+        log_training_run(run, spec, result, config.proxy.trainer, metrics={
+            "seconds": result.seconds, **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))}})
         return run.url
 
 

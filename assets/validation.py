@@ -12,6 +12,7 @@ from mixtures.optimize.compare import best_observed
 from mixtures.plots import validation_comparison
 from mixtures.runs_table import weight_column
 from mixtures.storage import atomic_write_json
+from mixtures.trainers.tracking import log_training_run
 from mixtures.validation import validation_verdict
 from mixtures.validation_scale import (
     final_scale,
@@ -64,18 +65,11 @@ def validation_runs(context: dg.AssetExecutionContext, optimal_mixture: dict, mi
         with tracking.run(context, f"validation {spec.run_id}", config, tags={
             "mixtures.role": "validation_run", "mixtures.mixture_name": spec.mixture_name,
             "mixtures.status": result.status}) as run:
-            run.log_params({**{f"w_{d}": f"{w:.6f}" for d, w in spec.weights.items()}, "model": spec.model,
-                            "n_params": result.n_params, "n_tokens": spec.tokens, "seed": spec.seed,
-                            "trainer": config.proxy.trainer, "mixture_name": spec.mixture_name})
+            metrics = {"predicted_objective": predicted[spec.mixture_name]}
             if result.table is not None and len(result.table):
-                for row in result.table.to_dict("records"):
-                    run.log_metrics({k: v for k, v in row.items() if str(k).startswith("loss_") and k != "loss_unit"
-                                     and pd.notna(v)}, step=int(row["n_tokens"]))
                 final = result.table.sort_values("n_tokens").iloc[[-1]]
-                run.log_metrics({"objective": float(objective_of(final, weights)[0]),
-                                 "predicted_objective": predicted[spec.mixture_name]})
-            if result.status != "finished":
-                run.set_tags({"mixtures.failure": result.reason[:5000]})
+                metrics["objective"] = float(objective_of(final, weights)[0])
+            log_training_run(run, spec, result, config.proxy.trainer, metrics=metrics)
 
     results = run_validation(config, domain_catalog, specs, weights, on_result=log_run, log=context.log.info)
     results["predicted"] = results["mixture_name"].map(predicted)

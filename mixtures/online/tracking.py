@@ -63,7 +63,7 @@ def _log_trajectory(run: Any, trajectory: list[dict[str, Any]], domains: list[st
 def tracking_hooks(config, tags: dict | None = None) -> dict:
     """MLflow loggers (``on_online``, ``on_validation`` for :func:`~mixtures.online.compare.compare_methods`)
     for the online and validation runs, nested under the pipeline's run; ``tags`` are added to each run."""
-    from mixtures.runs_table import weight_column
+    from mixtures.trainers.tracking import log_training_run
     from mixtures.tracking import Tracker
 
     tracker = Tracker(config.tracking_uri, config.tracking.experiment)
@@ -81,13 +81,6 @@ def tracking_hooks(config, tags: dict | None = None) -> dict:
         tags = {**base, "mixtures.role": "validation_run", "mixtures.mixture_name": spec.mixture_name,
                 "mixtures.compare": "online"}
         with tracker.run(spec.run_id, tags=tags, parent_run_id=parent_id) as run:
-            run.log_params({**{weight_column(d): f"{w:.6f}" for d, w in spec.weights.items()}, "model": spec.model,
-                            "n_params": result.n_params, "n_tokens": spec.tokens, "seed": spec.seed,
-                            "trainer": "builtin", "mixture_name": spec.mixture_name})
-            for row in result.table.to_dict("records"):
-                run.log_metrics({k: v for k, v in row.items() if str(k).startswith("loss_") and k != "loss_unit"
-                                 and isinstance(v, float) and v == v}, step=int(row["n_tokens"]))
-            if value == value:
-                run.log_metrics({"objective": value})
+            log_training_run(run, spec, result, "builtin", metrics={"objective": value})
 
     return {"on_online": on_online, "on_validation": on_validation}
