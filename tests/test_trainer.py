@@ -204,3 +204,29 @@ def test_an_eval_point_along_a_run_is_where_a_shorter_run_ends(project):
     assert len(point) == 1
     losses = [c for c in short.table.columns if c.startswith("loss_") and c != "loss_unit"]
     np.testing.assert_allclose(point[losses].to_numpy()[0], short.table[losses].to_numpy()[-1], rtol=0, atol=1e-9)
+
+
+def test_weight_average_follows_its_warmed_up_decay_and_the_swap_restores_the_live_weights():
+    import torch
+
+    from mixtures.trainers.builtin import WeightAverage
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average = WeightAverage(model, decay=0.99)
+    expected = torch.ones(1, 2)
+    for t, value in enumerate([3.0, -1.0, 5.0], start=1):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        average.update(model)
+        beta = min(0.99, (1 + t) / (10 + t))
+        expected = beta * expected + (1 - beta) * value
+    assert torch.allclose(average.params[0], expected)
+    with pytest.raises(RuntimeError), average.swapped_into(model):
+        assert torch.allclose(model.weight, expected)
+        raise RuntimeError("evaluation failed")
+    assert torch.equal(model.weight, torch.full((1, 2), 5.0))  # live weights back, even after an error
+    restored = WeightAverage(torch.nn.Linear(2, 1, bias=False))
+    restored.load_state_dict(average.state_dict())
+    assert restored.updates == 3 and torch.equal(restored.params[0], average.params[0])

@@ -2,7 +2,8 @@
 
 One run draws every batch by the schedule's domain weights (seeded per step, so a resumed run
 draws the same batches), evaluates the per-domain validation loss of every training domain and
-held-out target set at ``config.proxy.eval_points`` points along the token budget, and saves an
+held-out target set at ``config.proxy.eval_points`` points along the token budget (on a moving
+average of the weights, :class:`WeightAverage`), and saves an
 atomic checkpoint under ``workdir`` at every eval point (and at least every
 ``CHECKPOINT_SECONDS``). A killed run started again with the same inputs resumes from its last
 checkpoint and ends with the same losses. Losses that are not finite, or that blow up, end the
@@ -35,13 +36,14 @@ from mixtures.trainers.result import TrainResult, eval_names, failed, run_rows
 from mixtures.trainers.schedule import MixtureSchedule, StaticSchedule, check_simplex
 from mixtures.trainers.tokens import EOD, check_tokenizer, content_key, domain_tokens, eval_windows
 
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2          # 2: evaluated on an exponential moving average of the weights
 EVAL_TOKENS = 8192          # at most this many validation tokens per domain and eval point (fixed windows)
 MIN_EVAL_TOKENS = 2048
 CHECKPOINT_SECONDS = 30.0
 DIVERGED_NATS = 3 * math.log(256)  # far above a uniform guess over bytes
 THREADS_ENV = "MIXTURES_TRAIN_THREADS"
 WARMUP_STEPS = 20
+EMA_DECAY = 0.99            # evaluation weights: an exponential moving average of the trained ones
 CHECKPOINT = "checkpoint.pt"
 
 Log = Callable[[str], None]
@@ -79,6 +81,59 @@ def learning_rate(preset: ModelPreset, step: int, total: int) -> float:
     if step < WARMUP_STEPS:
         return preset.lr * (step + 1) / WARMUP_STEPS
     return preset.lr
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters, the weights the run is evaluated on.
+
+    At a constant learning rate the raw weights jitter from step to step, and so does their loss
+    (by as much as the whole mixture effect at proxy scale); the average behaves like the end of a
+    learning-rate cool-down without one. Its decay warms up as ``min(decay, (1 + t) / (10 + t))``, so
+    it depends on the steps taken, not on the run's budget: an eval point along a run is still where
+    a shorter run would end.
+    """
+
+    def __init__(self, model, decay: float = EMA_DECAY) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    def update(self, model) -> None:
+        import torch
+
+        self.updates += 1
+        beta = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        with torch.no_grad():
+            for avg, p in zip(self.params, model.parameters()):
+                avg.mul_(beta).add_(p.detach(), alpha=1.0 - beta)
+
+    def swapped_into(self, model):
+        """Context manager: ``model`` holds the averaged weights inside the block."""
+        import contextlib
+
+        import torch
+
+        @contextlib.contextmanager
+        def swap():
+            live = [p.detach().clone() for p in model.parameters()]
+            with torch.no_grad():
+                for p, avg in zip(model.parameters(), self.params):
+                    p.copy_(avg)
+            try:
+                yield model
+            finally:
+                with torch.no_grad():
+                    for p, value in zip(model.parameters(), live):
+                        p.copy_(value)
+
+        return swap()
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "updates": self.updates, "params": [p.clone() for p in self.params]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.decay, self.updates = float(state["decay"]), int(state["updates"])
+        self.params = [p.clone() for p in state["params"]]
 
 
 class _Data:
@@ -225,6 +280,7 @@ def train_builtin(
     model = build_model(preset).to(device)
     n_params = model.non_embedding_params()
     optimizer = make_optimizer(model, preset)
+    average = WeightAverage(model)
     state: dict[str, Any] = {"step": 0, "evals": [], "trajectory": [], "seconds": 0.0, "train_seconds": 0.0,
                              "tokens": 0}
     checkpoint = workdir / CHECKPOINT
@@ -239,6 +295,7 @@ def train_builtin(
         if saved.get("key") == key:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
+            average.load_state_dict(saved["average"])
             if hasattr(schedule, "load_state_dict"):
                 schedule.load_state_dict(saved.get("schedule", {}))
             state = saved["state"]
@@ -249,6 +306,7 @@ def train_builtin(
 
     def snapshot() -> None:
         _save(checkpoint, {"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "average": average.state_dict(),
                            "schedule": schedule.state_dict() if hasattr(schedule, "state_dict") else {},
                            "state": state})
 
@@ -290,6 +348,7 @@ def train_builtin(
             group["lr"] = learning_rate(preset, step, steps)
         weigh = None if reweight is None else (lambda losses: reweight(step, losses, chosen))  # noqa: B023
         per_token = train_step(model, optimizer, tokens, weigh)
+        average.update(model)
         per_seq = per_token.detach().view(preset.batch_size, -1).mean(1).cpu().numpy().astype(np.float64)
         value = float(per_seq.mean())
         if not math.isfinite(value) or value > DIVERGED_NATS:
@@ -308,7 +367,8 @@ def train_builtin(
         state["tokens"] += preset.tokens_per_step
         state["train_seconds"] += time.perf_counter() - tick
         if step + 1 in at_eval:
-            losses = _evaluate(model, data, preset.batch_size, device)
+            with average.swapped_into(model):
+                losses = _evaluate(model, data, preset.batch_size, device)
             bad = {n: v for n, v in losses.items() if not (math.isfinite(v) or math.isnan(v))}
             if bad:
                 state["seconds"] = base_seconds + time.perf_counter() - started
