@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 import pytest
 from tests.demo_corpus_fakes import make_tar, make_zip
 
-from mixtures.demo_corpus.extractors import code, docs, legal, literature, mail, pubmed, speeches, wiki
+from mixtures.demo_corpus.extractors import appcode, code, docs, legal, literature, mail, pubmed, speeches, wiki
 from mixtures.demo_corpus.extractors.common import read_members
 from mixtures.errors import CorpusError
 
@@ -187,6 +187,21 @@ def test_docs_pages_under_docs_without_theme(tmp_path):
         "Django-4.2.16/django/contrib/admin/static/readme.txt": "not docs",
     })
     assert _docs(docs.extract, {"django": tgz}) == {"django/intro/tutorial01": "Writing your first app\n======================\n"}
+
+
+def test_appcode_is_django_source_without_tests(tmp_path):
+    tgz = make_tar(tmp_path / "django.tar.gz", {
+        "Django-4.2.16/django/db/models/query.py": "class QuerySet:\n    pass\n",
+        "Django-4.2.16/django/contrib/admin/tests.py": "from x import y",
+        "Django-4.2.16/django/test/tests/helper.py": "skip me",
+        "Django-4.2.16/tests/basic/tests.py": "def test(): pass",
+        "Django-4.2.16/docs/conf.py": "project = 'Django'",
+        "Django-4.2.16/django/contrib/admin/static/readme.txt": "not python",
+    })
+    assert _docs(appcode.extract, {"django": tgz}) == {
+        "django-src/db/models/query.py": "class QuerySet:\n    pass\n",
+        "django-src/contrib/admin/tests.py": "from x import y",
+    }
 
 
 def test_missing_artifact_and_missing_member_are_named(tmp_path):

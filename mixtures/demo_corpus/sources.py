@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mixtures.demo_corpus.extractors import code, docs, legal, literature, mail, pubmed, speeches, wiki
+from mixtures.demo_corpus.extractors import appcode, code, docs, legal, literature, mail, pubmed, speeches, wiki
 from mixtures.demo_corpus.extractors.common import Doc
 
 Extractor = Callable[[Mapping[str, Path]], Iterator[Doc]]
@@ -214,6 +214,12 @@ DEMO_SOURCES: tuple[DomainSource, ...] = (
         "docs", (DJANGO,), docs.extract,
         license="BSD-3-Clause (Django)",
         attribution="reStructuredText documentation of Django 4.2.16. Copyright (c) Django Software "
+        "Foundation and individual contributors, BSD-3-Clause.",
+    ),
+    DomainSource(
+        "appcode", (DJANGO,), appcode.extract,
+        license="BSD-3-Clause (Django)",
+        attribution="Python source files of Django 4.2.16 (tests excluded). Copyright (c) Django Software "
         "Foundation and individual contributors, BSD-3-Clause.",
     ),
 )
