@@ -73,7 +73,8 @@ def dataset_domains(context: dg.AssetExecutionContext, dataset_plan: dict, proje
 
 
 def manifest_problems(manifest: dict, mixture: dict[str, float]) -> list[str]:
-    """Where the manifest disagrees with the mixture: shares off by more than one document's worth,
+    """Where the manifest disagrees with the mixture: shares off by more than one document's worth
+    (the domain's mean document when none was drawn: a share smaller than one document rounds to none),
     or epochs above the cap."""
     problems = []
     domains = manifest["domains"]
@@ -83,7 +84,10 @@ def manifest_problems(manifest: dict, mixture: dict[str, float]) -> list[str]:
             problems.append(f"{name}: missing from the manifest")
             continue
         drawn, requested = float(info["drawn_units"]), float(info["requested_units"])
-        one_doc = drawn / max(int(info["drawn_documents"]), 1) if drawn else 0.0
+        if drawn:
+            one_doc = drawn / max(int(info["drawn_documents"]), 1)
+        else:
+            one_doc = float(info.get("available_units", 0)) / max(int(info.get("eligible_documents", 0)), 1)
         if abs(drawn - requested) > max(one_doc, 1.0) + 1e-9:
             problems.append(f"{name}: drew {drawn:.0f} {manifest['unit']}, asked {requested:.0f} (more than one document off)")
         cap = info.get("max_epochs", manifest.get("max_epochs_per_domain", {}).get(name, manifest["max_epochs"]))

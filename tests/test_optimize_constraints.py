@@ -132,3 +132,17 @@ def test_build_problem_from_config_and_catalog():
     # no target in the config: the natural shares of the training domains
     default = build_problem(project_config(), law, catalog(), tokens=1e6)
     assert default.objectives["objective"] == pytest.approx({f"loss_{d}": s for d, s in NATURAL.items()})
+
+
+def test_dust_weights_are_dropped_unless_a_bound_keeps_them():
+    from mixtures.optimize.solvers import DUST, drop_dust
+
+    law = greedy_law()
+    problem = make_problem(law, {"loss_code": 1.0}, bounds={"papers": (0.0004, 0.3)}, natural=NATURAL)
+    w = np.array([0.3, 0.6995, 0.0001, 0.0004])
+    cleaned = drop_dust(problem, w)
+    assert cleaned[2] == 0.0 and DUST > 0.0001  # books: dust, dropped
+    assert cleaned[3] == pytest.approx(0.0004, rel=1e-3)  # papers: its lower bound keeps it
+    assert cleaned.sum() == pytest.approx(1.0, abs=1e-12) and not problem.violations(cleaned)
+    result = solve(problem, law, "slsqp", seed=0)
+    assert all(v == 0.0 or v >= DUST or d == "papers" for d, v in result.weights.items())

@@ -7,7 +7,8 @@
   the study persists to sqlite when ``storage`` is given.
 - ``random``: the RegMix baseline: many draws from a Dirichlet around the natural mixture,
   the top-k averaged.
-Every solver is seeded and deterministic; outputs satisfy the constraints exactly.
+Every solver is seeded and deterministic; outputs satisfy the constraints exactly, and weights below
+``DUST`` (where the domain's lower bound allows 0) are set to 0.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mixtures.optimize.simplex import kl_divergence
 
 SOLVERS = ("slsqp", "tpe", "cmaes", "random")
 PARETO_SOLVERS = ("nsga2", "motpe")
+DUST = 1e-3  # a solver's leftover weight below 0.1% is noise, and a share smaller than a document draws nothing
 
 
 def solve(problem: Problem, law: LawLike, solver: str = "slsqp", seed: int = 0, **options) -> OptimizationResult:
@@ -46,8 +48,8 @@ def solve(problem: Problem, law: LawLike, solver: str = "slsqp", seed: int = 0, 
 
 def _finish(name: str, problem: Problem, law: LawLike, evaluator, weights: np.ndarray, started: float,
             details: dict | None = None) -> OptimizationResult:
-    """Repair ``weights`` exactly, evaluate once more and package the result."""
-    weights = problem.feasible(weights)[0]
+    """Repair ``weights`` exactly, drop dust, evaluate once more and package the result."""
+    weights = drop_dust(problem, problem.feasible(weights)[0])
     predicted, values = evaluator.evaluate(weights[None, :])
     per_group = {g: float(v) for g, v in zip(problem.objectives, values[0], strict=True)}
     return OptimizationResult(
@@ -60,6 +62,17 @@ def _finish(name: str, problem: Problem, law: LawLike, evaluator, weights: np.nd
         seconds=time.perf_counter() - started,
         details=details or {},
     )
+
+
+def drop_dust(problem: Problem, weights: np.ndarray) -> np.ndarray:
+    """``weights`` with shares below ``DUST`` set to 0 (where the lower bound is 0) and the rest
+    rescaled; unchanged if that would break a constraint."""
+    dust = (weights < DUST) & (problem.lower <= 0) & (weights > 0)
+    if not dust.any() or dust.all():
+        return weights
+    cleaned = np.where(dust, 0.0, weights)
+    cleaned = problem.feasible((cleaned / cleaned.sum())[None, :])[0]
+    return weights if problem.violations(cleaned) or (cleaned[dust] > 0).any() else cleaned
 
 
 def dirichlet_draws(problem: Problem, count: int, rng: np.random.Generator, temperature: float = 0.5,
