@@ -141,8 +141,17 @@ def test_dust_weights_are_dropped_unless_a_bound_keeps_them():
     problem = make_problem(law, {"loss_code": 1.0}, bounds={"papers": (0.0004, 0.3)}, natural=NATURAL)
     w = np.array([0.3, 0.6995, 0.0001, 0.0004])
     cleaned = drop_dust(problem, w)
-    assert cleaned[2] == 0.0 and DUST > 0.0001  # books: dust, dropped
+    assert cleaned[2] == 0.0 and DUST > 0.0001  # books: dust, dropped (exactly)
     assert cleaned[3] == pytest.approx(0.0004, rel=1e-3)  # papers: its lower bound keeps it
     assert cleaned.sum() == pytest.approx(1.0, abs=1e-12) and not problem.violations(cleaned)
     result = solve(problem, law, "slsqp", seed=0)
     assert all(v == 0.0 or v >= DUST or d == "papers" for d, v in result.weights.items())
+
+
+def test_dust_left_by_a_solver_is_exactly_zero():
+    from mixtures.optimize.solvers import drop_dust
+
+    problem = make_problem(greedy_law(), {"loss_code": 1.0}, natural=NATURAL)
+    w = np.array([1.5e-5, 0.95, 0.05 - 1.5e-5 - 1e-15, 1e-15])  # as SLSQP leaves them
+    cleaned = drop_dust(problem, w)
+    assert cleaned[0] == 0.0 and cleaned[3] == 0.0 and abs(cleaned.sum() - 1.0) <= 1e-12

@@ -72,7 +72,10 @@ def drop_dust(problem: Problem, weights: np.ndarray) -> np.ndarray:
         return weights
     cleaned = np.where(dust, 0.0, weights)
     cleaned = problem.feasible((cleaned / cleaned.sum())[None, :])[0]
-    return weights if problem.violations(cleaned) or (cleaned[dust] > 0).any() else cleaned
+    cleaned[dust] = 0.0  # the projection's rounding may leave 1e-17 there
+    top = int(np.argmax(cleaned))
+    cleaned[top] += 1.0 - cleaned.sum()
+    return weights if problem.violations(cleaned) else cleaned
 
 
 def dirichlet_draws(problem: Problem, count: int, rng: np.random.Generator, temperature: float = 0.5,
