@@ -6,6 +6,7 @@ import pandas as pd
 
 from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
+from mixtures.errors import TableError
 from mixtures.laws import extrapolation_check, fit_law
 from mixtures.laws.tracking import log_law
 from mixtures.objective import objective_weights
@@ -26,6 +27,23 @@ def _oof_figure(fit, targets: list[str]):
     return predicted_vs_actual(actual, predicted)
 
 
+def _extrapolation(proxy_results: pd.DataFrame, targets: list[str], objective: list[str], fit, config):
+    """How well the law extrapolates within the proxies: fit on the smaller model sizes and predict the
+    largest (every target); with one model size, fit on the first half of each run's curve along D and
+    predict its end (the objective's targets). None when neither applies."""
+    if not fit.law.uses_scale:
+        return None
+    if proxy_results["n_params"].nunique() > 1:
+        return extrapolation_check(proxy_results, targets, law=config.laws.law, seed=config.seed)
+    if proxy_results["n_tokens"].nunique() >= 3 and objective:
+        try:
+            return extrapolation_check(proxy_results, objective, law=config.laws.law, by="n_tokens",
+                                       fit_fraction=0.5, seed=config.seed)
+        except TableError:  # too few eval points in the first half of the curves
+            return None
+    return None
+
+
 @dg.asset(
     group_name="laws",
     check_specs=[dg.AssetCheckSpec("cv_quality", asset="mixing_laws", blocking=True,
@@ -41,10 +59,8 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
                   bootstrap=config.laws.bootstrap, seed=config.seed)
     path = config.root / LAW_FILE
     fit.law.save(path)
-    extrapolation = None
-    if proxy_results["n_params"].nunique() > 1 and fit.law.uses_scale:
-        extrapolation = extrapolation_check(proxy_results, targets, law=config.laws.law)
     weights = objective_weights(config, natural_mixture(domain_catalog))
+    extrapolation = _extrapolation(proxy_results, targets, [t for t in weights if t in targets], fit, config)
     chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]
     spearman = float(objective_rows["spearman"].mean()) if len(objective_rows) else float("nan")

@@ -106,6 +106,15 @@ def test_extrapolation_check_reports_mre_on_the_largest_scale(train):
     assert 0 <= row["mre"] < 0.02
 
 
+def test_extrapolation_along_d_fits_the_first_part_of_each_curve_and_predicts_its_end(train):
+    report = extrapolation_check(train, ["loss_d0"], law="additive", by="n_tokens", folds=3, fit_fraction=0.5)
+    row = report.iloc[0]
+    assert row["fit_max"] == 2e9 and row["test_value"] == 4e9  # 1e9 and 2e9 fitted, 4e9 predicted
+    assert row["n"] == (train["n_tokens"] == 4e9).sum() and 0 <= row["mre"] < 0.02
+    with pytest.raises(TableError, match="too few values of 'n_tokens'"):
+        extrapolation_check(train, ["loss_d0"], law="additive", by="n_tokens", fit_fraction=0.3)
+
+
 def test_bad_requests_are_refused(train):
     with pytest.raises(TableError, match="loss_nope"):
         fit_law(train, ["loss_nope"])

@@ -89,8 +89,9 @@ def test_report_shows_every_section_with_the_logged_numbers(store, tmp_path):
     assert _row(proxy, "natural.tiny.4000.s0")[proxy_col(proxy, "loss_code")] == f"{final:.4g}"
     # law fits: family and cv metrics per target
     laws = _section(text, "laws")
-    for target, rho in logged.cv_spearman.items():
+    for i, (target, rho) in enumerate(logged.cv_spearman.items()):
         assert _row(laws, target)[:3] == [target, "exp", f"{rho:.4g}"]
+        assert _row(laws, target)[proxy_col(laws, "extrapolation_mre")] == f"{0.02 + 0.005 * i:.4g}"
     # optimizer
     optimizer = _section(text, "optimizer")
     assert _row(optimizer, "optimal_mixture")[1:5] == ["slsqp", "1.514", "412", "0.84"]

@@ -197,8 +197,10 @@ def _key(s: dict) -> tuple[float, float]:
 
 
 def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto",
-                        by: str = "n_params", seed: int = 0, folds: int = 5) -> pd.DataFrame:
-    """Fit on the smaller value(s) of ``by``, predict the rows at its largest value.
+                        by: str = "n_params", seed: int = 0, folds: int = 5,
+                        fit_fraction: float = 1.0) -> pd.DataFrame:
+    """Fit on the smaller value(s) of ``by`` (at most ``fit_fraction`` x the largest), predict the rows
+    at its largest value (``by="n_tokens"`` with ``fit_fraction=0.5``: half of each curve predicts its end).
 
     Returns one row per target: ``target, family, fit_max, test_value, n, mre, mae, spearman,
     pearson``. Non-scale families predict the largest scale from the smaller-scale fit as is
@@ -208,7 +210,9 @@ def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto
     if by not in runs.columns or runs[by].nunique() < 2:
         raise TableError(f"extrapolation_check: the table needs at least two distinct values of {by!r}.")
     top = float(runs[by].max())
-    train = runs[runs[by] < top]
+    train = runs[(runs[by] < top) & (runs[by] <= fit_fraction * top)]
+    if train[by].nunique() < (2 if by == "n_tokens" else 1):
+        raise TableError(f"extrapolation_check: too few values of {by!r} at or below {fit_fraction:g} x {top:g} to fit on.")
     test = runs[runs[by] == top]
     fit = fit_law(train, targets, law=law, folds=folds, seed=seed)
     pred = fit.law.predict(test)

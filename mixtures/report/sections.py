@@ -161,6 +161,9 @@ def proxy_section(data: ReportData) -> str:
 # -- law fits ---------------------------------------------------------------------------------------
 
 
+EXTRAPOLATION_METRIC = "extrapolation_mre"  # logged by the mixing_laws asset, one per target
+
+
 def laws_section(data: ReportData) -> str:
     fits = data.role("law_fit")
     if fits.empty:
@@ -175,6 +178,9 @@ def laws_section(data: ReportData) -> str:
         table["family"] = [tags.get(f"{FAMILY_TAG}{t}", "") for t in targets]
         for metric in CV_METRICS:
             table[metric[3:]] = [float(row.get(f"{metric}.{t}", float("nan"))) for t in targets]
+        extrapolated = [float(row.get(f"{EXTRAPOLATION_METRIC}.{t}", float("nan"))) for t in targets]
+        if any(pd.notna(v) for v in extrapolated):
+            table["extrapolation_mre"] = extrapolated
         title = h.esc(row["run_name"] or row["run_id"])
         parts.append(f'<h3><a href="{h.esc(data.url(row["run_id"]))}">{title}</a></h3>')
         parts.append(h.table(table) if targets else h.empty("this law fit logged no cv metrics"))
@@ -182,7 +188,9 @@ def laws_section(data: ReportData) -> str:
         if png:
             parts.append(h.image(png, "predicted vs actual", "cross-validated predictions (law_fit artifact)"))
     parts.append(h.paragraph("cross-validated: spearman / pearson correlation and mean absolute / relative error "
-                             "between held-out predictions and measured losses, per target.", "note"))
+                             "between held-out predictions and measured losses, per target. extrapolation_mre: "
+                             "refitted on the smaller model sizes (or, with one size, on the first half of each "
+                             "run's curve along D) and checked at the largest.", "note"))
     return h.section("laws", "Law fit quality", parts)
 
 
