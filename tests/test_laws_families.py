@@ -76,6 +76,73 @@ def test_joint_law_learns_mixture_dependent_scaling():
     assert np.mean(np.abs(joint.predict(X2) - truth) / truth) < 0.005
 
 
+def test_joint_law_learns_that_the_n_exponent_drifts_with_d():
+    # alpha(D) = alpha + kappa log(D / 2e9): bigger models gain more from long training. The fit
+    # must recover kappa's sign and extrapolate to an 8x larger N within 0.5 %; the same law with
+    # kappa held at 0 misses by more.
+    H, N, D = _scale_rows(300, 3)
+    kappa = 0.04
+
+    def f(H, N, D):
+        alpha = 0.3 + kappa * np.log(D / 2e9)
+        return (1.5 + 2.0 * (N / 1e8) ** -alpha + 1.0 * (D / 2e9) ** -0.25
+                + 1.0 / np.sum(np.array([1.5, 1.0, 0.8]) * H**0.5, axis=1))
+
+    X = np.column_stack([H, N, D])
+    y = _noisy(f(H, N, D), 0.0005)
+    joint = JointLaw(n_starts=6).fit(X, y)
+    k = 3
+    assert joint.theta_[6 + 4 * k] > 0.01  # kappa_n
+    H2 = RNG.dirichlet(np.ones(3), size=40)
+    X2 = np.column_stack([H2, np.full(40, 1.6e9), np.full(40, 8e9)])
+    truth = f(H2, X2[:, 3], X2[:, 4])
+    err = np.mean(np.abs(joint.predict(X2) - truth) / truth)
+    assert err < 0.005
+    no_kappa = clone(joint)  # kappa bounded to 0
+    no_kappa._bounds = lambda X, y: JointLaw._bounds(no_kappa, X, y)[:-2] + [(0.0, 0.0)] * 2
+    no_kappa.fit(X, y)
+    assert np.mean(np.abs(no_kappa.predict(X2) - truth) / truth) > err
+
+
+def test_joint_law_loads_a_state_saved_without_the_kappa_terms():
+    H, N, D = _scale_rows(120, 3)
+    y = _noisy(1.5 + 2.0 * (N / 1e8) ** -0.3 + (D / 2e9) ** -0.25 + H[:, 0], 0.001)
+    X = np.column_stack([H, N, D])
+    law = JointLaw(n_starts=4).fit(X, y)
+    state = law.fitted_state()
+    old = dict(state, theta_=state["theta_"][:-2])  # the layout before kappa_n, kappa_d
+    again = JointLaw()
+    again.set_fitted_state(old)
+    law.theta_[-2:] = 0.0
+    np.testing.assert_allclose(again.predict(X), law.predict(X))
+
+
+def test_row_weights_steer_the_fit():
+    # Rows with weight 0 are ignored; a uniform weight changes nothing; sample_weight multiplies
+    # the law's own scale weight; bad weights are refused.
+    N = np.repeat([1e7, 3e7, 1e8, 3e8], 6)
+    D = np.tile([5e8, 1e9, 2e9, 4e9, 8e9, 1.6e10], 4)
+    X = np.column_stack([N, D])
+    clean = _noisy(1.8 + 200.0 / N**0.4 + 300.0 / D**0.3, 0.0005)
+    y = clean.copy()
+    y[::5] *= 1.3  # corrupted rows
+    w = np.ones(len(y))
+    w[::5] = 0.0
+    weighted = PowerLaw().fit(X, y, sample_weight=w)
+    dropped = PowerLaw().fit(X[w > 0], y[w > 0])
+    np.testing.assert_allclose(weighted.predict(X), dropped.predict(X), rtol=1e-4)
+    np.testing.assert_allclose(PowerLaw().fit(X, y, sample_weight=np.full(len(y), 3.0)).predict(X),
+                               PowerLaw().fit(X, y).predict(X), rtol=1e-6)
+    with pytest.raises(ValueError, match="weights"):
+        PowerLaw().fit(X, y, sample_weight=-w)
+    H, Ns, Ds = _scale_rows(60, 3)
+    Xs = np.column_stack([H, Ns, Ds])
+    joint = JointLaw(scale_weight=1.0)
+    joint._prepare(Xs, None)
+    rw = joint._row_weights(Xs)
+    assert np.all(np.diff(rw[np.argsort(Ns)]) >= 0) and JointLaw(scale_weight=0.0)._row_weights(Xs) is None
+
+
 def test_power_law_and_loss_to_loss_recover_parameters():
     N = np.repeat([1e7, 3e7, 1e8, 3e8], 6)
     D = np.tile([5e8, 1e9, 2e9, 4e9, 8e9, 1.6e10], 4)

@@ -2,8 +2,8 @@
 
 A law supplies ``value_and_jac(theta, X) -> (pred, J)`` with ``pred`` of shape (n,) and the
 Jacobian ``J`` of shape (n, p). The objective is the Huber loss of residuals, on log-loss by
-default (``log(pred) - log(y)``, as in Hoffmann et al. / Ye et al.), plus an optional L2 penalty
-on chosen parameters. It is minimised with bounded L-BFGS-B from every start (a grid plus seeded
+default (``log(pred) - log(y)``, as in Hoffmann et al. / Ye et al.), optionally weighted per row,
+plus an optional L2 penalty on chosen parameters. It is minimised with bounded L-BFGS-B from every start (a grid plus seeded
 random draws); the best start is kept.
 """
 
@@ -50,9 +50,14 @@ def make_objective(
     delta: float,
     log_space: bool,
     penalty: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """Mean Huber loss (and gradient) of a law's residuals, plus ``sum(penalty * theta**2)``."""
+    """Mean Huber loss (and gradient) of a law's residuals, plus ``sum(penalty * theta**2)``.
+
+    ``weight`` (one per row, non-negative) is rescaled to mean 1, so a uniform weight changes nothing.
+    """
     n = len(y)
+    w = _row_weight(weight, n)
     logy = np.log(np.maximum(y, _TINY)) if log_space else None
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -67,6 +72,8 @@ def make_objective(
         if not np.all(np.isfinite(r)):
             return 1e10, np.zeros_like(theta)
         loss, g = huber(r, delta)
+        if w is not None:
+            loss, g = w * loss, w * g
         value = float(loss.sum() / n)
         grad = jac.T @ (g * dr) / n
         if penalty is not None:
@@ -79,6 +86,15 @@ def make_objective(
     return objective
 
 
+def _row_weight(weight: np.ndarray | None, n: int) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = np.asarray(weight, dtype=np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError("row weights must be finite, non-negative, not all 0, one per row")
+    return w / w.mean()
+
+
 def fit_robust(
     value_jac: ValueJac,
     X: np.ndarray,
@@ -89,6 +105,7 @@ def fit_robust(
     delta: float = 1e-3,
     log_space: bool = True,
     penalty: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
     maxiter: int = 1000,
     ftol: float = 1e-11,
     scout_iter: int = 40,
@@ -108,12 +125,13 @@ def fit_robust(
 
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit(value_jac, X, y, starts, bounds, delta=delta, log_space=log_space, penalty=penalty,
-                    maxiter=maxiter, ftol=ftol, scout_iter=scout_iter, polish=polish, name=name)
+                    weight=weight, maxiter=maxiter, ftol=ftol, scout_iter=scout_iter, polish=polish, name=name)
 
 
-def _fit(value_jac, X, y, starts, bounds, *, delta, log_space, penalty, maxiter, ftol, scout_iter,
+def _fit(value_jac, X, y, starts, bounds, *, delta, log_space, penalty, weight, maxiter, ftol, scout_iter,
          polish, name) -> RobustResult:
-    objective = make_objective(value_jac, X, y, delta=delta, log_space=log_space, penalty=penalty)
+    objective = make_objective(value_jac, X, y, delta=delta, log_space=log_space, penalty=penalty,
+                               weight=weight)
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     scout = []
