@@ -353,3 +353,74 @@ def test_a_tokenizer_makes_tokens_a_different_unit_from_bytes(project, tmp_path)
         assert info["drawn_tokens"] == sum(len(r["text"].split()) for r in got)
         assert info["drawn_bytes"] == sum(len(r["text"].encode()) for r in got) > info["drawn_tokens"]
         assert abs(info["drawn_tokens"] - MIXTURE[name] * 3000) <= max(len(r["text"].split()) for r in got)
+
+
+# -- the Arrow reading path of columnar domains ------------------------------------------------------------
+
+
+def _columnar_project(tmp_path: Path, on_bad_line: str, id_field: str | None):
+    import pyarrow as pa
+
+    folder = tmp_path / "cols"
+    folder.mkdir()
+    texts = make_texts("prose", 300, seed=5)
+    pq.write_table(pa.table({"text": texts[:150], "id": [f"s{i}" for i in range(150)]}), folder / "a.parquet",
+                   row_group_size=40)
+    pq.write_table(pa.table({"text": texts[150:], "id": pa.array(range(150), type=pa.int64())}), folder / "b.parquet")
+    mixed = pa.table({  # binary texts (one not UTF-8), a null text, a null id
+        "text": pa.array([t.encode() for t in texts[:20]] + [b"\xff\xfe"], type=pa.binary()),
+        "id": pa.array([None] + [f"c{i}" for i in range(1, 21)], type=pa.string()),
+    })
+    pq.write_table(mixed, folder / "c.parquet")
+    pq.write_table(pa.table({"text": pa.array(texts[:10] + [None]), "id": [f"d{i}" for i in range(11)]}),
+                   folder / "d.parquet")
+    return parse_config({
+        "project": "cols", "seed": 0, "corpus": {"on_bad_line": on_bad_line, "batch_docs": 64},
+        "domains": [{"name": "cols", "paths": [str(folder)], "format": "parquet",
+                     **({"id_field": id_field} if id_field else {})}],
+        "storage": {"root": str(tmp_path / ".mixtures")},
+    }, source="test", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("id_field", ["id", None])
+@pytest.mark.parametrize("split", ["train", "val", None])
+def test_record_batches_give_the_documents_of_iter_batches(tmp_path, id_field, split):
+    from mixtures.corpus.domains import iter_record_batches
+
+    project = _columnar_project(tmp_path, "skip", id_field)
+    docs = list(iter_batches(project, "cols", split, 64))
+    batches = list(iter_record_batches(project, "cols", split, 64))
+    assert [len(b) for b in docs] == [b.num_rows for b in batches]
+    rows = [(d.text, d.doc_id, d.source, d.line) for batch in docs for d in batch]
+    got = [(r["text"], r["doc_id"], r["source"], r["line"]) for b in batches for r in b.to_pylist()]
+    assert got == rows
+
+
+def test_record_batches_refuse_bad_rows_like_iter_batches(tmp_path):
+    from mixtures.corpus.domains import iter_record_batches
+    from mixtures.errors import CorpusError
+
+    project = _columnar_project(tmp_path, "fail", "id")
+    with pytest.raises(CorpusError) as slow:
+        list(iter_batches(project, "cols", "train", 64))
+    with pytest.raises(CorpusError) as fast:
+        list(iter_record_batches(project, "cols", "train", 64))
+    assert str(fast.value) == str(slow.value)
+
+
+def test_columnar_domains_materialize_the_same_bytes_through_arrow(tmp_path):
+    project = _columnar_project(tmp_path, "skip", "id")
+
+    class DocumentsOnly:  # the per-document path: no record_batches
+        def __init__(self, reader):
+            self.reader = reader
+
+        def __call__(self, domain):
+            return self.reader(domain)
+
+    request = Request(mixture={"cols": 1.0}, size=20_000, unit="bytes", seed=1, shard_mb=0.005)
+    a = materialize(request, tmp_path / "a", ConfigReader(project))
+    b = materialize(request, tmp_path / "b", DocumentsOnly(ConfigReader(project)))
+    assert len(a["shards"]) > 1
+    assert _sha(a) == _sha(b)
+    assert a == b

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mixtures.config import DomainConfig, ProjectConfig
 from mixtures.corpus.files import resolve_domain_files
-from mixtures.corpus.readers import Document, ReadSpec, ReadStats, read_file
+from mixtures.corpus.readers import COLUMNAR_FORMATS, Document, ReadSpec, ReadStats, read_columnar_batches, read_file
 from mixtures.errors import CorpusError
 
 SPLITS = ("train", "val")
@@ -98,6 +98,67 @@ def iter_batches(
     docs = iter_documents(config, name, split)
     while batch := list(islice(docs, size)):
         yield batch
+
+
+def split_mask(doc_ids: list[str], val_fraction: float, split: str):
+    """A boolean NumPy mask: which of ``doc_ids`` fall into ``split`` (as :func:`split_of` decides)."""
+    import numpy as np
+
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(d.encode("utf-8"), digest_size=8).digest() for d in doc_ids])
+    # uint64 -> float64 rounds to nearest like int / 2**64 does; dividing by 2**64 is exact
+    is_val = np.frombuffer(digests, dtype=">u8").astype(np.float64) / 2.0**64 < val_fraction
+    return is_val if split == "val" else ~is_val
+
+
+def is_columnar(config: ProjectConfig, name: str) -> bool:
+    """Whether every file of the domain is parquet or a Hugging Face folder (readable as Arrow batches)."""
+    return all(fmt in COLUMNAR_FORMATS for _, fmt in domain_files(config, name))
+
+
+def iter_record_batches(
+    config: ProjectConfig, name: str, split: str | None = None, batch_docs: int | None = None
+) -> Iterator:
+    """The documents of :func:`iter_batches` as Arrow record batches (``text``, ``doc_id``,
+    ``source``, ``line``) of the same ``batch_docs`` rows each; only for columnar domains
+    (:func:`is_columnar`). No Python object is made per document except its id, for the split.
+    """
+    import pyarrow as pa
+
+    if split is not None and split not in SPLITS:
+        raise CorpusError(f"unknown split {split!r}; use one of {SPLITS}")
+    size = batch_docs or config.corpus.batch_docs
+    source = source_config(config, name)
+    spec = ReadSpec(text_field=source.text_field, id_field=source.id_field, on_bad_line=config.corpus.on_bad_line)
+    stats = ReadStats()
+    files = domain_files(config, name)
+    base = label_base(files, Path(config.base_dir))
+    total = 0
+    pending: list = []
+    held = 0
+    for path, fmt in files:
+        if fmt not in COLUMNAR_FORMATS:
+            raise CorpusError(f"{path}: format {fmt!r} is not columnar; use iter_batches.")
+        for batch in read_columnar_batches(path, fmt, spec, file_label(path, base), stats):
+            total += batch.num_rows
+            if split is not None and batch.num_rows:
+                mask = split_mask(batch.column(1).to_pylist(), config.corpus.val_fraction, split)
+                if not mask.all():
+                    batch = batch.filter(pa.array(mask))
+            while batch.num_rows:
+                take = min(size - held, batch.num_rows)
+                pending.append(batch.slice(0, take))
+                held += take
+                batch = batch.slice(take)
+                if held == size:
+                    yield pa.concat_batches(pending)
+                    pending, held = [], 0
+    if held:
+        yield pa.concat_batches(pending)
+    if total == 0:
+        shown = ", ".join(str(p) for p, _ in files[:3]) + (" ..." if len(files) > 3 else "")
+        extra = f" ({stats.skipped} bad lines skipped)" if stats.skipped else ""
+        raise CorpusError(f"domain {name!r} has no documents{extra}; its files: {shown}. Add data or remove the domain.")
 
 
 def iter_texts(config: ProjectConfig, name: str, split: str | None = None) -> Iterator[str]:

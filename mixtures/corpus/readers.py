@@ -182,25 +182,76 @@ def read_columnar(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadS
     row = 0
     try:
         for batch in _arrow_batches(path, fmt, columns):
-            texts = batch.column(0).to_pylist()
-            ids = batch.column(1).to_pylist() if spec.id_field else None
-            for i, text in enumerate(texts):
-                row += 1
-                where = f"{path} row {row}"
-                if isinstance(text, bytes):
-                    if spec.on_bad_line == "skip":
-                        try:
-                            text = text.decode("utf-8")
-                        except UnicodeDecodeError:
-                            stats.skip(f"{where}: not valid UTF-8")
-                            continue
-                    else:
-                        text = _utf8(text, where)
-                if not isinstance(text, str):
-                    _bad(spec, stats, f"{where}: field {spec.text_field!r} is {'null' if text is None else type(text).__name__}, not a string.")
+            yield from _batch_documents(batch, row, path, spec, label, stats)
+            row += batch.num_rows
+    except CorpusError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise CorpusError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc}).") from None
+
+
+def _batch_documents(batch, row: int, path: Path, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:
+    """The documents of one record batch whose first row is ``row + 1``, one at a time."""
+    texts = batch.column(0).to_pylist()
+    ids = batch.column(1).to_pylist() if spec.id_field else None
+    for i, text in enumerate(texts):
+        row += 1
+        where = f"{path} row {row}"
+        if isinstance(text, bytes):
+            if spec.on_bad_line == "skip":
+                try:
+                    text = text.decode("utf-8")
+                except UnicodeDecodeError:
+                    stats.skip(f"{where}: not valid UTF-8")
                     continue
-                doc_id = str(ids[i]) if ids is not None and ids[i] is not None else f"{label}:{row}"
-                yield Document(doc_id, text, label, row)
+            else:
+                text = _utf8(text, where)
+        if not isinstance(text, str):
+            _bad(spec, stats, f"{where}: field {spec.text_field!r} is {'null' if text is None else type(text).__name__}, not a string.")
+            continue
+        doc_id = str(ids[i]) if ids is not None and ids[i] is not None else f"{label}:{row}"
+        yield Document(doc_id, text, label, row)
+
+
+COLUMNAR_FORMATS = ("parquet", "hf")
+
+
+def read_columnar_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator:
+    """What :func:`read_columnar` reads, as Arrow record batches (``text`` large_string, ``doc_id``
+    string, ``source`` string, ``line`` int64) instead of one Python object per document.
+
+    Batches of plain string texts without nulls (and string or integer ids without nulls) are
+    converted with Arrow kernels; any other batch goes through :func:`read_columnar`'s per-document
+    rules, so both give the same rows, errors and skip counts.
+    """
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    columns = [spec.text_field] + ([spec.id_field] if spec.id_field else [])
+    row = 0
+    try:
+        for batch in _arrow_batches(path, fmt, columns):
+            n = batch.num_rows
+            text = batch.column(0)
+            ids = batch.column(1) if spec.id_field else None
+            fast = (pat.is_string(text.type) or pat.is_large_string(text.type)) and text.null_count == 0 and (
+                ids is None or ((pat.is_string(ids.type) or pat.is_large_string(ids.type) or pat.is_integer(ids.type))
+                                and ids.null_count == 0))
+            if fast:
+                lines = pa.array(range(row + 1, row + n + 1), type=pa.int64())
+                doc_ids = (ids.cast(pa.string()) if ids is not None
+                           else pa.array([f"{label}:{r}" for r in range(row + 1, row + n + 1)], type=pa.string()))
+                out = [text.cast(pa.large_string()), doc_ids, pa.repeat(label, n).cast(pa.string()), lines]
+            else:
+                docs = list(_batch_documents(batch, row, path, spec, label, stats))
+                out = [
+                    pa.array([d.text for d in docs], type=pa.large_string()),
+                    pa.array([d.doc_id for d in docs], type=pa.string()),
+                    pa.array([d.source for d in docs], type=pa.string()),
+                    pa.array([d.line for d in docs], type=pa.int64()),
+                ]
+            row += n
+            yield pa.record_batch(out, names=["text", "doc_id", "source", "line"])
     except CorpusError:
         raise
     except Exception as exc:  # pyarrow raises several types for a damaged file

@@ -185,6 +185,15 @@ class ConfigReader:
 
         return iter_batches(self.config, domain, self.split, self.batch_docs)
 
+    def record_batches(self, domain: str) -> Iterator[pa.RecordBatch] | None:
+        """The same documents as Arrow record batches of the same sizes, for domains stored in
+        columnar files (parquet, Hugging Face folders); ``None`` for other formats."""
+        from mixtures.corpus.domains import is_columnar, iter_record_batches
+
+        if not is_columnar(self.config, domain):
+            return None
+        return iter_record_batches(self.config, domain, self.split, self.batch_docs)
+
     def input_bytes(self, domain: str) -> int:
         """Bytes of the domain's files on disk (to start the largest domains first)."""
         from mixtures.corpus import domain_files
@@ -334,8 +343,11 @@ def index_domain(
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SPILL_SCHEMA) as writer:
 
         def texts() -> Iterator[pa.Array]:
-            for docs in _grouped(read(domain), SPILL_BATCH_BYTES):
-                rows = _spill_batch(docs)  # one conversion per ~8 MB: large record batches, few takes later
+            record_batches = getattr(read, "record_batches", None)
+            arrow = record_batches(domain) if record_batches is not None else None
+            groups = (_grouped_arrow(arrow, SPILL_BATCH_BYTES) if arrow is not None
+                      else (_spill_batch(docs) for docs in _grouped(read(domain), SPILL_BATCH_BYTES)))
+            for rows in groups:  # one record batch per ~8 MB: large record batches, few takes later
                 writer.write_batch(rows)
                 text = rows.column(0)
                 n_bytes = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -372,6 +384,25 @@ def _grouped(batches: Iterable[Sequence[Any]], max_chars: int) -> Iterator[list]
             group, chars = [], 0
     if group:
         yield group
+
+
+def _grouped_arrow(batches: Iterable[pa.RecordBatch], max_chars: int) -> Iterator[pa.RecordBatch]:
+    """:func:`_grouped` for Arrow record batches: the same groups, each one spill record batch."""
+    group: list = []
+    chars = 0
+    for batch in batches:
+        group.append(batch)
+        chars += int(pc.sum(pc.utf8_length(batch.column(0))).as_py() or 0)
+        if chars >= max_chars:
+            yield _spill_rows(group)
+            group, chars = [], 0
+    if group:
+        yield _spill_rows(group)
+
+
+def _spill_rows(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    rows = pa.concat_batches([pa.record_batch(b.columns, schema=SPILL_SCHEMA) for b in batches])
+    return rows
 
 
 def _spill_batch(batch: Sequence[Any]) -> pa.RecordBatch:
