@@ -119,9 +119,10 @@ def is_columnar(config: ProjectConfig, name: str) -> bool:
 def iter_record_batches(
     config: ProjectConfig, name: str, split: str | None = None, batch_docs: int | None = None
 ) -> Iterator:
-    """The documents of :func:`iter_batches` as Arrow record batches (``text``, ``doc_id``,
-    ``source``, ``line``) of the same ``batch_docs`` rows each; only for columnar domains
-    (:func:`is_columnar`). No Python object is made per document except its id, for the split.
+    """The documents of :func:`iter_batches` as Arrow tables (``text``, ``doc_id``, ``source``,
+    ``line``) of the same ``batch_docs`` rows each, made of zero-copy slices of the files' record
+    batches; only for columnar domains (:func:`is_columnar`). No Python object is made per
+    document except its id, for the split.
     """
     import pyarrow as pa
 
@@ -151,10 +152,10 @@ def iter_record_batches(
                 held += take
                 batch = batch.slice(take)
                 if held == size:
-                    yield pa.concat_batches(pending)
+                    yield pa.Table.from_batches(pending)
                     pending, held = [], 0
     if held:
-        yield pa.concat_batches(pending)
+        yield pa.Table.from_batches(pending)
     if total == 0:
         shown = ", ".join(str(p) for p, _ in files[:3]) + (" ..." if len(files) > 3 else "")
         extra = f" ({stats.skipped} bad lines skipped)" if stats.skipped else ""

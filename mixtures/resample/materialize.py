@@ -185,8 +185,8 @@ class ConfigReader:
 
         return iter_batches(self.config, domain, self.split, self.batch_docs)
 
-    def record_batches(self, domain: str) -> Iterator[pa.RecordBatch] | None:
-        """The same documents as Arrow record batches of the same sizes, for domains stored in
+    def record_batches(self, domain: str) -> Iterator[pa.Table] | None:
+        """The same documents as Arrow tables of the same sizes, for domains stored in
         columnar files (parquet, Hugging Face folders); ``None`` for other formats."""
         from mixtures.corpus.domains import is_columnar, iter_record_batches
 
@@ -386,8 +386,8 @@ def _grouped(batches: Iterable[Sequence[Any]], max_chars: int) -> Iterator[list]
         yield group
 
 
-def _grouped_arrow(batches: Iterable[pa.RecordBatch], max_chars: int) -> Iterator[pa.RecordBatch]:
-    """:func:`_grouped` for Arrow record batches: the same groups, each one spill record batch."""
+def _grouped_arrow(batches: Iterable[pa.Table], max_chars: int) -> Iterator[pa.RecordBatch]:
+    """:func:`_grouped` for Arrow tables: the same groups, each one spill record batch."""
     group: list = []
     chars = 0
     for batch in batches:
@@ -400,9 +400,10 @@ def _grouped_arrow(batches: Iterable[pa.RecordBatch], max_chars: int) -> Iterato
         yield _spill_rows(group)
 
 
-def _spill_rows(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    rows = pa.concat_batches([pa.record_batch(b.columns, schema=SPILL_SCHEMA) for b in batches])
-    return rows
+def _spill_rows(tables: list[pa.Table]) -> pa.RecordBatch:
+    """One record batch (one copy) of the rows of ``tables``."""
+    batches = [pa.record_batch(b.columns, schema=SPILL_SCHEMA) for t in tables for b in t.to_batches()]
+    return pa.concat_batches(batches)
 
 
 def _spill_batch(batch: Sequence[Any]) -> pa.RecordBatch:
@@ -619,7 +620,7 @@ def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int) -> dict
     order = np.argsort(slots, kind="stable")
     if not np.array_equal(slots[order], np.arange(plan.shard_starts[shard], plan.shard_starts[shard + 1])):
         raise MaterializeError(f"shard {shard}: the rows gathered do not match the plan; delete {ws.work} and run again.")
-    spilled = pa.Table.from_batches(gathered.pieces, schema=SPILL_SCHEMA).combine_chunks()
+    spilled = pa.Table.from_batches(gathered.pieces, schema=SPILL_SCHEMA)  # chunked: the take below copies once
     gathered.pieces.clear()
     names = pa.array(list(plan.domains), type=pa.string())
     weight = np.concatenate(gathered.weight)
