@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a catalog is built: importing mixtures.corpus stays cheap
+    import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, iter_documents, split_of
@@ -99,6 +101,8 @@ def build_catalog(
             if on_error != "record":
                 raise
             rows.append(_failed_row(name, role, exc))
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
 
 

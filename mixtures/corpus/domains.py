@@ -124,7 +124,10 @@ def iter_record_batches(
     batches; only for columnar domains (:func:`is_columnar`). No Python object is made per
     document except its id, for the split.
     """
+    import numpy as np
     import pyarrow as pa
+
+    from mixtures.corpus.readers import numpy_to_arrow
 
     if split is not None and split not in SPLITS:
         raise CorpusError(f"unknown split {split!r}; use one of {SPLITS}")
@@ -145,7 +148,7 @@ def iter_record_batches(
             if split is not None and batch.num_rows:
                 mask = split_mask(batch.column(1).to_pylist(), config.corpus.val_fraction, split)
                 if not mask.all():
-                    batch = batch.filter(pa.array(mask))
+                    batch = batch.take(numpy_to_arrow(np.flatnonzero(mask)))
             while batch.num_rows:
                 take = min(size - held, batch.num_rows)
                 pending.append(batch.slice(0, take))

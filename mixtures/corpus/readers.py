@@ -216,6 +216,41 @@ def _batch_documents(batch, row: int, path: Path, spec: ReadSpec, label: str, st
 COLUMNAR_FORMATS = ("parquet", "hf")
 
 
+def numpy_to_arrow(values, arrow_type=None):
+    """A 1-D NumPy array of numbers as an Arrow array (zero-copy, no nulls).
+
+    Unlike ``pa.array``, whose first call in a process imports pandas (about 0.3 s, paid again
+    by every worker process of every parallel stage).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    arrow_type = arrow_type or pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
+
+
+def strings_to_arrow(strings: list[str]):
+    """A list of Python strings as an Arrow ``string`` array (no nulls; without ``pa.array``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def repeated_string(value: str, n: int):
+    """``value`` ``n`` times as an Arrow ``string`` array."""
+    import numpy as np
+    import pyarrow as pa
+
+    raw = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * len(raw)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)])
+
+
 def read_columnar_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator:
     """What :func:`read_columnar` reads, as Arrow record batches (``text`` large_string, ``doc_id``
     string, ``source`` string, ``line`` int64) instead of one Python object per document.
@@ -224,6 +259,7 @@ def read_columnar_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stat
     converted with Arrow kernels; any other batch goes through :func:`read_columnar`'s per-document
     rules, so both give the same rows, errors and skip counts.
     """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.types as pat
 
@@ -237,11 +273,11 @@ def read_columnar_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stat
             fast = (pat.is_string(text.type) or pat.is_large_string(text.type)) and text.null_count == 0 and (
                 ids is None or ((pat.is_string(ids.type) or pat.is_large_string(ids.type) or pat.is_integer(ids.type))
                                 and ids.null_count == 0))
-            if fast:
-                lines = pa.array(range(row + 1, row + n + 1), type=pa.int64())
+            if fast:  # no pa.array here: see numpy_to_arrow
+                lines = numpy_to_arrow(np.arange(row + 1, row + n + 1, dtype=np.int64))
                 doc_ids = (ids.cast(pa.string()) if ids is not None
-                           else pa.array([f"{label}:{r}" for r in range(row + 1, row + n + 1)], type=pa.string()))
-                out = [text.cast(pa.large_string()), doc_ids, pa.repeat(label, n).cast(pa.string()), lines]
+                           else strings_to_arrow([f"{label}:{r}" for r in range(row + 1, row + n + 1)]))
+                out = [text.cast(pa.large_string()), doc_ids, repeated_string(label, n), lines]
             else:
                 docs = list(_batch_documents(batch, row, path, spec, label, stats))
                 out = [
@@ -251,7 +287,7 @@ def read_columnar_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stat
                     pa.array([d.line for d in docs], type=pa.int64()),
                 ]
             row += n
-            yield pa.record_batch(out, names=["text", "doc_id", "source", "line"])
+            yield pa.RecordBatch.from_arrays(out, names=["text", "doc_id", "source", "line"])
     except CorpusError:
         raise
     except Exception as exc:  # pyarrow raises several types for a damaged file

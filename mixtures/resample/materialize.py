@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mixtures.corpus.readers import numpy_to_arrow, strings_to_arrow
 from mixtures.errors import MixturesError
 from mixtures.mixture import validate_mixture
 from mixtures.resample.dsir import (
@@ -350,7 +351,7 @@ def index_domain(
             for rows in groups:  # one record batch per ~8 MB: large record batches, few takes later
                 writer.write_batch(rows)
                 text = rows.column(0)
-                n_bytes = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+                n_bytes = _byte_lengths(text)
                 sizes.append(n_bytes)
                 tokens.append(n_bytes if token_counter is None
                               else np.asarray(token_counter(text.to_pylist()), dtype=np.int64))
@@ -402,7 +403,7 @@ def _grouped_arrow(batches: Iterable[pa.Table], max_chars: int) -> Iterator[pa.R
 
 def _spill_rows(tables: list[pa.Table]) -> pa.RecordBatch:
     """One record batch (one copy) of the rows of ``tables``."""
-    batches = [pa.record_batch(b.columns, schema=SPILL_SCHEMA) for t in tables for b in t.to_batches()]
+    batches = [pa.RecordBatch.from_arrays(b.columns, schema=SPILL_SCHEMA) for t in tables for b in t.to_batches()]
     return pa.concat_batches(batches)
 
 
@@ -522,7 +523,7 @@ def _sha256(path: Path) -> str:
 def _write_rows(table: pa.Table, path: Path, fmt: str) -> None:
     """A shard as parquet (row groups of about ROW_GROUP_BYTES of text) or JSON lines."""
     if fmt == "parquet":
-        text_bytes = np.cumsum(pc.binary_length(table.column("text")).to_numpy(zero_copy_only=False))
+        text_bytes = np.cumsum(_byte_lengths(table.column("text")))
         cuts = np.searchsorted(text_bytes, np.arange(ROW_GROUP_BYTES, text_bytes[-1] if len(text_bytes) else 0,
                                                      ROW_GROUP_BYTES), side="right")
         bounds = np.unique(np.concatenate([[0], cuts, [table.num_rows]]))
@@ -563,7 +564,7 @@ def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Ga
             break
         stop = int(np.searchsorted(sorted_positions, start + batch.num_rows, side="left"))
         if stop > cursor:
-            pieces.append(batch.take(pa.array(sorted_positions[cursor:stop] - start)))
+            pieces.append(batch.take(numpy_to_arrow(sorted_positions[cursor:stop] - start)))
         cursor = stop
         start += batch.num_rows
     if cursor != len(sorted_positions):
@@ -575,6 +576,31 @@ def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Ga
     into.slot.append(draw.slots[rows][by_position])
     into.weight.append(log_weight[sorted_positions] if log_weight is not None else np.full(len(positions), np.nan))
     return pieces
+
+
+def _byte_lengths(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """UTF-8 bytes of each text (int64; 0 for null), from the offsets: no ``to_numpy``, which
+    imports pandas on its first call in a process."""
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    parts = []
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        parts.append(np.diff(offsets).astype(np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _float64_nan_as_null(values: np.ndarray) -> pa.Array:
+    """``pa.array(values, type=pa.float64(), from_pandas=True)``: NaN becomes null."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    valid = ~np.isnan(values)
+    if valid.all():
+        return numpy_to_arrow(values)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.float64(), len(values), [bitmap, pa.py_buffer(values)],
+                                 null_count=int(len(values) - valid.sum()))
 
 
 def _spill_reader(path: Path, map_bytes: int = MAP_BYTES) -> Iterator[pa.RecordBatch]:
@@ -622,22 +648,22 @@ def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int) -> dict
         raise MaterializeError(f"shard {shard}: the rows gathered do not match the plan; delete {ws.work} and run again.")
     spilled = pa.Table.from_batches(gathered.pieces, schema=SPILL_SCHEMA)  # chunked: the take below copies once
     gathered.pieces.clear()
-    names = pa.array(list(plan.domains), type=pa.string())
-    weight = np.concatenate(gathered.weight)
-    table = pa.table(
-        {
-            "text": spilled.column("text"),
-            "domain": pa.DictionaryArray.from_arrays(pa.array(np.concatenate(gathered.domain)), names).cast(pa.string()),
-            "doc_id": spilled.column("doc_id"),
-            "source": spilled.column("source"),
-            "line": spilled.column("line"),
-            "epoch": pa.array(np.concatenate(gathered.epoch), type=pa.int32()),
-            "dsir_log_weight": pa.array(weight, type=pa.float64(), from_pandas=True),
-        },
+    # no pa.array in the workers: its first call imports pandas (see numpy_to_arrow)
+    names = strings_to_arrow(list(plan.domains))
+    table = pa.Table.from_arrays(
+        [
+            spilled.column("text"),
+            pa.DictionaryArray.from_arrays(numpy_to_arrow(np.concatenate(gathered.domain)), names).cast(pa.string()),
+            spilled.column("doc_id"),
+            spilled.column("source"),
+            spilled.column("line"),
+            numpy_to_arrow(np.concatenate(gathered.epoch).astype(np.int32), pa.int32()),
+            _float64_nan_as_null(np.concatenate(gathered.weight)),
+        ],
         schema=OUTPUT_SCHEMA,
     )
     del spilled
-    table = table.take(pa.array(order)).combine_chunks()
+    table = table.take(numpy_to_arrow(order)).combine_chunks()
     ws.dataset.mkdir(parents=True, exist_ok=True)
     tmp = ws.dataset / f".{name}.tmp"
     _write_rows(table, tmp, request.format)
