@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from assets.metadata import image, markdown_table, table
-from mixtures.design import ProxySpec, design_frame, design_runs, spec_from_frame
+from mixtures.runs import RunSpec
+from mixtures.design import design_frame, design_runs, spec_from_frame
 from mixtures.plots import loss_vs_weight, mixture_bars
 from mixtures.proxy_store import (
     EXTERNAL_DIR,
@@ -57,7 +58,7 @@ def proxy_design(context: dg.AssetExecutionContext, domain_catalog: pd.DataFrame
     })
 
 
-def _log_run(tracking: MlflowTracking, context, config, spec: ProxySpec, result) -> str:
+def _log_run(tracking: MlflowTracking, context, config, spec: RunSpec, result) -> str:
     with tracking.run(context, spec.run_id, config, tags={
         "mixtures.role": "proxy_run", "mixtures.mixture_name": spec.mixture_name, "mixtures.status": result.status,
     }) as run:

@@ -37,7 +37,7 @@ def main() -> None:
 
     from mixtures.config import ScaleConfig, load_config
     from mixtures.corpus import build_catalog
-    from mixtures.design import ProxySpec
+    from mixtures.runs import RunSpec
     from mixtures.mixture import from_vector
     from mixtures.online.runner import initial_weights, run_online
     from mixtures.trainers import train_proxy
@@ -51,7 +51,7 @@ def main() -> None:
         weights = from_vector(initial_weights(config, catalog), config.domain_names)
 
         def static(label: str) -> float:
-            spec = ProxySpec(ProxySpec.make_run_id(label, scale.model, scale.tokens, 0), label, weights,
+            spec = RunSpec(RunSpec.make_run_id(label, scale.model, scale.tokens, 0), label, weights,
                              scale.model, scale.tokens, 0)
             tick = time.perf_counter()
             result = train_proxy(config, spec, catalog, Path(tmp) / label)

@@ -62,16 +62,17 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--seconds", type=float, default=20.0, help="training time measured")
-    parser.add_argument("--threads", type=int, default=None, help="default: $MIXTURES_TRAIN_THREADS or all cores")
+    parser.add_argument("--threads", type=int, default=None, help="default: all cores this process may use")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as mixtures.trainers does; must precede torch
 
     import torch
 
-    from mixtures.trainers.builtin import make_optimizer, train_step, train_threads
+    from mixtures.resample.parallel import available_cores
+    from mixtures.trainers.builtin import make_optimizer, train_step
     from mixtures.trainers.model import build_model, get_preset
 
-    threads = args.threads or train_threads()
+    threads = args.threads or available_cores()
     torch.set_num_threads(threads)
     data = read_bytes(args.data)
     preset = get_preset(args.model)

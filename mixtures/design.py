@@ -13,8 +13,6 @@ Everything is seeded by ``config.seed``: the same config and catalog give the sa
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,34 +20,12 @@ import pandas as pd
 from mixtures.config import ProjectConfig
 from mixtures.corpus.catalog import natural_mixture
 from mixtures.errors import InfeasibleError
+from mixtures.runs import RunSpec
 from mixtures.runs_table import weight_column
 
 DECIMALS = 6
-_RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 _MAX_DRAWS_PER_MIXTURE = 500
 _BLOCK = 256
-
-
-@dataclass(frozen=True)
-class ProxySpec:
-    """One proxy run: a mixture trained at one scale with one seed.
-
-    ``run_id`` (``f"{mixture_name}.{model}.{tokens}.s{seed}"``) is also the Dagster partition key.
-    """
-
-    run_id: str
-    mixture_name: str
-    weights: dict[str, float] = field(hash=False)
-    model: str
-    tokens: int
-    seed: int
-
-    @staticmethod
-    def make_run_id(mixture_name: str, model: str, tokens: int, seed: int) -> str:
-        run_id = f"{mixture_name}.{model}.{int(tokens)}.s{int(seed)}"
-        if not _RUN_ID.match(run_id):
-            raise ValueError(f"run id {run_id!r} has characters outside [A-Za-z0-9_.-]; rename the mixture or model")
-        return run_id
 
 
 def _train_tokens(config: ProjectConfig, catalog: pd.DataFrame) -> np.ndarray:
@@ -176,7 +152,7 @@ def _as_dict(vector: np.ndarray, domains: list[str]) -> dict[str, float]:
     return {d: float(v) for d, v in zip(domains, vector, strict=True)}
 
 
-def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[ProxySpec]:
+def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[RunSpec]:
     """Every proxy run of the design: mixtures x ``proxy.scales`` x ``proxy.seeds``."""
     mixtures = design_mixtures(config, catalog)
     specs = []
@@ -184,8 +160,8 @@ def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[ProxySpec]
         for scale in config.proxy.scales:
             for seed in config.proxy.seeds:
                 specs.append(
-                    ProxySpec(
-                        run_id=ProxySpec.make_run_id(name, scale.model, scale.tokens, seed),
+                    RunSpec(
+                        run_id=RunSpec.make_run_id(name, scale.model, scale.tokens, seed),
                         mixture_name=name,
                         weights=dict(weights),
                         model=scale.model,
@@ -196,7 +172,7 @@ def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[ProxySpec]
     return specs
 
 
-def design_frame(specs: list[ProxySpec]) -> pd.DataFrame:
+def design_frame(specs: list[RunSpec]) -> pd.DataFrame:
     """The design as a table: ``run_id, mixture_name, model, tokens, seed, w_<domain>...``."""
     rows = []
     for spec in specs:
@@ -207,7 +183,7 @@ def design_frame(specs: list[ProxySpec]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def find_spec(specs: list[ProxySpec], run_id: str) -> ProxySpec:
+def find_spec(specs: list[RunSpec], run_id: str) -> RunSpec:
     """The spec named ``run_id`` (e.g. a Dagster partition key), or a clear error."""
     for spec in specs:
         if spec.run_id == run_id:
@@ -219,15 +195,15 @@ def find_spec(specs: list[ProxySpec], run_id: str) -> ProxySpec:
     )
 
 
-def specs_from_frame(frame: pd.DataFrame) -> list[ProxySpec]:
+def specs_from_frame(frame: pd.DataFrame) -> list[RunSpec]:
     """The specs of a :func:`design_frame` table (e.g. the ``proxy_design`` asset)."""
     wcols = [c for c in frame.columns if str(c).startswith("w_")]
-    return [ProxySpec(run_id=str(row["run_id"]), mixture_name=str(row["mixture_name"]),
+    return [RunSpec(run_id=str(row["run_id"]), mixture_name=str(row["mixture_name"]),
                       weights={c[len("w_"):]: float(row[c]) for c in wcols}, model=str(row["model"]),
                       tokens=int(row["tokens"]), seed=int(row["seed"]))
             for row in frame.to_dict("records")]
 
 
-def spec_from_frame(frame: pd.DataFrame, run_id: str) -> ProxySpec:
+def spec_from_frame(frame: pd.DataFrame, run_id: str) -> RunSpec:
     """The spec of ``run_id`` (a Dagster partition key) in a :func:`design_frame` table."""
     return find_spec(specs_from_frame(frame), run_id)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.objective import objective_of
 
 COMPUTE_FACTOR = 4.0
@@ -51,11 +51,11 @@ def final_scale(config: ProjectConfig) -> tuple[int, int]:
     return preset_params(scale.model), int(scale.tokens)
 
 
-def validation_specs(config: ProjectConfig, mixtures: Mapping[str, Mapping[str, float]]) -> list[ProxySpec]:
+def validation_specs(config: ProjectConfig, mixtures: Mapping[str, Mapping[str, float]]) -> list[RunSpec]:
     """One spec per mixture and validation seed, at the validation scale."""
     scale = validation_scale(config)
     return [
-        ProxySpec(run_id=ProxySpec.make_run_id(name, scale.model, scale.tokens, seed), mixture_name=name,
+        RunSpec(run_id=RunSpec.make_run_id(name, scale.model, scale.tokens, seed), mixture_name=name,
                   weights={d: float(w) for d, w in weights.items()}, model=scale.model, tokens=int(scale.tokens), seed=seed)
         for name, weights in mixtures.items()
         for seed in config.validation.seeds
@@ -74,7 +74,7 @@ def _train_job(args: tuple) -> object:
     return train_proxy(config, spec, catalog, config.root / "validation_work" / spec.run_id)
 
 
-def train_all(config: ProjectConfig, catalog: pd.DataFrame, specs: list[ProxySpec], n_jobs: int | None = None):
+def train_all(config: ProjectConfig, catalog: pd.DataFrame, specs: list[RunSpec], n_jobs: int | None = None):
     """Train ``specs``, in up to ``n_jobs`` processes (default ``$MIXTURES_WORKERS`` or one per core),
     cores shared out as training threads; yields ``(spec, result)`` in order."""
     import os
@@ -99,9 +99,9 @@ def train_all(config: ProjectConfig, catalog: pd.DataFrame, specs: list[ProxySpe
 def run_validation(
     config: ProjectConfig,
     catalog: pd.DataFrame,
-    specs: list[ProxySpec],
+    specs: list[RunSpec],
     weights: Mapping[str, float],
-    on_result: Callable[[ProxySpec, object], None] | None = None,
+    on_result: Callable[[RunSpec, object], None] | None = None,
     log: Callable[[str], None] | None = None,
     n_jobs: int | None = None,
 ) -> pd.DataFrame:
@@ -111,7 +111,7 @@ def run_validation(
     Runs not on disk yet train in parallel processes (:func:`train_all`)."""
     from mixtures.proxy_store import read_run_rows, write_run_rows
 
-    def path_of(spec: ProxySpec):
+    def path_of(spec: RunSpec):
         return config.root / "validation_runs" / f"{spec.run_id}.parquet"
 
     tables = {spec.run_id: read_run_rows(path_of(spec), spec) for spec in specs}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.trainers import train_proxy
 from mixtures.trainers.command import ContractError, parse_output
 from tests.proxy_fixture import fixture_catalog, fixture_config
@@ -22,7 +22,7 @@ EXAMPLE = str(REPO / "examples" / "command_trainer.py")
 def _setup(tmp_path, args, timeout_s=60.0):
     config = fixture_config(tmp_path, trainer="command", command={"args": args, "timeout_s": timeout_s})
     weights = dict(zip(config.domain_names, [0.5, 0.2, 0.1, 0.2, 0.0], strict=True))
-    spec = ProxySpec(ProxySpec.make_run_id("mix", "bigram", 40_960, 0), "mix", weights, "bigram", 40_960, 0)
+    spec = RunSpec(RunSpec.make_run_id("mix", "bigram", 40_960, 0), "mix", weights, "bigram", 40_960, 0)
     return config, spec, fixture_catalog(config)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mixtures.corpus import natural_mixture
-from mixtures.design import ProxySpec, design_frame, design_mixtures, design_runs, find_spec
+from mixtures.runs import RunSpec
+from mixtures.design import design_frame, design_mixtures, design_runs, find_spec
 from mixtures.errors import InfeasibleError
 from tests.proxy_fixture import fixture_catalog, fixture_config
 
@@ -93,7 +94,7 @@ def test_runs_cross_mixtures_scales_and_seeds(setup):
     specs = design_runs(config.model_copy(update={"proxy": proxy}), catalog)
     assert len(specs) == 4 * 2 * 2
     assert len({s.run_id for s in specs}) == len(specs)
-    assert specs[0] == ProxySpec("natural.micro.20000.s0", "natural", specs[0].weights, "micro", 20_000, 0)
+    assert specs[0] == RunSpec("natural.micro.20000.s0", "natural", specs[0].weights, "micro", 20_000, 0)
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", s.run_id) for s in specs)
     frame = design_frame(specs)
     assert list(frame.columns[:5]) == ["run_id", "mixture_name", "model", "tokens", "seed"]
@@ -103,4 +104,4 @@ def test_runs_cross_mixtures_scales_and_seeds(setup):
     with pytest.raises(InfeasibleError, match="not in the current proxy design"):
         find_spec(specs, "gone.micro.1.s0")
     with pytest.raises(ValueError, match="outside"):
-        ProxySpec.make_run_id("my mix", "micro", 1, 0)
+        RunSpec.make_run_id("my mix", "micro", 1, 0)

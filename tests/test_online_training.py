@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mixtures.corpus import build_catalog
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.mixture import from_vector
 from mixtures.online.reference import train_reference
 from mixtures.online.runner import make_schedule, run_online
@@ -34,11 +34,11 @@ def test_doremi_moves_toward_the_domain_whose_excess_loss_is_made_larger(tmp_pat
     catalog = build_catalog(config)
     # A reference trained mostly on code has a low code loss, so the proxy's excess loss on code is large.
     code_heavy = {"speeches": 0.05, "literature": 0.05, "code": 0.8, "legal": 0.05, "email": 0.05}
-    reference = train_reference(config, catalog, ProxySpec(f"ref-code.micro.{16 * TPS}.s0", "ref-code",
+    reference = train_reference(config, catalog, RunSpec(f"ref-code.micro.{16 * TPS}.s0", "ref-code",
                                                            code_heavy, "micro", 16 * TPS, 0))
     schedule = make_schedule("doremi", config, catalog, reference=reference.model)
     init = schedule.policy.copy()
-    spec = ProxySpec(f"doremi.micro.{16 * TPS}.s0", "doremi", from_vector(init, config.domain_names), "micro",
+    spec = RunSpec(f"doremi.micro.{16 * TPS}.s0", "doremi", from_vector(init, config.domain_names), "micro",
                      16 * TPS, 0)
     result = train_proxy(config, spec, catalog, tmp_path / "doremi-run", schedule=schedule)
     assert result.finished
@@ -100,7 +100,7 @@ def test_a_resumed_online_run_keeps_the_schedule_state_and_runs_are_seeded(tmp_p
 
     def run(workdir: Path, stop_at_first_eval: bool, seed: int = 0):
         schedule = make_schedule("aioli", config, catalog)
-        spec = ProxySpec(f"aioli.micro.{14 * TPS}.s{seed}", "aioli", from_vector(schedule.policy, config.domain_names),
+        spec = RunSpec(f"aioli.micro.{14 * TPS}.s{seed}", "aioli", from_vector(schedule.policy, config.domain_names),
                          "micro", 14 * TPS, seed)
 
         def on_eval(point):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.errors import ConfigError
 from mixtures.trainers import MODEL_PRESETS, ModelPreset, train_proxy, unigram_baseline
 from mixtures.trainers.builtin import CHECKPOINT
@@ -39,7 +39,7 @@ def project(tmp_path_factory):
 
 def _spec(config, tokens=TOKENS, seed=0, model="micro", name="skewed"):
     weights = dict(zip(config.domain_names, [0.4, 0.3, 0.1, 0.2, 0.0], strict=True))
-    return ProxySpec(ProxySpec.make_run_id(name, model, tokens, seed), name, weights, model, tokens, seed)
+    return RunSpec(RunSpec.make_run_id(name, model, tokens, seed), name, weights, model, tokens, seed)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.corpus.catalog import natural_mixture
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.errors import MixturesError, TrainerError
 from mixtures.mixture import uniform_mixture, validate_mixture
 from mixtures.online.runner import OnlineResult, online_scale, run_online
@@ -165,7 +165,7 @@ def compare_methods(
     scale: ScaleConfig | None = None,
     log: Log | None = None,
     on_online: Callable[[OnlineResult], None] | None = None,
-    on_validation: Callable[[ProxySpec, Any, float], None] | None = None,
+    on_validation: Callable[[RunSpec, Any, float], None] | None = None,
 ) -> MethodsComparison:
     """Derive each online mixture, train every mixture at the validation scale for each seed, and judge.
 
@@ -204,12 +204,12 @@ def compare_methods(
     rows = []
     for name, weights in mixtures.items():
         for seed in seeds:
-            spec = ProxySpec(ProxySpec.make_run_id(name, scale.model, scale.tokens, seed), name, weights, scale.model,
+            spec = RunSpec(RunSpec.make_run_id(name, scale.model, scale.tokens, seed), name, weights, scale.model,
                              int(scale.tokens), int(seed))
             schedule = None
             if name == "reweight":  # a training procedure: validate it by training with it
                 schedule = make_schedule("reweight", config, catalog)
-                spec = ProxySpec(spec.run_id, name, online["reweight"].train.spec.weights, scale.model,
+                spec = RunSpec(spec.run_id, name, online["reweight"].train.spec.weights, scale.model,
                                  int(scale.tokens), int(seed))
             workdir = config.root / "online" / "validation" / f"{spec.run_id}-{_weights_key(spec.weights)}"
             say(f"validation {spec.run_id}")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.corpus.catalog import natural_mixture
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.errors import TrainerError
 from mixtures.mixture import uniform_mixture
 from mixtures.trainers.result import TrainResult
@@ -31,13 +31,13 @@ class Reference:
 
 
 def reference_spec(config: ProjectConfig, catalog: pd.DataFrame, mixture: str, model: str, tokens: int,
-                   seed: int) -> ProxySpec:
+                   seed: int) -> RunSpec:
     weights = natural_mixture(catalog) if mixture == "natural" else uniform_mixture(config.domain_names)
     name = f"reference-{mixture}"
-    return ProxySpec(ProxySpec.make_run_id(name, model, tokens, seed), name, weights, model, int(tokens), int(seed))
+    return RunSpec(RunSpec.make_run_id(name, model, tokens, seed), name, weights, model, int(tokens), int(seed))
 
 
-def train_reference(config: ProjectConfig, catalog: pd.DataFrame, spec: ProxySpec, *,
+def train_reference(config: ProjectConfig, catalog: pd.DataFrame, spec: RunSpec, *,
                     log: Callable[[str], None] | None = None) -> Reference:
     """Train (or reuse) the reference run of ``spec`` and load its final model."""
     import torch

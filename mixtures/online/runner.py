@@ -15,7 +15,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.corpus.catalog import natural_mixture
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.errors import ConfigError, TrainerError
 from mixtures.mixture import from_vector, to_vector, uniform_mixture
 from mixtures.online.target import objective, target_weights
@@ -140,7 +140,7 @@ def run_online(
     scale = scale or online_scale(config)
     init = initial_weights(config, catalog)
     name = f"online-{method}"
-    spec = ProxySpec(ProxySpec.make_run_id(name, scale.model, scale.tokens, seed), name,
+    spec = RunSpec(RunSpec.make_run_id(name, scale.model, scale.tokens, seed), name,
                      from_vector(init, config.domain_names), scale.model, int(scale.tokens), int(seed))
     reference = None
     reference_tokens, reference_seconds = 0, 0.0

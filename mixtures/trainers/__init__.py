@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from mixtures.config import ProjectConfig
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.trainers.baseline import unigram_baseline
 from mixtures.trainers.model import DEFAULT_PRESET, MODEL_PRESETS, ModelPreset, get_preset
 from mixtures.trainers.result import TrainResult, eval_names, run_rows
@@ -34,7 +34,7 @@ __all__ = [
 
 def train_proxy(
     config: ProjectConfig,
-    spec: ProxySpec,
+    spec: RunSpec,
     catalog: pd.DataFrame,
     workdir: str | Path,
     *,

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mixtures.config import ProjectConfig
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.errors import TrainerError
 from mixtures.mixture import to_vector, validate_mixture
 from mixtures.storage import atomic_write_bytes
@@ -41,23 +40,11 @@ EVAL_TOKENS = 8192          # at most this many validation tokens per domain and
 MIN_EVAL_TOKENS = 2048
 CHECKPOINT_SECONDS = 30.0
 DIVERGED_NATS = 3 * math.log(256)  # far above a uniform guess over bytes
-THREADS_ENV = "MIXTURES_TRAIN_THREADS"
 WARMUP_STEPS = 20
 EMA_DECAY = 0.99            # evaluation weights: an exponential moving average of the trained ones
 CHECKPOINT = "checkpoint.pt"
 
 Log = Callable[[str], None]
-
-
-def train_threads() -> int:
-    """Training threads: ``$MIXTURES_TRAIN_THREADS``, else the cores this process may use."""
-    value = os.environ.get(THREADS_ENV)
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise TrainerError(f"{THREADS_ENV}={value!r} is not a whole number of threads.") from None
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def eval_steps(total_steps: int, points: int) -> list[int]:
@@ -168,7 +155,7 @@ class _Data:
         return domains, out
 
 
-def _run_key(config: ProjectConfig, spec: ProxySpec, preset: ModelPreset, data: _Data, steps: int) -> str:
+def _run_key(config: ProjectConfig, spec: RunSpec, preset: ModelPreset, data: _Data, steps: int) -> str:
     payload = {
         "version": TRAINER_VERSION, "run_id": spec.run_id, "weights": spec.weights, "seed": spec.seed,
         "preset": preset.as_dict(), "steps": steps, "eval_points": config.proxy.eval_points,
@@ -244,7 +231,7 @@ def _save(path: Path, state: dict) -> None:
 
 def train_builtin(
     config: ProjectConfig,
-    spec: ProxySpec,
+    spec: RunSpec,
     catalog: pd.DataFrame,
     workdir: str | Path,
     *,
@@ -264,7 +251,7 @@ def train_builtin(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
 
-    torch.set_num_threads(train_threads())
+    torch.set_num_threads(int(spec.threads))  # fixed by the spec: the same losses wherever it runs
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, source_config
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.storage import atomic_write_json
 from mixtures.trainers.result import BITS_PER_BYTE, TrainResult, eval_names, failed, run_rows
 from mixtures.trainers.tokens import domain_tokens
@@ -47,7 +47,7 @@ class ContractError(ValueError):
     """The trainer's output does not follow the contract."""
 
 
-def command_input(config: ProjectConfig, spec: ProxySpec, catalog: pd.DataFrame, output: Path) -> dict[str, Any]:
+def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, output: Path) -> dict[str, Any]:
     """The input document handed to the command (JSON-able)."""
     sources, token_files = {}, {}
     for name in eval_names(config):
@@ -127,7 +127,7 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 def train_command(
     config: ProjectConfig,
-    spec: ProxySpec,
+    spec: RunSpec,
     catalog: pd.DataFrame,
     workdir: str | Path,
     *,

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from mixtures.config import ProjectConfig
-from mixtures.design import ProxySpec
+from mixtures.runs import RunSpec
 from mixtures.runs_table import loss_column, weight_column
 
 STATUSES = ("finished", "failed")
@@ -25,7 +25,7 @@ class TrainResult:
     (``tokens_per_s``, ``unigram_baseline``, ``weight_trajectory``, ...).
     """
 
-    spec: ProxySpec
+    spec: RunSpec
     status: str
     reason: str
     table: pd.DataFrame
@@ -62,7 +62,7 @@ def eval_names(config: ProjectConfig) -> list[str]:
 
 def run_rows(
     config: ProjectConfig,
-    spec: ProxySpec,
+    spec: RunSpec,
     evals: list[dict[str, Any]],
     *,
     n_params: int,
@@ -88,7 +88,7 @@ def run_rows(
     return pd.DataFrame(rows)
 
 
-def failed(spec: ProxySpec, reason: str, *, seconds: float = 0.0, n_params: int = 0, **extra: Any) -> TrainResult:
+def failed(spec: RunSpec, reason: str, *, seconds: float = 0.0, n_params: int = 0, **extra: Any) -> TrainResult:
     """A failed result with an empty table."""
     return TrainResult(spec=spec, status="failed", reason=reason, table=pd.DataFrame(), seconds=seconds,
                        n_params=n_params, extra=dict(extra))

@@ -1,0 +1,81 @@
+"""The run spec: one training of any kind (proxy, validation, online), everything that fixes its result.
+
+A spec names the mixture and its weights, the scale (model preset and token budget), the seed, the
+trainer, the online method where one applies, and the thread count. Two runs of the same spec give
+the same losses wherever they execute (a laptop, a Slurm node, a pod), so the run store reuses a
+finished run only when its stored spec equals the requested one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RunKind = Literal["proxy", "validation", "online"]
+KINDS: tuple[str, ...] = ("proxy", "validation", "online")
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run.
+
+    ``run_id`` (``f"{mixture_name}.{model}.{tokens}.s{seed}"``) is also its Dagster partition key.
+    ``method`` names the online method that drives the run's schedule (``None``: a static mixture).
+    ``threads`` is the number of CPU threads the trainer uses; it is part of the spec because it can
+    change the last bits of the losses.
+    """
+
+    run_id: str
+    mixture_name: str
+    weights: dict[str, float] = field(hash=False)
+    model: str
+    tokens: int
+    seed: int
+    kind: str = "proxy"
+    trainer: str = "builtin"
+    method: str | None = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"run kind {self.kind!r} is not one of {KINDS}")
+        if not _RUN_ID.match(self.run_id):
+            raise ValueError(f"run id {self.run_id!r} has characters outside [A-Za-z0-9_.-]")
+        if int(self.threads) < 1:
+            raise ValueError(f"run {self.run_id}: threads must be >= 1, got {self.threads}")
+
+    @staticmethod
+    def make_run_id(mixture_name: str, model: str, tokens: int, seed: int) -> str:
+        run_id = f"{mixture_name}.{model}.{int(tokens)}.s{int(seed)}"
+        if not _RUN_ID.match(run_id):
+            raise ValueError(f"run id {run_id!r} has characters outside [A-Za-z0-9_.-]; rename the mixture or model")
+        return run_id
+
+    @classmethod
+    def create(cls, mixture_name: str, weights: dict[str, float], model: str, tokens: int, seed: int,
+               **options: Any) -> RunSpec:
+        """A spec whose ``run_id`` is made from its mixture, scale and seed."""
+        return cls(run_id=cls.make_run_id(mixture_name, model, tokens, seed), mixture_name=mixture_name,
+                   weights={d: float(w) for d, w in weights.items()}, model=model, tokens=int(tokens),
+                   seed=int(seed), **options)
+
+    def record(self) -> dict[str, Any]:
+        """The identity of the run as JSON-able data (what must match for a stored result to be reused)."""
+        return {"run_id": self.run_id, "kind": self.kind, "mixture_name": self.mixture_name, "model": self.model,
+                "tokens": int(self.tokens), "seed": int(self.seed), "trainer": self.trainer, "method": self.method,
+                "threads": int(self.threads), "weights": {d: round(float(w), 9) for d, w in self.weights.items()}}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> RunSpec:
+        """The spec of a :meth:`record` (e.g. read back from the run store or a worker's input)."""
+        return cls(run_id=str(data["run_id"]), mixture_name=str(data["mixture_name"]),
+                   weights={str(d): float(w) for d, w in data["weights"].items()}, model=str(data["model"]),
+                   tokens=int(data["tokens"]), seed=int(data["seed"]), kind=str(data.get("kind", "proxy")),
+                   trainer=str(data.get("trainer", "builtin")), method=data.get("method"),
+                   threads=int(data.get("threads", 1)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.record(), sort_keys=True)
