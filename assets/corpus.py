@@ -3,13 +3,13 @@
 import dagster as dg
 import pandas as pd
 
+from assets.freshness import FILES_METADATA, files_digest
 from assets.metadata import markdown_table, table
 from mixtures.corpus import build_catalog, natural_mixture
+from mixtures.layout import CATALOG, project_file
 from mixtures.storage import atomic_write_frame
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
-
-CATALOG_FILE = "catalog.parquet"
 
 
 @dg.asset(
@@ -20,8 +20,9 @@ CATALOG_FILE = "catalog.parquet"
 )
 def domain_catalog(context: dg.AssetExecutionContext, project: ProjectResource, tracking: MlflowTracking):
     config = project.load()
+    files = files_digest(config)  # before reading: a file changed meanwhile is seen as a change
     catalog = build_catalog(config, on_error="record")
-    atomic_write_frame(config.root / CATALOG_FILE, catalog)
+    atomic_write_frame(project_file(config, CATALOG), catalog)
     broken = catalog[catalog["error"] != ""]
     shown = catalog.drop(columns=["content_sha256", "error"])
     natural = natural_mixture(catalog) if broken.empty else {}
@@ -40,7 +41,8 @@ def domain_catalog(context: dg.AssetExecutionContext, project: ProjectResource, 
                 markdown_table(pd.DataFrame({"domain": list(natural), "weight": list(natural.values())}))
             ) if natural else "n/a (broken domains)",
             "mlflow_run": dg.MetadataValue.url(url),
-            "path": dg.MetadataValue.path(str(config.root / CATALOG_FILE)),
+            FILES_METADATA: files,
+            "path": dg.MetadataValue.path(str(project_file(config, CATALOG))),
         },
     )
     yield dg.AssetCheckResult(

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import markdown_table
+from assets.partitions import DATASET_PARTITIONS, register
 from mixtures.resample.inputs import corpus_fingerprint, dsir_target_batches
 from mixtures.resample.materialize import (
     ConfigReader,
@@ -20,11 +21,19 @@ from mixtures.resample.materialize import (
     score_domain,
     write_shard,
 )
+from mixtures.layout import DATASET, OPTIMAL_MIXTURE, project_file
 from mixtures.resample.parallel import ordered_map
 from resources.project import ProjectResource
 
-DATASET_PARTITIONS = dg.DynamicPartitionsDefinition(name="dataset_domains")
-DATASET_DIR = "dataset"
+DATASET_DIR = DATASET
+
+
+def dataset_keys(config) -> list[str]:
+    """The dataset's partitions: the optimal mixture's domains with weight > 0."""
+    path = project_file(config, OPTIMAL_MIXTURE)
+    if not path.is_file():
+        return []
+    return [d for d, w in json.loads(path.read_text())["weights"].items() if w > 0]
 
 
 def dataset_request(config, optimal: dict) -> Request:
@@ -52,14 +61,11 @@ def dataset_plan(context: dg.AssetExecutionContext, optimal_mixture: dict, proje
     ws = Workspace(config.root / DATASET_DIR)
     if ws.begin(request, overwrite=True) is None and request.dsir is not None:
         prepare_target(ws, request, dsir_target_batches(config))
-    known = set(context.instance.get_dynamic_partitions(DATASET_PARTITIONS.name))
-    new = [d for d in request.domains if d not in known]
-    if new:
-        context.instance.add_dynamic_partitions(DATASET_PARTITIONS.name, new)
+    register(context, DATASET_PARTITIONS, list(request.domains))
     return request.to_dict()
 
 
-@dg.asset(group_name="dataset", partitions_def=DATASET_PARTITIONS,
+@dg.asset(group_name="dataset", partitions_def=DATASET_PARTITIONS, pool="dataset",
           description="One domain read once: documents spilled, sizes (and DSIR features) indexed.")
 def dataset_domains(context: dg.AssetExecutionContext, dataset_plan: dict, project: ProjectResource) -> dict:
     config = project.load()

@@ -6,8 +6,9 @@ import pandas as pd
 
 from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
-from mixtures.errors import TableError
-from mixtures.laws import extrapolation_check, fit_law
+from mixtures.evaluation.checks import extrapolation_report
+from mixtures.laws import fit_law
+from mixtures.layout import LAW, project_file
 from mixtures.laws.tracking import log_law
 from mixtures.objective import objective_weights
 from mixtures.plots import predicted_vs_actual
@@ -15,7 +16,6 @@ from mixtures.runs_table import loss_columns
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
-LAW_FILE = "law.json"
 
 
 def _oof_figure(fit, targets: list[str]):
@@ -25,23 +25,6 @@ def _oof_figure(fit, targets: list[str]):
     actual = pd.DataFrame({t: fit.oof[t]["actual"].to_numpy() for t in targets if t in fit.oof})
     predicted = pd.DataFrame({t: fit.oof[t][fit.chosen[t]].to_numpy() for t in targets if t in fit.oof})
     return predicted_vs_actual(actual, predicted)
-
-
-def _extrapolation(proxy_results: pd.DataFrame, targets: list[str], objective: list[str], fit, config):
-    """How well the law extrapolates within the proxies: fit on the smaller model sizes and predict the
-    largest (every target); with one model size, fit on the first half of each run's curve along D and
-    predict its end (the objective's targets). None when neither applies."""
-    if not fit.law.uses_scale:
-        return None
-    if proxy_results["n_params"].nunique() > 1:
-        return extrapolation_check(proxy_results, targets, law=config.laws.law, seed=config.seed)
-    if proxy_results["n_tokens"].nunique() >= 3 and objective:
-        try:
-            return extrapolation_check(proxy_results, objective, law=config.laws.law, by="n_tokens",
-                                       fit_fraction=0.5, seed=config.seed)
-        except TableError:  # too few eval points in the first half of the curves
-            return None
-    return None
 
 
 @dg.asset(
@@ -57,10 +40,11 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
     targets = [c for c in loss_columns(proxy_results) if proxy_results[c].notna().any()]
     fit = fit_law(proxy_results, targets, law=config.laws.law, folds=config.laws.folds,
                   bootstrap=config.laws.bootstrap, seed=config.seed)
-    path = config.root / LAW_FILE
+    path = project_file(config, LAW)
     fit.law.save(path)
     weights = objective_weights(config, natural_mixture(domain_catalog))
-    extrapolation = _extrapolation(proxy_results, targets, [t for t in weights if t in targets], fit, config)
+    extrapolation = extrapolation_report(proxy_results, targets, [t for t in weights if t in targets], law=config.laws.law,
+                                         uses_scale=fit.law.uses_scale, seed=config.seed)
     chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]
     spearman = float(objective_rows["spearman"].mean()) if len(objective_rows) else float("nan")
@@ -85,8 +69,15 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
     if extrapolation is not None:
         metadata["extrapolation"] = dg.MetadataValue.md(markdown_table(extrapolation))
     yield dg.Output(fit.law, metadata=metadata)
+    passed = bool(spearman >= config.laws.min_spearman)
+    advice = "" if passed else (
+        f"the law's cross-validated Spearman on the objective's targets is {spearman:.3f}, below "
+        f"laws.min_spearman = {config.laws.min_spearman}: it cannot rank the mixtures well enough to trust its "
+        "optimum. Add proxy runs (proxy.n_mixtures, proxy.seeds), choose another laws.law, or lower "
+        "laws.min_spearman if you accept a weaker law.")
     yield dg.AssetCheckResult(
-        check_name="cv_quality", passed=bool(spearman >= config.laws.min_spearman),
-        metadata={"objective_cv_spearman": spearman, "bar": config.laws.min_spearman,
+        check_name="cv_quality", passed=passed, description=advice or None,
+        metadata={"objective_cv_spearman": spearman, "laws.min_spearman": config.laws.min_spearman,
+                  **({"what_to_do": advice} if advice else {}),
                   "per_target": dg.MetadataValue.md(markdown_table(objective_rows)) if len(objective_rows) else "none"},
     )

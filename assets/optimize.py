@@ -9,14 +9,13 @@ from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
 from mixtures.objective import objective_weights
 from mixtures.optimize import build_problem, compare_mixtures, log_optimization, optimum_uncertainty, solve
-from mixtures.optimize.compare import best_observed
+from mixtures.evaluation.baselines import best_observed
+from mixtures.evaluation.scale import validation_point
+from mixtures.layout import OPTIMAL_MIXTURE, project_file
 from mixtures.plots import mixture_bars
 from mixtures.storage import atomic_write_json
-from mixtures.validation_scale import final_scale
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
-
-MIXTURE_FILE = "optimal_mixture.json"
 
 
 @dg.asset(
@@ -29,7 +28,7 @@ MIXTURE_FILE = "optimal_mixture.json"
 def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catalog: pd.DataFrame,
                     proxy_results: pd.DataFrame, project: ProjectResource, tracking: MlflowTracking):
     config = project.load()
-    n_params, n_tokens = final_scale(config)
+    n_params, n_tokens = validation_point(config)
     natural = natural_mixture(domain_catalog)
     weights = objective_weights(config, natural)
     problem = build_problem(config, mixing_laws, domain_catalog, targets=weights, n_params=n_params,
@@ -51,7 +50,7 @@ def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catal
                 "evaluations": result.evaluations, "mlflow_run_id": run_id, "best_proxy": best_name,
                 "uncertainty": uncertainty.to_dict(), "objective_weights": weights,
                 "scale": {"n_params": n_params, "n_tokens": n_tokens}}
-    atomic_write_json(config.root / MIXTURE_FILE, document)
+    atomic_write_json(project_file(config, OPTIMAL_MIXTURE), document)
     yield dg.Output(document, metadata={
         "weights": dg.MetadataValue.json(result.weights),
         "predicted_objective": float(result.objective),
@@ -64,7 +63,7 @@ def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catal
                                              "uniform": {d: 1 / len(natural) for d in natural}},
                                             title="optimal vs baselines"), "optimal vs baselines"),
         "mlflow_run": dg.MetadataValue.url(url),
-        "path": dg.MetadataValue.path(str(config.root / MIXTURE_FILE)),
+        "path": dg.MetadataValue.path(str(project_file(config, OPTIMAL_MIXTURE))),
     })
     yield dg.AssetCheckResult(check_name="constraints_hold", passed=not violations,
                               metadata={"violations": dg.MetadataValue.md("\n".join(f"- {v}" for v in violations) or "none")})

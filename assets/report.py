@@ -4,13 +4,12 @@
 import dagster as dg
 
 from mixtures.report import build_report, log_report
+from mixtures.layout import REPORT, project_file
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
-REPORT_FILE = "report.html"
 
-
-@dg.asset(group_name="report", deps=["validation_runs", "mixed_dataset"],
+@dg.asset(group_name="report", deps=["validation_verdict", "mixed_dataset"],
           description="HTML comparison report from MLflow (mixtures, proxy runs, law quality, optimizer, "
                       "validation verdict), logged as an MLflow artifact.")
 def mixture_report(context: dg.AssetExecutionContext, project: ProjectResource, tracking: MlflowTracking):
@@ -23,7 +22,7 @@ def mixture_report(context: dg.AssetExecutionContext, project: ProjectResource, 
         max_results=5000))
     run_ids = [r.info.run_id for r in runs if r.data.tags.get("mixtures.role") != "report"]
     path = build_report(tracker, config.tracking.experiment, run_ids=run_ids or None,
-                        out_path=config.root / REPORT_FILE, title=f"mixtures report: {config.project}")
+                        out_path=project_file(config, REPORT), title=f"mixtures report: {config.project}")
     with tracking.run(context, "mixture_report", config, tags={"mixtures.role": "report"}) as run:
         log_report(run, path)
         url = run.url

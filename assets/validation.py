@@ -1,102 +1,92 @@
-"""Validation runs: the optimal mixture against the baselines at a larger scale, several seeds each."""
+"""Validation: the optimal mixture against the baselines at the validation scale, several seeds each.
 
+``validation_design`` chooses the mixtures (evaluation core: optimal, natural, uniform, the best proxy
+run, named ones), predicts each one's objective, plans one run per mixture and seed and registers its
+partition; ``validation_runs`` trains each partition like any other run; ``validation_verdict``
+judges the measured objectives and writes ``validation.json``.
+"""
 
 import dagster as dg
 import pandas as pd
 
 from assets.metadata import image, markdown_table
+from assets.partitions import VALIDATION_PARTITIONS, register
+from assets.training import training_asset
 from mixtures.corpus import natural_mixture
-from mixtures.mixture import uniform_mixture
-from mixtures.objective import objective_of, objective_weights
-from mixtures.optimize.compare import best_observed
+from mixtures.evaluation.baselines import baseline_mixtures, predicted_objectives
+from mixtures.evaluation.scale import validation_point, validation_scale, validation_specs
+from mixtures.evaluation.verdict import measured_objectives, verdict_from_runs
+from mixtures.layout import VALIDATION, VALIDATION_DESIGN, project_file
+from mixtures.objective import objective_weights
 from mixtures.plots import validation_comparison
-from mixtures.runs_table import weight_column
+from mixtures.runs import RunSpec
+from mixtures.runs.store import RunStore
 from mixtures.storage import atomic_write_json
-from mixtures.trainers.tracking import log_training_run
-from mixtures.validation import validation_verdict
-from mixtures.validation_scale import (
-    final_scale,
-    run_validation,
-    validation_scale,
-    validation_specs,
-)
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
-VERDICT_FILE = "validation.json"
-
-
-def baseline_mixtures(config, catalog: pd.DataFrame, optimal: dict, proxy_results: pd.DataFrame,
-                      weights: dict[str, float]) -> tuple[dict[str, dict[str, float]], str]:
-    """optimal, natural, uniform, the best observed proxy mixture (unless it is one of those) and the
-    user's named mixtures."""
-    natural = natural_mixture(catalog)
-    mixtures = {"optimal": optimal, "natural": natural, "uniform": uniform_mixture(config.domain_names)}
-    best_name, best = best_observed(proxy_results, weights, config.domain_names)
-    same = [n for n, m in mixtures.items() if all(abs(m.get(d, 0.0) - best.get(d, 0.0)) < 1e-6 for d in config.domain_names)]
-    if not same:  # the best proxy run is a mixture of its own, not natural or uniform again
-        mixtures["best_proxy"] = best
-    mixtures.update({name: dict(w) for name, w in config.validation.mixtures.items()})
-    return mixtures, best_name
-
-
-def predicted_objectives(law, mixtures: dict[str, dict[str, float]], domains: list[str], scale: tuple[int, int],
-                         weights: dict[str, float]) -> dict[str, float]:
-    """The law's objective for each mixture at ``scale``."""
-    frame = pd.DataFrame([{weight_column(d): m.get(d, 0.0) for d in domains} for m in mixtures.values()])
-    frame["n_params"], frame["n_tokens"] = float(scale[0]), float(scale[1])
-    predictions = law.predict(frame)
-    return dict(zip(mixtures, objective_of(predictions, weights), strict=True))
-
 
 @dg.asset(group_name="validation",
-          description="The optimal mixture vs natural, uniform, the best proxy run and named mixtures, trained "
-                      "at the validation scale with several seeds; the verdict, from measurement.")
-def validation_runs(context: dg.AssetExecutionContext, optimal_mixture: dict, mixing_laws, domain_catalog: pd.DataFrame,
-                    proxy_results: pd.DataFrame, project: ProjectResource, tracking: MlflowTracking):
+          description="The mixtures to validate (optimal, natural, uniform, the best proxy run, named ones) with "
+                      "the law's predicted objective each; plans one validation_runs partition per mixture and seed.")
+def validation_design(context: dg.AssetExecutionContext, optimal_mixture: dict, mixing_laws,
+                      domain_catalog: pd.DataFrame, proxy_results: pd.DataFrame, project: ProjectResource) -> dict:
     config = project.load()
     weights = objective_weights(config, natural_mixture(domain_catalog))
     mixtures, best_name = baseline_mixtures(config, domain_catalog, optimal_mixture["weights"], proxy_results, weights)
-    scale = final_scale(config)
-    predicted = predicted_objectives(mixing_laws, mixtures, config.domain_names, scale, weights)
+    point = validation_point(config)
+    predicted = predicted_objectives(mixing_laws, mixtures, config.domain_names, point, weights)
     specs = validation_specs(config, mixtures)
-
-    def log_run(spec, result) -> None:
-        with tracking.run(context, f"validation {spec.run_id}", config, tags={
-            "mixtures.role": "validation_run", "mixtures.mixture_name": spec.mixture_name,
-            "mixtures.status": result.status}) as run:
-            metrics = {"predicted_objective": predicted[spec.mixture_name]}
-            if result.table is not None and len(result.table):
-                final = result.table.sort_values("n_tokens").iloc[[-1]]
-                metrics["objective"] = float(objective_of(final, weights)[0])
-            log_training_run(run, spec, result, config.proxy.trainer, metrics=metrics)
-
-    results = run_validation(config, domain_catalog, specs, weights, on_result=log_run, log=context.log.info)
-    results["predicted"] = results["mixture_name"].map(predicted)
-    verdict = validation_verdict(results[["mixture_name", "seed", "objective", "predicted"]])
-    document = {**verdict.to_json(), "scale": {"model": validation_scale(config).model, "n_params": scale[0],
-                                                "n_tokens": scale[1]},
-                "best_proxy_run": best_name, "mixtures_weights": mixtures,
+    RunStore(config.root).plan(specs)
+    new = register(context, VALIDATION_PARTITIONS, [s.run_id for s in specs])
+    document = {"runs": [s.record() for s in specs], "mixtures_weights": mixtures, "predicted": predicted,
+                "objective_weights": weights, "best_proxy_run": best_name,
+                "scale": {"model": validation_scale(config).model, "n_params": point[0], "n_tokens": point[1]},
                 "optimal_mlflow_run_id": optimal_mixture.get("mlflow_run_id")}
-    atomic_write_json(config.root / VERDICT_FILE, document)
+    atomic_write_json(project_file(config, VALIDATION_DESIGN), document)
+    context.add_output_metadata({"runs": len(specs), "new_partitions": len(new),
+                                 "predicted": dg.MetadataValue.json(predicted)})
+    return document
+
+
+validation_runs = training_asset(
+    "validation", name="validation_runs", group="validation", deps=["validation_design", "method_design"],
+    description="One validation training run per partition (mixture x seed at the validation scale), launched "
+                "like every other run.")
+
+
+@dg.asset(group_name="validation", deps=[validation_runs],
+          description="The verdict, from measurement: the optimal mixture vs each baseline over seeds, the law's "
+                      "error at the validation scale (validation.json).")
+def validation_verdict(context: dg.AssetExecutionContext, validation_design: dict, project: ProjectResource,
+                       tracking: MlflowTracking) -> dict:
+    config = project.load()
+    store = RunStore(config.root)
+    specs = [RunSpec.from_record(r) for r in validation_design["runs"]]
+    results = measured_objectives(store, specs, validation_design["objective_weights"])
+    results["predicted"] = results["mixture_name"].map(validation_design["predicted"])
+    verdict = verdict_from_runs(results[["mixture_name", "seed", "objective", "predicted"]])
+    document = {**verdict.to_json(), **{k: validation_design[k] for k in
+                                        ("scale", "best_proxy_run", "mixtures_weights", "optimal_mlflow_run_id")}}
+    atomic_write_json(project_file(config, VALIDATION), document)
     figure = validation_comparison(results)
     with tracking.run(context, "validation verdict", config, tags={"mixtures.role": "validation"}) as run:
-        run.log_dict(document, VERDICT_FILE)
+        run.log_dict(document, VALIDATION)
         run.log_metrics({f"objective_mean.{n}": float(r["mean"]) for n, r in verdict.stats.iterrows()})
         run.log_metrics({"improvement_vs_best_baseline": verdict.improvement_vs_best_baseline,
                          "law_mre": verdict.law_mre})
         run.log_figure(figure, "validation.png")
         run.set_tags({"mixtures.optimal_wins": str(verdict.optimal_wins)})
         url = run.url
-    failures = results[results["failure"] != ""]
-    return dg.Output(document, metadata={
+    context.add_output_metadata({
         "verdict": dg.MetadataValue.md(verdict.summary.replace("\n", "\n\n")),
         "stats": dg.MetadataValue.md(markdown_table(verdict.stats.reset_index(names="mixture"))),
         "optimal_wins": verdict.optimal_wins,
         "improvement_vs_best_baseline": float(verdict.improvement_vs_best_baseline),
         "law_mre": float(verdict.law_mre),
-        "failed_runs": len(failures),
+        "missing_runs": int(results["objective"].isna().sum()),
         "plot": image(figure, "validation objective per mixture"),
         "mlflow_run": dg.MetadataValue.url(url),
-        "path": dg.MetadataValue.path(str(config.root / VERDICT_FILE)),
+        "path": dg.MetadataValue.path(str(project_file(config, VALIDATION))),
     })
+    return document

@@ -8,7 +8,6 @@ See ``examples/project.yaml`` for a documented example.
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,6 +239,57 @@ class OnlineConfig(_Strict):
         return value
 
 
+LauncherName = Literal["local", "slurm", "k8s"]  # resources.launchers.LAUNCHERS (the library cannot import it)
+
+
+class SlurmLaunchConfig(_Strict):
+    """One ``sbatch`` job per training run (``launch.launcher: slurm``)."""
+
+    partition: str | None = Field(None, description="--partition; default: the cluster's default partition")
+    account: str | None = Field(None, description="--account")
+    gpus: int = Field(0, ge=0, description="--gres=gpu:N per run (0: none)")
+    cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task; default: launch.threads")
+    mem: str | None = Field(None, pattern=r"^[0-9]+[KMGT]?$", description="--mem, e.g. 16G")
+    time: str | None = Field(None, description="--time, e.g. 02:00:00")
+    qos: str | None = Field(None, description="--qos")
+    extra_args: list[str] = Field(default_factory=list, description="more sbatch options, e.g. ['--constraint=a100']")
+    setup: list[str] = Field(default_factory=list, description="shell lines run before the worker (module load, venv)")
+    python: str | None = Field(None, description="the interpreter on the nodes; default: the one running Dagster")
+    poll_seconds: float = Field(1.0, gt=0, description="how often the job's state is read (squeue)")
+    node_down_timeout_s: float = Field(300.0, gt=0, description="fail a pending job after its partition has had "
+                                       "no usable node (all down or drained) for this long")
+
+
+class K8sLaunchConfig(_Strict):
+    """One Kubernetes Job per training run through dagster-k8s Pipes (``launch.launcher: k8s``)."""
+
+    image: str | None = Field(None, description="an image with mixtures installed (pip install '.[k8s]')")
+    namespace: str = "default"
+    cpu: str = Field("2", description="resources.requests/limits cpu")
+    memory: str = Field("8Gi", description="resources.requests/limits memory")
+    gpus: int = Field(0, ge=0, description="resources.limits nvidia.com/gpu")
+    service_account: str | None = None
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    env: dict[str, str] = Field(default_factory=dict, description="more environment variables for the pod")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    kubeconfig: str | None = Field(None, description="a kubeconfig file; default: in-cluster, then ~/.kube/config")
+
+
+class LaunchConfig(_Strict):
+    """Where each training run executes; every run is one Dagster partition, launched by this launcher."""
+
+    launcher: LauncherName = Field("local", description="local (a subprocess) | slurm | k8s; "
+                                   "MIXTURES_LAUNCHER overrides it per environment")
+    threads: int = Field(1, ge=1, description="CPU threads per run; part of the run spec (it can change the last "
+                         "bits of a loss), so the same run gives the same losses under every launcher")
+    max_concurrent: int | None = Field(None, ge=1, description="trainings at once (the Dagster pool's limit); "
+                                       "default: cores / threads for local, 16 for slurm and k8s")
+    retries: int = Field(2, ge=0, description="a run whose job was cancelled or preempted is retried this often "
+                         "and resumes from its checkpoint")
+    slurm: SlurmLaunchConfig = Field(default_factory=SlurmLaunchConfig)
+    k8s: K8sLaunchConfig = Field(default_factory=K8sLaunchConfig)
+
+
 class StorageConfig(_Strict):
     """Where outputs and caches go (relative to the config file)."""
 
@@ -270,6 +320,7 @@ class ProjectConfig(_Strict):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     online: OnlineConfig = Field(default_factory=OnlineConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     base_dir: str = Field(".", description="set by load_config: the config file's folder")
@@ -329,16 +380,17 @@ class ProjectConfig(_Strict):
         """A short hash of everything that shapes results (not where the file lives)."""
         import hashlib
 
-        payload = self.model_dump_json(exclude={"base_dir", "storage", "tracking"})
+        payload = self.model_dump_json(exclude={"base_dir", "storage", "tracking", "launch"})
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
 
     @property
     def tracking_uri(self) -> str:
-        """The MLflow URI (``MLFLOW_TRACKING_URI`` overrides the config), a relative sqlite path
-        made absolute against the config folder."""
-        uri = self.tracking.uri
+        """The MLflow URI (under ``MIXTURES_ENV=team``, ``MLFLOW_TRACKING_URI`` overrides the config), a relative
+        sqlite path made absolute against the config folder."""
+        from mixtures.environment import tracking_uri_override
+
         prefix = "sqlite:///"
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or uri
+        uri = tracking_uri_override() or self.tracking.uri
         if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
             return prefix + str(self.resolve(uri[len(prefix):]))
         return uri

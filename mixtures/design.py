@@ -154,22 +154,10 @@ def _as_dict(vector: np.ndarray, domains: list[str]) -> dict[str, float]:
 
 def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[RunSpec]:
     """Every proxy run of the design: mixtures x ``proxy.scales`` x ``proxy.seeds``."""
-    mixtures = design_mixtures(config, catalog)
-    specs = []
-    for name, weights in mixtures.items():
-        for scale in config.proxy.scales:
-            for seed in config.proxy.seeds:
-                specs.append(
-                    RunSpec(
-                        run_id=RunSpec.make_run_id(name, scale.model, scale.tokens, seed),
-                        mixture_name=name,
-                        weights=dict(weights),
-                        model=scale.model,
-                        tokens=int(scale.tokens),
-                        seed=int(seed),
-                    )
-                )
-    return specs
+    return [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="proxy", trainer=config.proxy.trainer,
+                           threads=config.launch.threads)
+            for name, weights in design_mixtures(config, catalog).items()
+            for scale in config.proxy.scales for seed in config.proxy.seeds]
 
 
 def design_frame(specs: list[RunSpec]) -> pd.DataFrame:
@@ -181,29 +169,3 @@ def design_frame(specs: list[RunSpec]) -> pd.DataFrame:
         row.update({weight_column(d): w for d, w in spec.weights.items()})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def find_spec(specs: list[RunSpec], run_id: str) -> RunSpec:
-    """The spec named ``run_id`` (e.g. a Dagster partition key), or a clear error."""
-    for spec in specs:
-        if spec.run_id == run_id:
-            return spec
-    shown = ", ".join(s.run_id for s in specs[:5]) + (" ..." if len(specs) > 5 else "")
-    raise InfeasibleError(
-        f"run {run_id!r} is not in the current proxy design ({len(specs)} runs: {shown}); the config or the "
-        "catalog changed since it was planned. Re-run proxy_design."
-    )
-
-
-def specs_from_frame(frame: pd.DataFrame) -> list[RunSpec]:
-    """The specs of a :func:`design_frame` table (e.g. the ``proxy_design`` asset)."""
-    wcols = [c for c in frame.columns if str(c).startswith("w_")]
-    return [RunSpec(run_id=str(row["run_id"]), mixture_name=str(row["mixture_name"]),
-                      weights={c[len("w_"):]: float(row[c]) for c in wcols}, model=str(row["model"]),
-                      tokens=int(row["tokens"]), seed=int(row["seed"]))
-            for row in frame.to_dict("records")]
-
-
-def spec_from_frame(frame: pd.DataFrame, run_id: str) -> RunSpec:
-    """The spec of ``run_id`` (a Dagster partition key) in a :func:`design_frame` table."""
-    return find_spec(specs_from_frame(frame), run_id)

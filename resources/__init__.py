@@ -1,9 +1,9 @@
-"""Dagster resources, chosen per environment by configuration (``MIXTURES_ENV``), not by code edits.
+"""Dagster resources, chosen per environment by configuration (``MIXTURES_ENV``, ``MIXTURES_LAUNCHER``), not by
+code edits. Which environments exist and what each means: :mod:`mixtures.environment`.
 
-- ``local`` (default): the embedded setup: MLflow on the project config's store
-  (``sqlite:///mlflow.db``), data on local disk.
-- ``team``: MLflow from ``MLFLOW_TRACKING_URI`` (e.g. a tracking server on PostgreSQL); Dagster's
-  own storage comes from ``$DAGSTER_HOME/dagster.yaml`` (see README: team deployment).
+- ``project``: the project config (:class:`ProjectResource`);
+- ``tracking``: MLflow (:class:`MlflowTracking`; under ``team`` the server of ``MLFLOW_TRACKING_URI``);
+- ``launcher``: where each training run executes (:class:`TrainingLauncher`: ``local`` | ``slurm`` | ``k8s``).
 """
 
 from __future__ import annotations
@@ -12,23 +12,19 @@ import os
 
 import dagster as dg
 
+from mixtures.environment import environment
+from resources.launchers import LAUNCHER_ENV, TrainingLauncher
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
-
-ENVIRONMENTS = ("local", "team")
 
 
 def resources_for_env(env: str | None = None) -> dict[str, dg.ConfigurableResource]:
     """The resources of an environment (default: ``$MIXTURES_ENV`` or ``local``)."""
-    env = env or os.environ.get("MIXTURES_ENV", "local")
-    if env not in ENVIRONMENTS:
-        raise ValueError(f"MIXTURES_ENV={env!r} is not one of {ENVIRONMENTS}")
+    env = env or environment()
     project = ProjectResource(config_path=dg.EnvVar("MIXTURES_CONFIG") if os.environ.get("MIXTURES_CONFIG") else "")
-    if env == "team":
-        tracking = MlflowTracking(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"))
-    else:
-        tracking = MlflowTracking()
-    return {"project": project, "tracking": tracking}
+    tracking = MlflowTracking(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")) if env == "team" else MlflowTracking()
+    launcher = TrainingLauncher(name=os.environ.get(LAUNCHER_ENV, ""))
+    return {"project": project, "tracking": tracking, "launcher": launcher}
 
 
-__all__ = ["MlflowTracking", "ProjectResource", "resources_for_env"]
+__all__ = ["MlflowTracking", "ProjectResource", "TrainingLauncher", "resources_for_env"]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from mixtures.config import ProjectConfig, load_config
-from mixtures.defaults import prepare_demo
+from mixtures.config import ProjectConfig
+from mixtures.defaults import project_config
 
 
 @lru_cache(maxsize=8)
 def _load(path: str, workdir: str) -> ProjectConfig:
-    return load_config(path) if path else prepare_demo(Path(workdir))
+    return project_config(path, workdir)
 
 
 class ProjectResource(dg.ConfigurableResource):
@@ -27,7 +27,14 @@ class ProjectResource(dg.ConfigurableResource):
     config_path: str = ""
     workdir: str = ""
 
-    def load(self) -> ProjectConfig:
+    def config_file(self) -> str:
+        """The config file's absolute path ("" for the embedded demo)."""
         path = self.config_path or os.environ.get("MIXTURES_CONFIG", "")
-        workdir = self.workdir or os.environ.get("MIXTURES_WORKDIR", "") or os.getcwd()
-        return _load(str(Path(path).resolve()) if path else "", str(Path(workdir).resolve()))
+        return str(Path(path).resolve()) if path else ""
+
+    def work_folder(self) -> str:
+        """The folder the embedded demo lives in (``MIXTURES_WORKDIR``, else the current folder)."""
+        return str(Path(self.workdir or os.environ.get("MIXTURES_WORKDIR", "") or os.getcwd()).resolve())
+
+    def load(self) -> ProjectConfig:
+        return _load(self.config_file(), self.work_folder())

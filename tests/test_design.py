@@ -9,7 +9,7 @@ import pytest
 
 from mixtures.corpus import natural_mixture
 from mixtures.runs import RunSpec
-from mixtures.design import design_frame, design_mixtures, design_runs, find_spec
+from mixtures.design import design_frame, design_mixtures, design_runs
 from mixtures.errors import InfeasibleError
 from tests.proxy_fixture import fixture_catalog, fixture_config
 
@@ -100,8 +100,5 @@ def test_runs_cross_mixtures_scales_and_seeds(setup):
     assert list(frame.columns[:5]) == ["run_id", "mixture_name", "model", "tokens", "seed"]
     assert [c for c in frame.columns if c.startswith("w_")] == [f"w_{d}" for d in config.domain_names]
     assert np.allclose(frame.filter(like="w_").sum(axis=1), 1.0)
-    assert find_spec(specs, specs[5].run_id) is specs[5]
-    with pytest.raises(InfeasibleError, match="not in the current proxy design"):
-        find_spec(specs, "gone.micro.1.s0")
     with pytest.raises(ValueError, match="outside"):
         RunSpec.make_run_id("my mix", "micro", 1, 0)

@@ -6,16 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from mixtures.config import ProjectConfig, load_config
+from mixtures.config import ProjectConfig
 
 
 def project_config(path: str | None) -> ProjectConfig:
-    """The config at ``path``, or the embedded demo resolved against the current folder."""
-    if path:
-        return load_config(path)
-    from mixtures.defaults import load_demo_config
+    """The config at ``path``, or the embedded demo resolved against the current folder (not built)."""
+    from mixtures.defaults import project_config as load
 
-    return load_demo_config(Path.cwd())
+    return load(path, Path.cwd(), build=False)
 
 
 def catalog(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
-"""``mixtures run [CONFIG] [--out DIR]``: the whole pipeline, as far as it exists.
+"""``mixtures run [CONFIG] [--out DIR]``: the whole pipeline.
 
-The pipeline runs as Dagster runs on a persistent, project-local instance (``.dagster_home``
-unless ``DAGSTER_HOME`` is set), in a subprocess so that the library itself never imports Dagster.
+The pipeline runs as Dagster runs on a persistent, project-local instance (``.dagster_home`` unless
+``DAGSTER_HOME`` is set), driven by ``python -m assets.pipeline`` in a subprocess so that the library
+itself never imports Dagster. The embedded instance queues runs (``QueuedRunCoordinator``) under pool
+limits; the driver starts the daemon that launches them.
 """
 
 from __future__ import annotations
@@ -10,22 +12,36 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from mixtures.environment import environment
 from mixtures.errors import ConfigError
 
-
-ENVIRONMENTS = ("local", "team")  # as resources.resources_for_env (the library does not import resources)
+EMBEDDED_HEADER = "# Dagster instance for mixtures"
+EMBEDDED_INSTANCE = f"""{EMBEDDED_HEADER}: sqlite storage in this folder (see README for PostgreSQL).
+# Runs queue here and the daemon launches them under the concurrency pools' limits (`train` for the
+# trainings); `mixtures run` starts the daemon itself, `dagster dev` does too.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+concurrency:
+  pools:
+    granularity: run
+    default_limit: 1
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 5
+"""
 
 
 def check_environment(env: dict[str, str], dagster_home: Path) -> None:
     """Refuse, before anything starts, an environment the pipeline would fail in later or silently
     replace: an unknown ``MIXTURES_ENV``; ``team`` without ``MLFLOW_TRACKING_URI`` or without a
     ``$DAGSTER_HOME/dagster.yaml`` (else an embedded sqlite instance would be created instead)."""
-    name = env.get("MIXTURES_ENV") or "local"
-    if name not in ENVIRONMENTS:
-        raise ConfigError(f"MIXTURES_ENV={name!r} is not one of {ENVIRONMENTS}; unset it for the embedded setup.")
-    if name != "team":
+    if environment(env) != "team":
         return
     if not env.get("MLFLOW_TRACKING_URI"):
         raise ConfigError("MIXTURES_ENV=team needs MLFLOW_TRACKING_URI, the team's MLflow server "
@@ -35,7 +51,25 @@ def check_environment(env: dict[str, str], dagster_home: Path) -> None:
                           f"(looked in {dagster_home}); copy deploy/team/dagster.yaml there (README: Team deployment).")
 
 
-def run(args: argparse.Namespace) -> int:
+def ensure_instance(home: Path) -> None:
+    """Write (or upgrade) the embedded instance's ``dagster.yaml``; refuse a user's instance that cannot queue."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    if text is None or (text.startswith(EMBEDDED_HEADER) and text != EMBEDDED_INSTANCE):
+        fd, tmp = tempfile.mkstemp(prefix=".dagster.yaml.", dir=home)  # racing first runs write the same bytes
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(EMBEDDED_INSTANCE)
+        os.replace(tmp, path)
+    elif "QueuedRunCoordinator" not in text:
+        raise ConfigError(f"{path}: the pipeline queues its runs on the instance, so its run_coordinator must be "
+                          "QueuedRunCoordinator (with `concurrency: pools: granularity: run`); see "
+                          "deploy/team/dagster.yaml (README: Run on a cluster).")
+
+
+def drive(args: argparse.Namespace, extra: list[str]) -> int:
+    """Start the pipeline driver on the project's instance and wait for it (also through Ctrl-C, which
+    the driver gets too and answers by stopping every run it started)."""
     env = dict(os.environ)
     workdir = Path.cwd()
     if args.config:
@@ -49,19 +83,24 @@ def run(args: argparse.Namespace) -> int:
     env.setdefault("MIXTURES_WORKDIR", str(workdir))
     home = Path(env.get("DAGSTER_HOME") or workdir / ".dagster_home").resolve()
     check_environment(env, home)
-    home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home / "dagster.yaml"
-    if not instance_yaml.exists():  # the embedded default: sqlite storage in this folder
-        instance_yaml.write_text("# Dagster instance for mixtures: sqlite storage in this folder (see README for PostgreSQL).\n"
-                                 "telemetry:\n  enabled: false\n")
+    ensure_instance(home)
     env["DAGSTER_HOME"] = str(home)
-    command = [sys.executable, "-m", "assets.launch"]
+    command = [sys.executable, "-m", "assets.pipeline", *extra]
     if args.out:
         command += ["--out", str(Path(args.out).resolve())]
     try:
-        return subprocess.call(command, env=env)
+        process = subprocess.Popen(command, env=env)
     except FileNotFoundError as exc:  # pragma: no cover - the interpreter itself is missing
         raise ConfigError(f"cannot start the pipeline: {exc}") from None
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue  # the driver is stopping its runs; its exit code (130) follows
+
+
+def run(args: argparse.Namespace) -> int:
+    return drive(args, [])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

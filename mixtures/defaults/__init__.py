@@ -24,14 +24,21 @@ def load_demo_config(workdir: Path) -> ProjectConfig:
     return parse_config(data, source=f"{DEMO_CONFIG} (embedded demo)", base_dir=workdir)
 
 
-def is_demo(config: ProjectConfig) -> bool:
-    """True for the embedded demo project."""
-    return config.project == "mixtures-demo"
-
-
 def prepare_demo(workdir: Path, progress: bool = False) -> ProjectConfig:
     """The demo config, with its corpus built under ``workdir`` first (cached: ~0.3 s when built)."""
     from mixtures.demo_corpus import build_demo_corpus
 
     build_demo_corpus(Path(workdir) / DEMO_CORPUS_DIR, caps=DEMO_CAPS_MB, progress=progress)
     return load_demo_config(workdir)
+
+
+def project_config(path: str | Path | None, workdir: str | Path | None = None, *, build: bool = True) -> ProjectConfig:
+    """The config at ``path``, or (``path`` empty) the embedded demo under ``workdir`` (default: the current
+    folder), its corpus built first when missing unless ``build`` is false. The one way every entry point
+    loads the project."""
+    if path:
+        from mixtures.config import load_config
+
+        return load_config(path)
+    workdir = Path(workdir or Path.cwd())
+    return prepare_demo(workdir) if build else load_demo_config(workdir)

@@ -13,9 +13,9 @@ from mixtures.online.dga import GradientAlignmentSchedule
 from mixtures.online.doremi import DoReMiSchedule
 from mixtures.online.reweight import LossReweightSchedule, effective_sample_size, sample_weights
 
-METHODS = ("doremi", "aioli", "dga", "reweight")
+from mixtures.online.registry import ONLINE_METHODS, MethodSetup, OnlineMethod
 
 __all__ = [
-    "METHODS", "AioliSchedule", "DoReMiSchedule", "GradientAlignmentSchedule", "LossReweightSchedule",
+    "ONLINE_METHODS", "MethodSetup", "OnlineMethod", "AioliSchedule", "DoReMiSchedule", "GradientAlignmentSchedule", "LossReweightSchedule",
     "OnlineSchedule", "effective_sample_size", "exp_grad_step", "sample_weights",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mixtures.online.base import OnlineSchedule, exp_grad_step
+from mixtures.online.registry import ONLINE_METHODS, MethodSetup, OnlineMethod
 
 
 def probe_mixtures(p: np.ndarray, epsilon: float) -> np.ndarray:
@@ -102,3 +103,13 @@ class AioliSchedule(OnlineSchedule):
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "interaction_matrices": self.matrices, "names": self.names}
+
+
+def _build(setup: MethodSetup, **overrides: Any) -> AioliSchedule:
+    c = setup.section
+    return AioliSchedule(setup.init, setup.names, setup.targets,
+                         **{**setup.common, "eta": c.eta, "epsilon": c.epsilon, "probe_steps": c.probe_steps,
+                            "eval_windows": c.eval_windows, "smoothing": c.smoothing, **overrides})
+
+
+ONLINE_METHODS.add("aioli", OnlineMethod(build=_build))

@@ -1,40 +1,44 @@
 """Online mixtures beside the baselines (and the offline law's optimum) at the validation scale.
 
-Each online method derives its mixture in one online proxy run (seed ``config.seed``, the online
-scale); every mixture (natural, uniform, the offline optimum if ``<root>/optimal_mixture.json``
-exists, and each online mixture) is then trained with the built-in trainer and a static schedule
-at the validation scale, once per seed, and judged by the target objective (lower is better).
-``reweight`` is a training procedure rather than a mixture, so its validation runs train with the
-reweighting itself (natural/initial sampling plus loss-based sample weights).
+Each online method derives its mixture in one online run (a partition of ``online_runs``: seed
+``config.seed``, the online scale). :func:`comparison_design` then plans, as ``validation_runs``
+partitions, every mixture (natural, uniform, the offline optimum if ``optimal_mixture.json`` exists, and
+each online mixture) at the validation scale once per seed; natural, uniform and the optimum are the very
+runs the pipeline's validation trains, so they are reused. :func:`compare_methods` judges the stored
+runs by the target objective (lower is better). ``reweight`` is a training procedure rather than a
+mixture, so its validation runs train with the reweighting itself.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.corpus.catalog import natural_mixture
-from mixtures.runs import RunSpec
-from mixtures.errors import MixturesError, TrainerError
+from mixtures.errors import MixturesError
+from mixtures.evaluation.baselines import OPTIMAL
+from mixtures.evaluation.scale import validation_scale
+from mixtures.layout import OPTIMAL_MIXTURE, project_file
 from mixtures.mixture import uniform_mixture, validate_mixture
-from mixtures.online.runner import OnlineResult, online_scale, run_online
-from mixtures.online.target import objective, target_weights
-from mixtures.validation_scale import validation_scale
+from mixtures.objective import objective_of, objective_weights
+from mixtures.online.registry import ONLINE_METHODS
+from mixtures.online.runner import online_spec
+from mixtures.online.target import target_weights
+from mixtures.runs import RunSpec
+from mixtures.runs.store import RunStore
 
-Log = Callable[[str], None]
-OPTIMAL_FILE = "optimal_mixture.json"
-OFFLINE = "offline_optimal"
+OFFLINE = "offline_optimal"  # how the comparison names the offline law's optimum (its runs are the pipeline's)
+
+
 def offline_optimum(config: ProjectConfig) -> dict[str, float] | None:
     """The offline law's optimum from ``<root>/optimal_mixture.json`` (its ``weights``), if present."""
-    path = config.root / OPTIMAL_FILE
+    path = project_file(config, OPTIMAL_MIXTURE)
     if not path.exists():
         return None
     try:
@@ -62,7 +66,6 @@ class MethodsComparison:
     runs: pd.DataFrame                       # mixture_name, seed, objective, loss_<name>...
     mixtures: dict[str, dict[str, float]]
     compute: dict[str, dict[str, float]]
-    online: dict[str, OnlineResult] = field(default_factory=dict)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     verdict: str = ""
     verdict_source: str = ""
@@ -70,9 +73,9 @@ class MethodsComparison:
     def stats(self) -> pd.DataFrame:
         rows = {}
         for name, group in self.runs.groupby("mixture_name", sort=False):
-            values = group["objective"].to_numpy(dtype=float)
-            rows[name] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                          "n": len(values)}
+            values = group["objective"].dropna().to_numpy(dtype=float)
+            rows[name] = {"mean": float(values.mean()) if len(values) else math.nan,
+                          "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "n": len(values)}
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def to_json(self) -> dict[str, Any]:
@@ -99,14 +102,10 @@ def _num(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _weights_key(weights: dict[str, float]) -> str:
-    return hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:10]
-
-
 def judge(runs: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[str]) -> tuple[list[dict[str, Any]], str]:
-    """Each candidate against each baseline with :func:`mixtures.validation.validation_verdict`
+    """Each candidate against each baseline with :func:`mixtures.evaluation.verdict.verdict_from_runs`
     (a win or loss needs a mean difference above the seed spread and Welch's test below 0.05)."""
-    from mixtures.validation import validation_verdict
+    from mixtures.evaluation.verdict import verdict_from_runs
 
     out = []
     for candidate in candidates:
@@ -115,10 +114,10 @@ def judge(runs: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[str
             continue
         frame = runs[runs["mixture_name"].isin([candidate, *present])].copy()
         frame["mixture_name"] = frame["mixture_name"].replace({candidate: "optimal"})
-        verdict = validation_verdict(frame[["mixture_name", "seed", "objective"]], baselines=present)
+        verdict = verdict_from_runs(frame[["mixture_name", "seed", "objective"]], baselines=present)
         out.extend({"method": candidate, "baseline": c.baseline, "improvement": c.improvement, "noise": c.noise,
                     "p_value": _num(c.p_value), "outcome": c.outcome} for c in verdict.comparisons)
-    return out, "mixtures.validation.validation_verdict"
+    return out, "mixtures.evaluation.verdict.verdict_from_runs"
 
 
 def verdict_sentence(stats: pd.DataFrame, comparisons: list[dict[str, Any]], online: Sequence[str],
@@ -156,82 +155,78 @@ def verdict_sentence(stats: pd.DataFrame, comparisons: list[dict[str, Any]], onl
     return " ".join(parts)
 
 
-def compare_methods(
-    config: ProjectConfig,
-    catalog: pd.DataFrame,
-    methods: Sequence[str],
-    seeds: Sequence[int],
-    *,
-    scale: ScaleConfig | None = None,
-    log: Log | None = None,
-    on_online: Callable[[OnlineResult], None] | None = None,
-    on_validation: Callable[[RunSpec, Any, float], None] | None = None,
-) -> MethodsComparison:
-    """Derive each online mixture, train every mixture at the validation scale for each seed, and judge.
+def online_specs(config: ProjectConfig, catalog: pd.DataFrame, methods: Sequence[str]) -> list[RunSpec]:
+    """The online run of each method (one ``online_runs`` partition each)."""
+    if not methods:
+        raise MixturesError("compare-methods needs at least one online method.")
+    return [online_spec(config, catalog, method) for method in methods]
 
-    ``on_online`` / ``on_validation`` receive each finished run (e.g. to log it to MLflow).
-    """
-    from mixtures.online.runner import make_schedule
-    from mixtures.trainers import train_proxy
 
-    say = log or (lambda message: None)
+def _run_name(display: str) -> str:
+    return OPTIMAL if display == OFFLINE else display
+
+
+def comparison_design(config: ProjectConfig, catalog: pd.DataFrame, store: RunStore, methods: Sequence[str],
+                      seeds: Sequence[int]) -> dict[str, Any]:
+    """The validation runs of the comparison, once every method's online run is stored: natural, uniform, the
+    offline optimum (if any) and each online mixture, per seed. A JSON document (its ``runs`` are the specs)."""
     if not seeds:
         raise MixturesError("compare-methods needs at least one seed.")
-    scale = scale or validation_scale(config)
-    targets = target_weights(config, catalog)
+    scale = validation_scale(config)
     mixtures: dict[str, dict[str, float]] = {"natural": natural_mixture(catalog),
                                               "uniform": uniform_mixture(config.domain_names)}
-    proxy_scale = online_scale(config)
-    compute: dict[str, dict[str, float]] = {"natural": {"proxy_tokens": 0, "online_tokens": 0, "overhead_seconds": 0.0},
-                                            "uniform": {"proxy_tokens": 0, "online_tokens": 0, "overhead_seconds": 0.0}}
+    compute: dict[str, dict[str, Any]] = {name: {"proxy_tokens": 0, "online_tokens": 0, "overhead_seconds": 0.0}
+                                          for name in mixtures}
     optimum = offline_optimum(config)
     if optimum is not None:
         mixtures[OFFLINE] = optimum
         compute[OFFLINE] = {"proxy_tokens": proxy_sweep_tokens(config), "online_tokens": 0, "overhead_seconds": 0.0,
                             "note": "proxy sweep as configured (proxy.n_mixtures x scales x seeds)"}
-    online: dict[str, OnlineResult] = {}
-    for method in methods:
-        say(f"online {method}: deriving the mixture at {proxy_scale.model}/{proxy_scale.tokens} tokens "
-            f"(seed {config.seed})")
-        result = run_online(config, catalog, method, config.seed, proxy_scale, log=log)
-        online[method] = result
-        mixtures[method] = result.mixture
-        compute[method] = {"proxy_tokens": 0, "online_tokens": result.compute_tokens,
-                           "overhead_seconds": result.overhead_seconds}
-        if on_online is not None:
-            on_online(result)
-
-    rows = []
+    starts: dict[str, dict[str, float]] = {}
+    for spec in online_specs(config, catalog, methods):
+        stored = store.finished(spec)
+        if stored is None:
+            raise MixturesError(f"online run {spec.run_id} has no stored result; materialize its online_runs "
+                                "partition first.")
+        online = stored.extra["online"]
+        mixtures[spec.method] = dict(online["mixture"])
+        starts[spec.method] = dict(spec.weights)
+        compute[spec.method] = {"proxy_tokens": 0, "online_tokens": int(online["compute_tokens"]),
+                                "overhead_seconds": float(online["overhead_seconds"])}
+    runs = []
     for name, weights in mixtures.items():
-        for seed in seeds:
-            spec = RunSpec(RunSpec.make_run_id(name, scale.model, scale.tokens, seed), name, weights, scale.model,
-                             int(scale.tokens), int(seed))
-            schedule = None
-            if name == "reweight":  # a training procedure: validate it by training with it
-                schedule = make_schedule("reweight", config, catalog)
-                spec = RunSpec(spec.run_id, name, online["reweight"].train.spec.weights, scale.model,
-                                 int(scale.tokens), int(seed))
-            workdir = config.root / "online" / "validation" / f"{spec.run_id}-{_weights_key(spec.weights)}"
-            say(f"validation {spec.run_id}")
-            result = train_proxy(config, spec, catalog, workdir, log=log, schedule=schedule)
-            if not result.finished:
-                raise TrainerError(f"validation run {spec.run_id} failed: {result.reason}")
-            losses = result.final_losses()
-            value = objective(losses, targets)
-            if schedule is not None:
-                compute[name]["overhead_seconds"] += float(schedule.stats["overhead_seconds"])
-            rows.append({"mixture_name": name, "seed": int(seed), "objective": value,
-                         **{f"loss_{k}": v for k, v in losses.items()}})
-            if on_validation is not None:
-                on_validation(spec, result, value)
+        procedure = name in starts and ONLINE_METHODS.get(name).is_procedure
+        for seed in seeds:  # a procedure is validated by training with it, from its starting mixture
+            runs.append(RunSpec.create(_run_name(name), starts[name] if procedure else weights, scale.model,
+                                       scale.tokens, seed, kind="validation", method=name if procedure else None,
+                                       trainer=config.proxy.trainer, threads=config.launch.threads).record())
+    return {"methods": list(methods), "seeds": [int(s) for s in seeds],
+            "scale": {"model": scale.model, "tokens": int(scale.tokens)}, "mixtures": mixtures, "compute": compute,
+            "target": target_weights(config, catalog), "objective_weights": objective_weights(config, natural_mixture(catalog)),
+            "runs": runs}
+
+
+def compare_methods(store: RunStore, design: dict[str, Any]) -> MethodsComparison:
+    """Judge the stored validation runs of a :func:`comparison_design`."""
+    rows = []
+    for record in design["runs"]:
+        spec = RunSpec.from_record(record)
+        stored = store.finished(spec)
+        display = OFFLINE if spec.mixture_name == OPTIMAL else spec.mixture_name
+        if stored is None:
+            rows.append({"mixture_name": display, "seed": spec.seed, "objective": math.nan})
+            continue
+        losses = stored.final_losses()
+        rows.append({"mixture_name": display, "seed": spec.seed,
+                     "objective": objective_of(losses, design["objective_weights"]), **losses})
     runs = pd.DataFrame(rows)
-    comparison = MethodsComparison(scale, [int(s) for s in seeds], targets, runs, mixtures, compute, online)
-    baselines = [b for b in ("natural", "uniform", OFFLINE) if b in mixtures]
-    comparison.comparisons, comparison.verdict_source = judge(runs, list(methods), baselines)
-    comparison.verdict = verdict_sentence(comparison.stats(), comparison.comparisons, list(methods), baselines,
-                                          compute)
+    methods = list(design["methods"])
+    scale = ScaleConfig(**design["scale"])
+    comparison = MethodsComparison(scale, list(design["seeds"]), design["target"], runs, design["mixtures"],
+                                   design["compute"])
+    baselines = [b for b in ("natural", "uniform", OFFLINE) if b in design["mixtures"]]
+    finite = runs.dropna(subset=["objective"])
+    comparison.comparisons, comparison.verdict_source = judge(finite, methods, baselines)
+    comparison.verdict = verdict_sentence(comparison.stats(), comparison.comparisons, methods, baselines,
+                                          design["compute"])
     return comparison
-
-
-def comparison_path(config: ProjectConfig) -> Path:
-    return config.root / "online" / "compare_methods.json"

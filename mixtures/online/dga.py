@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mixtures.online.base import OnlineSchedule, exp_grad_step
+from mixtures.online.registry import ONLINE_METHODS, MethodSetup, OnlineMethod
 
 
 def alignment(domain_grads: np.ndarray, target_grad: np.ndarray) -> np.ndarray:
@@ -60,3 +61,13 @@ class GradientAlignmentSchedule(OnlineSchedule):
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "alignments": self.alignments}
+
+
+def _build(setup: MethodSetup, **overrides: Any) -> GradientAlignmentSchedule:
+    c = setup.section
+    return GradientAlignmentSchedule(setup.init, setup.targets,
+                                     **{**setup.common, "eta": c.eta, "layers": c.layers,
+                                        "probe_sequences": c.probe_sequences, "smoothing": c.smoothing, **overrides})
+
+
+ONLINE_METHODS.add("dga", OnlineMethod(build=_build))

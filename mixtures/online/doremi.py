@@ -16,13 +16,14 @@ variant: batches are drawn from the fixed initial mixture and each sequence's lo
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import numpy as np
 
+from mixtures.errors import TrainerError
 from mixtures.online.base import OnlineSchedule, exp_grad_step
+from mixtures.online.registry import ONLINE_METHODS, MethodSetup, OnlineMethod
 
 
 def domain_excess(per_token: np.ndarray, reference: np.ndarray, chosen: np.ndarray,
@@ -91,3 +92,13 @@ class DoReMiSchedule(OnlineSchedule):
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "excess_history": self.excess_history}
 
+
+def _build(setup: MethodSetup, **overrides: Any) -> DoReMiSchedule:
+    if setup.reference is None:
+        raise TrainerError("DoReMi needs a reference model (see mixtures.online.reference.train_reference).")
+    c = setup.section
+    return DoReMiSchedule(setup.init, setup.reference,
+                          **{**setup.common, "eta": c.eta, "smoothing": c.smoothing, "mode": c.mode, **overrides})
+
+
+ONLINE_METHODS.add("doremi", OnlineMethod(build=_build, needs_reference=True))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mixtures.online.base import OnlineSchedule
+from mixtures.online.registry import ONLINE_METHODS, MethodSetup, OnlineMethod
 
 STRATEGIES = {"downweight_easy": 1.0, "downweight_hard": -1.0}
 _MAX_EXPONENT = 30.0
@@ -108,3 +109,12 @@ class LossReweightSchedule(OnlineSchedule):
         ess = np.asarray(self.ess) if self.ess else np.zeros(1)
         return {**super().summary(), "ess": self.ess, "ess_mean": float(ess.mean()), "ess_min": float(ess.min()),
                 "domain_weight": self.domain_weight, "strategy": self.strategy}
+
+
+def _build(setup: MethodSetup, **overrides: Any) -> LossReweightSchedule:
+    c = setup.section
+    return LossReweightSchedule(setup.init, **{**setup.common, "strategy": c.strategy, "temperature": c.temperature,
+                                               "strength": c.strength, **overrides})
+
+
+ONLINE_METHODS.add("reweight", OnlineMethod(build=_build, is_procedure=True))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +16,8 @@ from mixtures.corpus.catalog import natural_mixture
 from mixtures.runs import RunSpec
 from mixtures.errors import ConfigError, TrainerError
 from mixtures.mixture import from_vector, to_vector, uniform_mixture
-from mixtures.online.target import objective, target_weights
+from mixtures.objective import objective_of
+from mixtures.online.target import target_weights
 from mixtures.trainers.result import TrainResult, eval_names
 
 Log = Callable[[str], None]
@@ -83,69 +82,56 @@ def initial_weights(config: ProjectConfig, catalog: pd.DataFrame) -> np.ndarray:
 
 def make_schedule(method: str, config: ProjectConfig, catalog: pd.DataFrame, *, reference: Any = None,
                   **overrides: Any):
-    """The schedule of ``method`` with the ``online`` section's parameters (``overrides`` win).
+    """The schedule of ``method`` (a name of :data:`~mixtures.online.ONLINE_METHODS`) with the ``online``
+    section's parameters (``overrides`` win). A method that needs one gets ``reference`` (a torch model)."""
+    from mixtures.online import ONLINE_METHODS, MethodSetup
 
-    ``doremi`` needs ``reference`` (the reference torch model).
-    """
-    from mixtures.online import (AioliSchedule, DoReMiSchedule, GradientAlignmentSchedule,
-                                 LossReweightSchedule)
-
+    entry = ONLINE_METHODS.get(method)
     online = config.online
-    init = initial_weights(config, catalog)
-    common = {"steps_per_update": online.steps_per_update, "output": online.output}
-    targets = target_weights(config, catalog)
-    if method == "doremi":
-        if reference is None:
-            raise TrainerError("DoReMi needs a reference model (see mixtures.online.reference.train_reference).")
-        params = {**common, "eta": online.doremi.eta, "smoothing": online.doremi.smoothing, "mode": online.doremi.mode,
-                  **overrides}
-        return DoReMiSchedule(init, reference, **params)
-    if method == "aioli":
-        a = online.aioli
-        params = {**common, "eta": a.eta, "epsilon": a.epsilon, "probe_steps": a.probe_steps,
-                  "eval_windows": a.eval_windows, "smoothing": a.smoothing, **overrides}
-        return AioliSchedule(init, eval_names(config), targets, **params)
-    if method == "dga":
-        d = online.dga
-        params = {**common, "eta": d.eta, "layers": d.layers, "probe_sequences": d.probe_sequences,
-                  "smoothing": d.smoothing, **overrides}
-        return GradientAlignmentSchedule(init, targets, **params)
-    if method == "reweight":
-        r = online.reweight
-        params = {**common, "strategy": r.strategy, "temperature": r.temperature, "strength": r.strength, **overrides}
-        return LossReweightSchedule(init, **params)
-    raise ConfigError(f"unknown online method {method!r}; choose from doremi, aioli, dga, reweight.")
+    setup = MethodSetup(init=initial_weights(config, catalog), names=eval_names(config),
+                        targets=target_weights(config, catalog),
+                        common={"steps_per_update": online.steps_per_update, "output": online.output},
+                        section=getattr(online, method), reference=reference)
+    return entry.build(setup, **overrides)
+
+
+def online_spec(config: ProjectConfig, catalog: pd.DataFrame, method: str, seed: int | None = None,
+                scale: ScaleConfig | None = None) -> RunSpec:
+    """The online run of ``method``: it starts from ``online.init`` at ``scale`` (default :func:`online_scale`)
+    with seed ``seed`` (default ``config.seed``); the ``online`` section's parameters are part of its spec, so
+    changing them is another run."""
+    from mixtures.online import ONLINE_METHODS
+
+    ONLINE_METHODS.get(method)
+    scale = scale or online_scale(config)
+    options = config.online.model_dump(mode="json", exclude={"methods", "scale"})
+    return RunSpec.create(f"online-{method}", from_vector(initial_weights(config, catalog), config.domain_names),
+                          scale.model, scale.tokens, config.seed if seed is None else seed, kind="online",
+                          method=method, options=options, threads=config.launch.threads)
 
 
 def run_online(
     config: ProjectConfig,
     catalog: pd.DataFrame,
-    method: str,
-    seed: int,
-    scale: ScaleConfig | None = None,
+    spec: RunSpec,
     *,
-    workdir: str | Path | None = None,
+    workdir: str | Path,
     log: Log | None = None,
     **overrides: Any,
 ) -> OnlineResult:
-    """Train one online proxy run of ``method`` at ``scale`` (default :func:`online_scale`).
-
-    The run's checkpoint lives in ``workdir`` (default ``<root>/online/runs/<run id>``), so a
-    killed run resumes with its schedule state. DoReMi first trains (or reuses) its reference.
-    """
+    """Train the online proxy run ``spec`` (:func:`online_spec`) in ``workdir`` (its checkpoint lives there,
+    so a killed run resumes with its schedule state). DoReMi first trains (or reuses) its reference."""
+    from mixtures.online import ONLINE_METHODS
     from mixtures.trainers import train_proxy
 
     if config.proxy.trainer != "builtin":
         raise ConfigError("online methods run inside the built-in trainer; set proxy.trainer: builtin.")
-    scale = scale or online_scale(config)
-    init = initial_weights(config, catalog)
-    name = f"online-{method}"
-    spec = RunSpec(RunSpec.make_run_id(name, scale.model, scale.tokens, seed), name,
-                     from_vector(init, config.domain_names), scale.model, int(scale.tokens), int(seed))
+    method, seed = str(spec.method), int(spec.seed)
+    scale = ScaleConfig(model=spec.model, tokens=int(spec.tokens))
     reference = None
     reference_tokens, reference_seconds = 0, 0.0
     details: dict[str, Any] = {}
-    if method == "doremi":
+    if ONLINE_METHODS.get(method).needs_reference:
         from mixtures.online.reference import reference_spec, train_reference
 
         ref_spec = reference_spec(config, catalog, config.online.doremi.reference, scale.model, scale.tokens, seed)
@@ -156,25 +142,19 @@ def run_online(
                                 "final_losses": reference.result.final_losses()}
     schedule = make_schedule(method, config, catalog, reference=None if reference is None else reference.model,
                              **overrides)
-    if workdir is None:  # a change of the method's parameters must not resume a stale run
-        key = json.dumps({"online": config.online.model_dump(mode="json", exclude={"methods", "scale"}),
-                          "overrides": overrides}, sort_keys=True, default=str)
-        workdir = config.root / "online" / "runs" / f"{spec.run_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
-    workdir = Path(workdir)
-    result = train_proxy(config, spec, catalog, workdir, log=log, schedule=schedule)
+    result = train_proxy(config, spec, catalog, Path(workdir), log=log, schedule=schedule)
     if not result.finished:
         raise TrainerError(f"online run {spec.run_id} failed: {result.reason}")
     summary = schedule.summary()
     details.update({k: v for k, v in summary.items() if k not in ("overhead_seconds", "probe_tokens")})
     details["sampled_trajectory"] = result.extra.get("weight_trajectory", [])
     mixture = from_vector(schedule.final_mixture(), config.domain_names)
-    result.extra["online"] = {"method": method, "mixture": mixture, "trajectory": schedule.history}
     train_tokens = int(result.extra["steps"] * result.extra["tokens_per_step"])
     probe_tokens = int(summary["probe_tokens"])
     return OnlineResult(
         method=method, mixture=mixture, trajectory=schedule.history,
         overhead_seconds=float(summary["overhead_seconds"]) + reference_seconds,
-        compute_tokens=train_tokens + reference_tokens + probe_tokens, train=result, seed=int(seed), scale=scale,
+        compute_tokens=train_tokens + reference_tokens + probe_tokens, train=result, seed=seed, scale=scale,
         train_tokens=train_tokens, reference_tokens=reference_tokens, probe_tokens=probe_tokens,
-        objective=objective(result.final_losses(), target_weights(config, catalog)), details=details,
+        objective=objective_of(result.final_losses(), target_weights(config, catalog)), details=details,
     )

@@ -16,12 +16,3 @@ def target_weights(config: ProjectConfig, catalog: pd.DataFrame | None = None) -
     name, so the number an online mixture is judged by is the offline optimizer's."""
     natural: Mapping[str, float] | None = natural_mixture(catalog) if catalog is not None else None
     return {c[len("loss_"):]: w for c, w in objective_weights(config, natural).items()}
-
-
-def objective(losses: Mapping[str, float], weights: Mapping[str, float]) -> float:
-    """The weighted target loss of one run's ``{name: loss}`` (lower is better); NaN if one is missing."""
-    missing = [n for n in weights if n not in losses]
-    if missing:
-        return float("nan")
-    return float(sum(w * float(losses[n]) for n, w in weights.items()))
-

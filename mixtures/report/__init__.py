@@ -2,7 +2,6 @@
 
 from mixtures.report.build import ARTIFACT, ReportLink, build_report, log_report, render_report
 from mixtures.report.data import ReportData, load_report_data
-from mixtures.report.verdict import verdict_table
 
 __all__ = ["ARTIFACT", "ReportData", "ReportLink", "build_report", "load_report_data", "log_report",
-           "render_report", "verdict_table"]
+           "render_report"]

@@ -11,7 +11,7 @@ import pandas as pd
 from mixtures import plots
 from mixtures.report import html as h
 from mixtures.report.data import ReportData
-from mixtures.report.verdict import REFERENCE, verdict_table
+from mixtures.evaluation.baselines import OPTIMAL as REFERENCE
 
 MAX_ROWS = 200
 CV_METRICS = ("cv_spearman", "cv_pearson", "cv_mae", "cv_mre")
@@ -230,48 +230,55 @@ def optimizer_section(data: ReportData) -> str:
 # -- validation -------------------------------------------------------------------------------------
 
 
-def _validation_json(data: ReportData) -> str:
-    runs = data.runs
-    candidates = runs[runs["role"].isin(["validation_run", "pipeline", "optimization"])] if not runs.empty else runs
-    for run_id in list(candidates["run_id"])[::-1]:
+def stored_verdict(data: ReportData) -> tuple[str, dict] | None:
+    """The newest verdict the pipeline stored (``validation.json`` of a run tagged ``mixtures.role=validation``)."""
+    runs = data.role("validation")
+    for run_id in list(runs["run_id"])[::-1] if not runs.empty else []:
         raw = data.artifact_bytes(run_id, "validation.json")
         if raw is None:
             continue
         try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return h.paragraph(f"validation.json of run {run_id} is not valid JSON ({exc})", "bad")
-        verdict = payload.get("verdict") if isinstance(payload, dict) else None
-        good = str(verdict).lower() in ("improved", "better", "pass", "passed", "true")
-        head = h.paragraph(f"verdict: {verdict}", "good" if good else None) if verdict else ""
-        body = json.dumps(payload, indent=2, sort_keys=True, default=str)
-        return f"<h3>validation.json (run {h.esc(run_id)})</h3>{head}<pre>{h.esc(body)}</pre>"
-    return ""
+            return run_id, json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+    return None
+
+
+def _verdict_tables(run_id: str, verdict: dict) -> list[str]:
+    """The stored verdict as it is: per-mixture statistics and each comparison's outcome (nothing recomputed)."""
+    stats = pd.DataFrame([{"mixture": name, "seeds": entry.get("n"), "mean": entry.get("mean"), "std": entry.get("std"),
+                           "ci95": entry.get("ci95"), "predicted": entry.get("predicted")}
+                          for name, entry in verdict.get("mixtures", {}).items()])
+    comparisons = pd.DataFrame(verdict.get("comparisons", []))
+    parts = [f"<h3>verdict (validation.json of run {h.esc(run_id)})</h3>"]
+    wins = verdict.get("optimal_wins")
+    parts.append(h.paragraph(str(verdict.get("summary", "")).replace("\n", " "), "good" if wins else "bad"))
+    if not stats.empty:
+        parts.append(h.table(stats))
+    if not comparisons.empty:
+        parts.append(h.table(comparisons, digits=4))
+    return parts
 
 
 def validation_section(data: ReportData) -> str:
     runs = data.role("validation_run")
-    parts: list[str] = []
-    if runs.empty:
-        parts.append(h.empty("no validation runs logged yet"))
+    stored = stored_verdict(data)
+    parts: list[str] = [] if stored is None else _verdict_tables(*stored)
+    if stored is None:
+        parts.append(h.empty("no verdict stored yet (the validation_verdict asset writes it)"))
     for label, group in ([] if runs.empty else _scales(runs)):
         if label:
             parts.append(f"<h3>{h.esc(label)}</h3>")
         if "objective" in group.columns and group["objective"].notna().any():
-            verdict = verdict_table(group, "objective")
-            parts.append(h.table(verdict))
-            parts.append(h.figure(plots.validation_comparison(group, "objective", order=list(verdict["mixture"])),
-                                  "validation comparison"))
-        else:
-            parts.append(h.empty("the validation runs logged no objective metric"))
+            order = ["optimal", *sorted(n for n in group["mixture_name"].unique() if n != "optimal")]
+            parts.append(h.figure(plots.validation_comparison(group, "objective", order=order), "validation comparison"))
         losses = _loss_cols(group)
         if losses:
             means = group.groupby("mixture_name", sort=True)[losses].mean().reset_index()
             parts += ["<p>final losses, mean over seeds:</p>", h.table(means)]
-    parts.append(_validation_json(data))
-    parts.append(h.paragraph(f"improvement = baseline mean - {REFERENCE} mean (positive: {REFERENCE} has the lower "
-                             "loss); p_value: Welch's two-sided t-test over seeds; significant: p < 0.05 and "
-                             "improvement > 0.", "note"))
+    parts.append(h.paragraph("improvement = baseline mean - optimal mean (positive: optimal has the lower loss); "
+                             "outcome: win or loss when the difference exceeds the larger seed spread and Welch's "
+                             "two-sided t-test gives p < 0.05, else tie (mixtures.evaluation.verdict).", "note"))
     return h.section("validation", "Validation outcome", parts)
 
 

@@ -23,7 +23,8 @@ class RunSpec:
     """One training run.
 
     ``run_id`` (``f"{mixture_name}.{model}.{tokens}.s{seed}"``) is also its Dagster partition key.
-    ``method`` names the online method that drives the run's schedule (``None``: a static mixture).
+    ``method`` names the online method that drives the run's schedule (``None``: a static mixture) and
+    ``options`` its parameters (a change of them is another run).
     ``threads`` is the number of CPU threads the trainer uses; it is part of the spec because it can
     change the last bits of the losses.
     """
@@ -37,6 +38,7 @@ class RunSpec:
     kind: str = "proxy"
     trainer: str = "builtin"
     method: str | None = None
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
     threads: int = 1
 
     def __post_init__(self) -> None:
@@ -56,17 +58,18 @@ class RunSpec:
 
     @classmethod
     def create(cls, mixture_name: str, weights: dict[str, float], model: str, tokens: int, seed: int,
-               **options: Any) -> RunSpec:
+               **fields: Any) -> RunSpec:
         """A spec whose ``run_id`` is made from its mixture, scale and seed."""
         return cls(run_id=cls.make_run_id(mixture_name, model, tokens, seed), mixture_name=mixture_name,
                    weights={d: float(w) for d, w in weights.items()}, model=model, tokens=int(tokens),
-                   seed=int(seed), **options)
+                   seed=int(seed), **fields)
 
     def record(self) -> dict[str, Any]:
         """The identity of the run as JSON-able data (what must match for a stored result to be reused)."""
         return {"run_id": self.run_id, "kind": self.kind, "mixture_name": self.mixture_name, "model": self.model,
                 "tokens": int(self.tokens), "seed": int(self.seed), "trainer": self.trainer, "method": self.method,
-                "threads": int(self.threads), "weights": {d: round(float(w), 9) for d, w in self.weights.items()}}
+                "options": self.options, "threads": int(self.threads),
+                "weights": {d: round(float(w), 9) for d, w in self.weights.items()}}
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> RunSpec:
@@ -75,7 +78,7 @@ class RunSpec:
                    weights={str(d): float(w) for d, w in data["weights"].items()}, model=str(data["model"]),
                    tokens=int(data["tokens"]), seed=int(data["seed"]), kind=str(data.get("kind", "proxy")),
                    trainer=str(data.get("trainer", "builtin")), method=data.get("method"),
-                   threads=int(data.get("threads", 1)))
+                   options=dict(data.get("options") or {}), threads=int(data.get("threads", 1)))
 
     def to_json(self) -> str:
         return json.dumps(self.record(), sort_keys=True)

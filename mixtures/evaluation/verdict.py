@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mixtures.errors import MixturesError
+from mixtures.objective import objective_of
 
 OPTIMAL = "optimal"
 STANDARD_BASELINES = ("natural", "uniform")
@@ -150,7 +151,7 @@ def compare(optimal: np.ndarray, baseline: np.ndarray, name: str, alpha: float =
     return Comparison(name, improvement, relative, noise, p_value, outcome)
 
 
-def validation_verdict(results: pd.DataFrame, baselines: list[str] | None = None, alpha: float = 0.05) -> Verdict:
+def verdict_from_runs(results: pd.DataFrame, baselines: list[str] | None = None, alpha: float = 0.05) -> Verdict:
     """The verdict over ``results`` (columns ``mixture_name``, ``seed``, ``objective``, optional ``predicted``).
 
     ``baselines`` default to every mixture other than ``optimal``. The best baseline is the one
@@ -199,3 +200,21 @@ def _summary(verdict: Verdict) -> str:
     if math.isfinite(verdict.law_mre):
         lines.append(f"The law's mean relative error at the validation scale: {100 * verdict.law_mre:.2f}%.")
     return "\n".join(lines)
+
+
+def measured_objectives(store, specs, weights) -> pd.DataFrame:
+    """One row per validation run of ``specs``: its final losses, ``mixture_name``, ``seed`` and measured
+    ``objective`` (NaN, with ``failure``, for a run the store does not hold)."""
+    rows = []
+    for spec in specs:
+        stored = store.finished(spec)
+        if stored is None:
+            rows.append({"run_id": spec.run_id, "mixture_name": spec.mixture_name, "seed": spec.seed,
+                         "objective": float("nan"), "failure": store.failure(spec) or "not trained"})
+            continue
+        final = stored.rows.sort_values("n_tokens").iloc[[-1]]
+        row = final.iloc[0].to_dict()
+        row.update({"mixture_name": spec.mixture_name, "seed": spec.seed,
+                    "objective": float(objective_of(final, weights)[0]), "failure": ""})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,475 @@
+"""Drive a pipeline from the command line on a persistent Dagster instance: ``python -m assets.pipeline``.
+
+``mixtures run`` (and ``mixtures compare-methods``) start this module in a subprocess, so the library
+never imports Dagster. Each stage of :data:`assets.jobs.PIPELINE_STAGES` is a real Dagster run:
+
+- an unpartitioned stage executes on this process (``execute_in_process``);
+- a partitioned stage is a backfill of its job over the keys its design planned and the run store does
+  not hold yet (``dagster job backfill``). The runs queue on the instance; the daemon
+  (``dagster-daemon``, started here when none runs for this instance) launches them under the
+  concurrency pool's limit, so a 500-run sweep queues instead of flooding the machine or the cluster.
+
+What runs is visible in ``dagster dev`` and ``mlflow ui`` afterwards. One pipeline at a time per project
+folder (a lock in ``storage.root``: a second one waits, then reuses everything). Ctrl-C, SIGTERM, or the
+end of the parent process (SIGKILL of ``mixtures run``) stop everything this process started: queued and
+running runs are cancelled, the daemon's process group (run workers, trainings) is ended, and no run is
+left ``STARTED``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+from assets.jobs import COMPARISON_STAGES, PIPELINE_STAGES, Stage
+from mixtures.errors import MixturesError
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised by us
+SESSION_TAG = "mixtures/session"
+TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+STOP_GRACE_S = 6.0
+DAEMON_HEARTBEAT_S = 60.0
+
+
+class StageFailed(Exception):
+    """A Dagster run of the pipeline failed; the message says which step and why."""
+
+
+class Interrupted(Exception):
+    """SIGTERM (or the end of the parent process) asked the pipeline to stop."""
+
+
+def say(message: str) -> None:
+    print(f"[mixtures] {message}", flush=True)
+
+
+# -- summaries -------------------------------------------------------------------------------------------
+
+
+def _check_lines(evaluations, key: str | None = None) -> list[str]:
+    lines = []
+    for check in evaluations:
+        if not check.passed:
+            details = "; ".join(f"{k}: {v.value}" for k, v in check.metadata.items() if k != "per_target")
+            where = f" [{key}]" if key else ""
+            lines.append(f"check {check.asset_key.to_user_string()}.{check.check_name}{where} failed: {details}")
+    return lines
+
+
+def _failure_lines(events) -> list[str]:
+    lines = []
+    for event in events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause or error
+            message = (cause.message or error.message).strip().splitlines()
+            lines.append(f"step {event.step_key} failed: {message[-1] if message else error.cls_name}")
+    return lines
+
+
+def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict[str, str],
+            ops: dict | None = None) -> None:
+    """One in-process Dagster run of ``job``; raises :class:`StageFailed` with a readable summary."""
+    run_config = {**QUIET_LOGS, **({"ops": ops} if ops else {})}
+    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+    checks = result.get_asset_check_evaluations()
+    for line in _check_lines([c for c in checks if c.severity == dg.AssetCheckSeverity.WARN]):
+        say(f"warning: {line}")
+    blocking = _check_lines([c for c in checks if c.severity != dg.AssetCheckSeverity.WARN])
+    if not result.success or blocking:
+        lines = _failure_lines(result.all_events) + blocking
+        raise StageFailed(f"{job.name}:\n" + ("\n".join(lines) or "the run failed (see `dagster dev` for its logs)"))
+
+
+def run_failure_summary(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    events = [r.dagster_event for r in instance.all_logs(run.run_id) if r.dagster_event is not None]
+    lines = _failure_lines(events)
+    if run.status == dg.DagsterRunStatus.CANCELED:
+        lines.append("the run was cancelled")
+    return "\n".join(lines) or f"the run ended {run.status.value} (see `dagster dev` for its logs)"
+
+
+# -- the instance's daemon ------------------------------------------------------------------------------
+
+
+def _daemon_alive(instance: dg.DagsterInstance) -> bool:
+    """Whether some ``dagster-daemon`` (e.g. ``dagster dev``'s) is dequeuing this instance's runs now."""
+    beat = instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+    return beat is not None and time.time() - beat.timestamp < DAEMON_HEARTBEAT_S
+
+
+def _parent_death_signal_prefix() -> list[str]:
+    """A command prefix that makes the process end (SIGTERM) when this driver ends, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return []
+    code = ("import ctypes, os, signal, sys; ctypes.CDLL('libc.so.6').prctl(1, int(signal.SIGTERM), 0, 0, 0); "
+            "os.execvp(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", code]
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: this process gets ``sig`` when its parent (the ``mixtures`` CLI) ends, however it ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig), 0, 0, 0)
+    except OSError:
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+# -- one session ------------------------------------------------------------------------------------------
+
+
+class Session:
+    """Everything one pipeline run started: its tag, its daemon, its runs."""
+
+    def __init__(self, instance: dg.DagsterInstance, config, home: Path) -> None:
+        self.instance = instance
+        self.config = config
+        self.home = home
+        self.id = uuid.uuid4().hex[:12]
+        self.daemon: subprocess.Popen | None = None
+        self.log_dir = config.root / "logs"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {SESSION_TAG: self.id, "mixtures/launched_by": "cli"}
+
+    # daemon -------------------------------------------------------------------------------------
+    def ensure_daemon(self, force: bool = False) -> None:
+        if self.daemon is not None and self.daemon.poll() is None:
+            return
+        if self.daemon is None and not force and _daemon_alive(self.instance):
+            say("a dagster-daemon already serves this instance; its queue launches the runs")
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / "dagster-daemon.log", "ab")
+        env = {**os.environ, "MIXTURES_SENSORS": "off"}  # the pipeline drives itself: no sensor adds work meanwhile
+        command = [*_parent_death_signal_prefix(), shutil.which("dagster-daemon") or "dagster-daemon", "run",
+                   "-w", str(workspace_file(self.home))]
+        self.daemon = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
+        say(f"started dagster-daemon (pid {self.daemon.pid}; log {self.log_dir / 'dagster-daemon.log'})")
+
+    def stop_daemon(self) -> None:
+        if self.daemon is None or self.daemon.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.daemon.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.daemon.wait(timeout=wait)
+                if sig == signal.SIGTERM:
+                    time.sleep(0.5)  # let the group's other processes (run workers) end too
+                    os.killpg(self.daemon.pid, signal.SIGKILL)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                break
+        self.instance.wipe_daemon_heartbeats()  # ours is gone: the next pipeline must not wait for it
+
+    # runs ---------------------------------------------------------------------------------------
+    def runs(self, statuses=None) -> list[dg.DagsterRun]:
+        return list(self.instance.get_runs(filters=dg.RunsFilter(tags={SESSION_TAG: self.id}, statuses=statuses)))
+
+    def cancel_all(self) -> None:
+        """Cancel this session's queued and running runs, end the daemon, and mark what is left cancelled."""
+        live = [r for r in self.runs() if r.status not in TERMINAL]
+        for run in live:
+            try:
+                self.instance.run_coordinator.cancel_run(run.run_id)
+            except Exception:  # noqa: BLE001 - the daemon may be gone; the run is marked below
+                pass
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline and any(r.status not in TERMINAL for r in self.runs()):
+            time.sleep(0.3)
+        self.stop_daemon()
+        for run in self.runs():
+            if run.status not in TERMINAL:
+                self.instance.report_run_canceled(run, message="mixtures run was stopped")
+
+    def submit(self, stage: Stage, keys: list[str]) -> str:
+        """Queue one run per key (a backfill of the stage's job); returns the backfill's tag value."""
+        self.ensure_daemon()
+        tag = f"{self.id}-{stage.job_name}"
+        tags = {**self.tags, "mixtures/stage": tag}
+        command = [shutil.which("dagster") or "dagster", "job", "backfill", "-w", str(workspace_file(self.home)),
+                   "-j", stage.job_name, "--partitions", ",".join(keys), "--noprompt", "--tags", json.dumps(tags)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "MIXTURES_SENSORS": "off"})
+        if done.returncode != 0:
+            raise StageFailed(f"{stage.job_name}: could not queue its {len(keys)} runs: "
+                              f"{(done.stderr or done.stdout).strip()[-2000:]}")
+        return tag
+
+    def wait(self, stage: Stage, tag: str, total: int) -> dict[str, str]:
+        """Wait for the stage's runs; print each as it ends; returns ``{partition: failure}``."""
+        seen: set[str] = set()
+        failures: dict[str, str] = {}
+        submitted = time.monotonic()
+        while True:
+            runs = list(self.instance.get_runs(filters=dg.RunsFilter(tags={"mixtures/stage": tag})))
+            for run in runs:
+                if run.status in TERMINAL and run.run_id not in seen:
+                    seen.add(run.run_id)
+                    key = run.tags.get("dagster/partition", "?")
+                    state = "ok" if run.status == dg.DagsterRunStatus.SUCCESS else run.status.value
+                    took = _duration(self.instance, run)
+                    say(f"{stage.job_name} [{len(seen)}/{total}] {key} {state}{took}")
+                    if run.status != dg.DagsterRunStatus.SUCCESS:
+                        failures[key] = run_failure_summary(self.instance, run)
+            if len(seen) >= total:
+                return failures
+            if (self.daemon is None and time.monotonic() - submitted > DAEMON_HEARTBEAT_S / 2
+                    and all(r.status == dg.DagsterRunStatus.QUEUED for r in runs)):
+                say("no dagster-daemon took the queued runs; starting one")
+                self.ensure_daemon(force=True)
+            if self.daemon is not None and self.daemon.poll() is not None:
+                raise StageFailed(f"dagster-daemon exited ({self.daemon.returncode}) with runs still queued; "
+                                  f"see {self.log_dir / 'dagster-daemon.log'}")
+            time.sleep(0.5)
+
+
+def _duration(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    record = instance.get_run_record_by_id(run.run_id)
+    if record and record.start_time and record.end_time:
+        return f" ({record.end_time - record.start_time:.1f} s)"
+    return ""
+
+
+# -- stages ----------------------------------------------------------------------------------------------
+
+
+def stage_keys(stage: Stage, config) -> tuple[list[str], list[str]]:
+    """``(all keys, keys still to run)`` of a partitioned stage: the runs its design planned, less those the
+    run store holds (dataset domains: all, unless the dataset is complete)."""
+    from mixtures.layout import METHOD_DESIGN, ONLINE_DESIGN, PROXY_DESIGN, VALIDATION_DESIGN, project_file
+    from mixtures.runs import RunSpec
+    from mixtures.runs.store import RunStore
+
+    store = RunStore(config.root)
+    if stage.partitions == "dataset":
+        from assets.dataset import dataset_keys
+
+        keys = dataset_keys(config)
+        return keys, keys
+    if stage.partitions == "proxy":
+        import pandas as pd
+
+        ids = list(pd.read_parquet(project_file(config, PROXY_DESIGN), columns=["run_id"])["run_id"].drop_duplicates())
+        specs = [store.spec("proxy", i) for i in ids]
+    else:
+        design = {"validation": VALIDATION_DESIGN, "method_validation": METHOD_DESIGN,
+                  "online": ONLINE_DESIGN}[stage.partitions]
+        specs = [RunSpec.from_record(r) for r in json.loads(project_file(config, design).read_text())["runs"]]
+    keys = [s.run_id for s in specs]
+    return keys, [s.run_id for s in specs if store.finished(s) is None]
+
+
+def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops: dict | None = None) -> None:
+    """Each stage in order; ``ops`` is run config for the assets of in-process stages that take one."""
+    from assets import defs
+
+    for stage in stages:
+        started = time.perf_counter()
+        if stage.partitions is None:
+            job = defs.resolve_job_def(stage.job_name)
+            mine = {k: v for k, v in (ops or {}).items() if k in {n.name for n in job.graph.node_defs}}
+            execute(job, session.instance, session.tags, mine)
+            say(f"{stage.job_name} done in {time.perf_counter() - started:.1f}s")
+        else:
+            keys, todo = stage_keys(stage, session.config)
+            if not todo:
+                say(f"{stage.job_name}: all {len(keys)} runs reused")
+                continue
+            say(f"{stage.job_name}: {len(todo)} of {len(keys)} partitions to run (queued on the instance)")
+            failures = session.wait(stage, session.submit(stage, todo), len(todo))
+            if failures and (not stage.tolerate_failures or len(failures) == len(todo)):
+                raise StageFailed(f"{stage.job_name}: {len(failures)} of {len(todo)} runs failed:\n"
+                                  + "\n".join(f"[{k}] {v}" for k, v in failures.items()))
+            for key, error in failures.items():
+                say(f"warning: partition {key} failed and is left out:\n{error}")
+            say(f"{stage.job_name} ({len(todo)} partitions) done in {time.perf_counter() - started:.1f}s")
+        if out_dir is not None and stage.exports:
+            export(session.config, out_dir)
+
+
+def export(config, out_dir: Path) -> None:
+    from mixtures.layout import EXPORTS, project_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in EXPORTS:
+        if project_file(config, name).is_file():
+            shutil.copyfile(project_file(config, name), out_dir / name)
+
+
+def final_summary(config, out_dir: Path | None) -> None:
+    """The verdict in a few lines and where its files are."""
+    from mixtures.layout import REPORT, VALIDATION, project_file
+
+    path = project_file(config, VALIDATION)
+    if path.is_file():
+        verdict = json.loads(path.read_text())
+        for line in str(verdict.get("summary", "")).splitlines():
+            say(line)
+    for name in (VALIDATION, REPORT):
+        where = out_dir / name if out_dir is not None and (out_dir / name).is_file() else project_file(config, name)
+        if where.is_file():
+            say(f"{name}: {where}")
+
+
+# -- locks and signals -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def project_lock(config) -> Iterator[None]:
+    """One pipeline at a time per project folder; a second one waits for the first and then reuses its runs."""
+    from mixtures.layout import PIPELINE_LOCK, project_file
+
+    path = project_file(config, PIPELINE_LOCK)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            say(f"another mixtures pipeline ({holder}) is running in {config.root}; waiting for it to finish "
+                "(Ctrl-C stops waiting; its finished runs are reused)")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def open_instance_once(home: Path) -> None:
+    """Open (and so create or migrate) the instance's storage under a lock: two first runs at once in an
+    empty folder must not both create it."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".mixtures-init.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            dg.DagsterInstance.get().dispose()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def workspace_file(home: Path) -> Path:
+    """The workspace the daemon and the backfills load: this code location (``assets``)."""
+    path = home / "workspace.yaml"
+    text = ("load_from:\n  - python_module:\n      module_name: assets\n      attribute: defs\n"
+            f"      working_directory: {json.dumps(os.getcwd())}\n")
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def set_pool_limits(instance: dg.DagsterInstance, config) -> int:
+    """The training pool's limit for this pipeline: the launcher's concurrency."""
+    from resources.launchers import TRAIN_POOL, concurrency
+
+    limit = concurrency(config)
+    instance.event_log_storage.set_concurrency_slots(TRAIN_POOL, limit)
+    instance.event_log_storage.set_concurrency_slots("dataset", limit)
+    return limit
+
+
+def run_pipeline(out_dir: Path | None, stages: list[Stage] | None = None,
+                 instance: dg.DagsterInstance | None = None, ops: dict | None = None) -> None:
+    """Every stage, in order, on ``instance`` (default: ``$DAGSTER_HOME``'s)."""
+    from mixtures.config import load_config
+    from mixtures.defaults import load_demo_config, prepare_demo
+    from resources.launchers import launcher_name
+    from resources.project import ProjectResource
+
+    project = ProjectResource()
+    path, workdir = project.config_file(), Path(project.work_folder())
+    config = load_config(path) if path else load_demo_config(workdir)
+    instance = instance or dg.DagsterInstance.get()
+    home = Path(os.environ.get("DAGSTER_HOME") or instance.root_directory)
+    with project_lock(config):
+        if not path:
+            say("the embedded demo: building (or reusing) the demo corpus")
+            prepare_demo(workdir, progress=True)
+        session = Session(instance, config, home)
+        limit = set_pool_limits(instance, config)
+        say(f"launcher {launcher_name(config)}, at most {limit} training(s) at once (pool limit)")
+        try:
+            run_stages(stages or PIPELINE_STAGES, session, out_dir, ops)
+        except BaseException:
+            session.cancel_all()
+            raise
+        finally:
+            session.stop_daemon()
+    final_summary(config, out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m assets.pipeline")
+    parser.add_argument("--out", type=Path, default=None, help="also write the verdict files here")
+    parser.add_argument("--compare-methods", action="store_true", help="the online-method comparison's stages")
+    parser.add_argument("--methods", default="", help="comma-separated online methods (compare-methods)")
+    parser.add_argument("--seeds", default="", help="comma-separated validation seeds (compare-methods)")
+    args = parser.parse_args(argv)
+    chosen = {"methods": [m for m in args.methods.split(",") if m],
+              "seeds": [int(s) for s in args.seeds.split(",") if s]}
+    ops = {"online_design": {"config": chosen}, "method_design": {"config": chosen}} if args.compare_methods else None
+    die_with_parent(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    if not os.environ.get("DAGSTER_HOME"):
+        print("mixtures: error: DAGSTER_HOME is not set (mixtures run sets it)", file=sys.stderr)
+        return 2
+    try:  # a broken instance (e.g. its PostgreSQL down) gets one clear line, not a driver traceback
+        open_instance_once(Path(os.environ["DAGSTER_HOME"]))
+    except Exception as exc:
+        print(f"mixtures: error: cannot open the Dagster instance of DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
+              f"(its dagster.yaml): {type(exc).__name__}: {exc}; check its storage settings and that the "
+              "database is up (README: Team deployment).", file=sys.stderr)
+        return 2
+    try:
+        run_pipeline(args.out, COMPARISON_STAGES if args.compare_methods else PIPELINE_STAGES, ops=ops)
+    except MixturesError as exc:
+        print(f"mixtures: error: {exc}", file=sys.stderr)
+        return 2
+    except StageFailed as exc:
+        print(f"mixtures: error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted):
+        print("mixtures: interrupted; every run this pipeline started was stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Data checks of the evaluation core: does a finished run look sound, and how is a law's extrapolation checked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from mixtures.errors import TableError
+
+
+def trained_data_problems(losses: Mapping[str, float], baseline: Mapping[str, float],
+                          weights: Mapping[str, float]) -> list[str]:
+    """Why a finished run looks broken: a non-finite loss, or a loss on the data it trained on (the training
+    domains weighted by the mixture) not below the unigram baseline of that data. A domain the mixture barely
+    samples may stay above its unigram baseline early on; that is no fault of the run."""
+    problems = [f"{k} = {v}" for k, v in losses.items() if pd.notna(v) and not math.isfinite(v)]
+    trained = {f"loss_{d}": w for d, w in weights.items()
+               if w > 0 and pd.notna(losses.get(f"loss_{d}")) and f"loss_{d}" in baseline}
+    if not trained:
+        return problems + ["no loss measured on any training domain"]
+    total = sum(trained.values())
+    model = sum(w * losses[k] for k, w in trained.items()) / total
+    unigram = sum(w * baseline[k] for k, w in trained.items()) / total
+    if not model < unigram:
+        problems.append(f"loss on the training mixture {model:.4f} bits/byte is not below its unigram baseline "
+                        f"{unigram:.4f}")
+    return problems
+
+
+def extrapolation_report(proxy_results: pd.DataFrame, targets: Sequence[str], objective: Sequence[str], *,
+                         law: str, uses_scale: bool, seed: int) -> pd.DataFrame | None:
+    """How well the law extrapolates within the proxies: refit on the smaller model sizes and predict the
+    largest (every target); with one model size, refit on the first half of each run's curve along D and
+    predict its end (the objective's targets). ``None`` when neither applies (a law without N or D, or too
+    few eval points)."""
+    from mixtures.laws import extrapolation_check
+
+    if not uses_scale:
+        return None
+    if proxy_results["n_params"].nunique() > 1:
+        return extrapolation_check(proxy_results, list(targets), law=law, seed=seed)
+    if proxy_results["n_tokens"].nunique() >= 3 and objective:
+        try:
+            return extrapolation_check(proxy_results, list(objective), law=law, by="n_tokens", fit_fraction=0.5,
+                                       seed=seed)
+        except TableError:  # too few eval points in the first half of the curves
+            return None
+    return None
