@@ -11,21 +11,19 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from assets.partitions import DATASET_PARTITIONS, ONLINE_PARTITIONS, PROXY_PARTITIONS, VALIDATION_PARTITIONS
-
 corpus_job = dg.define_asset_job("corpus_job", selection=["domain_catalog"], description="Catalog the corpus.")
 design_job = dg.define_asset_job("design_job", selection=["proxy_design"], description="Design the proxy runs.")
-proxy_job = dg.define_asset_job("proxy_job", selection=["proxy_runs"], partitions_def=PROXY_PARTITIONS,
+proxy_job = dg.define_asset_job("proxy_job", selection=["proxy_runs"],
                                 executor_def=dg.in_process_executor, description="Train one proxy run (one partition).")
 analysis_job = dg.define_asset_job(
     "analysis_job", selection=["proxy_results", "mixing_laws", "optimal_mixture", "validation_design"],
     description="Gather proxy runs, fit laws, optimize, plan the validation runs.")
 validation_job = dg.define_asset_job("validation_job", selection=["validation_runs"],
-                                     partitions_def=VALIDATION_PARTITIONS, executor_def=dg.in_process_executor,
+                                     executor_def=dg.in_process_executor,
                                      description="Train one validation run (one partition).")
 verdict_job = dg.define_asset_job("verdict_job", selection=["validation_verdict", "dataset_plan"],
                                   description="Judge the validation runs; plan the dataset.")
-dataset_job = dg.define_asset_job("dataset_job", selection=["dataset_domains"], partitions_def=DATASET_PARTITIONS,
+dataset_job = dg.define_asset_job("dataset_job", selection=["dataset_domains"],
                                   executor_def=dg.in_process_executor,
                                   description="Index one domain of the mixed dataset (one partition).")
 finish_job = dg.define_asset_job("finish_job", selection=["mixed_dataset", "mixture_report"],
@@ -34,7 +32,7 @@ refit_job = dg.define_asset_job("refit_job", selection=["proxy_results", "mixing
                                 description="Refit the laws and re-optimize from the runs on hand; refresh the report.")
 online_design_job = dg.define_asset_job("online_design_job", selection=["online_design"],
                                         description="Plan one online run per method.")
-online_job = dg.define_asset_job("online_job", selection=["online_runs"], partitions_def=ONLINE_PARTITIONS,
+online_job = dg.define_asset_job("online_job", selection=["online_runs"],
                                  executor_def=dg.in_process_executor, description="Train one online run (one partition).")
 method_design_job = dg.define_asset_job("method_design_job", selection=["method_design"],
                                         description="Plan the validation runs of the method comparison.")

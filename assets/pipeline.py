@@ -423,6 +423,7 @@ def run_pipeline(out_dir: Path | None, stages: list[Stage] | None = None,
             say("the embedded demo: building (or reusing) the demo corpus")
             prepare_demo(workdir, progress=True)
         session = Session(instance, config, home)
+        session.ensure_daemon()  # it loads the code location while the first stages run
         limit = set_pool_limits(instance, config)
         say(f"launcher {launcher_name(config)}, at most {limit} training(s) at once (pool limit)")
         try:

@@ -116,4 +116,22 @@ def log_experiment(tracker: Tracker, with_validation: bool = True, proxies: int 
                     run.log_metrics({**losses, "objective": final}, step=step)
                 run.log_metrics({"predicted_objective": logged.predicted_objective})
                 logged.validation_runs[name].append(run.run_id)
+    log_verdict(tracker, VALIDATION_OBJECTIVE, parent_run_id=parent.run_id, tags=base)
     return logged
+
+
+def log_verdict(tracker: Tracker, objectives: dict[str, list[float]], parent_run_id: str | None = None,
+                tags: dict | None = None) -> dict:
+    """The verdict the pipeline stores (``validation.json`` of a run tagged ``mixtures.role=validation``),
+    judged by the evaluation core from per-seed objectives; returns the document."""
+    import pandas as pd
+
+    from mixtures.evaluation.verdict import verdict_from_runs
+
+    results = pd.DataFrame([{"mixture_name": n, "seed": i, "objective": v}
+                            for n, values in objectives.items() for i, v in enumerate(values)])
+    document = verdict_from_runs(results).to_json()
+    with tracker.run("validation verdict", tags={**(tags or {}), "mixtures.role": "validation"},
+                     parent_run_id=parent_run_id) as run:
+        run.log_dict(document, "validation.json")
+    return document

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mixtures.defaults import DEMO_CAPS_MB, load_demo_config
 from mixtures.objective import objective_weights
-from mixtures.validation_scale import preset_params, validation_scale
+from mixtures.evaluation.scale import preset_params, validation_scale
 
 
 def test_demo_validates_at_four_times_the_proxy_compute_on_targets_it_never_trains_on(tmp_path):

@@ -174,7 +174,7 @@ def test_a_checkpoint_of_another_method_is_refused():
 
 def test_validation_scale_is_the_next_preset_up_with_more_compute_and_tokens():
     from mixtures.config import parse_config
-    from mixtures.validation_scale import validation_scale
+    from mixtures.evaluation.scale import validation_scale
     from mixtures.trainers import MODEL_PRESETS, get_preset
 
     scales = [{"model": "micro", "tokens": 200_000}, {"model": "micro", "tokens": 50_000}]

@@ -1,6 +1,6 @@
 """The proxy_runs check: a run is judged on the data it trained on, against that data's unigram baseline."""
 
-from assets.proxies import trained_data_problems
+from mixtures.evaluation.checks import trained_data_problems
 
 
 def test_a_barely_sampled_domain_above_its_baseline_is_no_fault():

@@ -13,7 +13,6 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from assets import defs
-from assets.proxies import DESIGN_FILE
 from assets.sensors import (
     corpus_files_sensor,
     external_runs_sensor,
@@ -22,6 +21,9 @@ from assets.sensors import (
     proxy_partitions_sensor,
 )
 from mixtures.config import load_config
+from mixtures.layout import PROXY_DESIGN
+from mixtures.runs import RunSpec
+from mixtures.runs.store import RunStore
 from resources import ProjectResource
 from tests.corpus_factory import corpus_config
 
@@ -62,6 +64,17 @@ def test_corpus_sensor_requests_once_per_change(project_file):
         assert _requests(changed)[0].run_key != _requests(first)[0].run_key
 
 
+def test_corpus_sensor_looking_at_a_built_catalog_costs_nothing(project_file):
+    """A first look (no cursor, e.g. a new daemon) at a catalog built from these very files requests nothing."""
+    from assets.freshness import FILES_METADATA, files_digest
+
+    with dg.instance_for_test() as instance:
+        key = files_digest(load_config(project_file))
+        instance.report_runless_asset_event(dg.AssetMaterialization("domain_catalog", metadata={FILES_METADATA: key}))
+        look = corpus_files_sensor(_context(instance, path=project_file))
+        assert not _requests(look) and "unchanged" in str(look.skip_reason)
+
+
 def _runs_table(config, n: int, bad: bool = False) -> pd.DataFrame:
     rows = []
     for i in range(n):
@@ -97,23 +110,27 @@ def test_external_runs_sensor_registers_each_table_once_and_refuses_bad_ones(pro
         assert len(_requests(changed)) == 1
 
 
-def test_partitions_sensor_runs_missing_partitions_then_the_analysis(project_file):
+def test_partitions_sensor_runs_missing_partitions_then_the_analysis_once(project_file):
     config = load_config(project_file)
     config.root.mkdir(parents=True, exist_ok=True)
-    keys = ["natural.micro.1000.s0", "uniform.micro.1000.s0"]
-    pd.DataFrame({"run_id": keys}).to_parquet(config.root / DESIGN_FILE)
+    weights = {d: 1 / len(config.domain_names) for d in config.domain_names}
+    specs = [RunSpec.create(name, weights, "micro", 1000, 0) for name in ("natural", "uniform")]
+    keys = [s.run_id for s in specs]
+    store = RunStore(config.root)
+    store.plan(specs)
+    pd.DataFrame({"run_id": keys}).to_parquet(config.root / PROXY_DESIGN)
     with dg.instance_for_test() as instance:
         first = proxy_partitions_sensor(_context(instance, None, project_file))
         assert sorted(r.partition_key for r in _requests(first)) == keys
         assert {r.job_name for r in _requests(first)} == {"proxy_job"}
-        again = proxy_partitions_sensor(_context(instance, first.cursor, project_file))
-        assert isinstance(again, dg.SkipReason) and "2 proxy partitions" in str(again.skip_message)
-        instance.add_dynamic_partitions("proxy_runs", keys)
-        for key in keys:
-            instance.report_runless_asset_event(dg.AssetMaterialization("proxy_runs", partition=key))
-        done = proxy_partitions_sensor(_context(instance, first.cursor, project_file))
+        for spec in specs:  # the runs finish
+            store.save(spec, pd.DataFrame({"run_id": [spec.run_id], "n_tokens": [1000], "loss_code": [1.0]}))
+            instance.report_runless_asset_event(dg.AssetMaterialization("proxy_runs", partition=spec.run_id))
+        done = proxy_partitions_sensor(_context(instance, None, project_file))
         assert [r.job_name for r in _requests(done)] == ["analysis_job"]
-        assert isinstance(proxy_partitions_sensor(_context(instance, done.cursor, project_file)), dg.SkipReason)
+        instance.report_runless_asset_event(dg.AssetMaterialization("mixing_laws"))
+        idle = proxy_partitions_sensor(_context(instance, None, project_file))
+        assert isinstance(idle, dg.SkipReason) and "up to date" in str(idle.skip_message)
 
 
 def test_failure_sensor_records_a_failed_run_on_disk_and_in_mlflow(project_file, mlflow_uri):

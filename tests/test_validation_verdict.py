@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mixtures.errors import MixturesError
-from mixtures.validation import compare, validation_verdict
+from mixtures.evaluation.verdict import compare, verdict_from_runs as validation_verdict
 
 
 def _results(means: dict[str, float], spread: float, seeds: int = 3, predicted: dict[str, float] | None = None):

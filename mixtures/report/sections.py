@@ -246,10 +246,14 @@ def stored_verdict(data: ReportData) -> tuple[str, dict] | None:
 
 def _verdict_tables(run_id: str, verdict: dict) -> list[str]:
     """The stored verdict as it is: per-mixture statistics and each comparison's outcome (nothing recomputed)."""
+    def interval(ci) -> str:
+        return "" if not ci or None in ci else f"{ci[0]:.4g} .. {ci[1]:.4g}"
+
     stats = pd.DataFrame([{"mixture": name, "seeds": entry.get("n"), "mean": entry.get("mean"), "std": entry.get("std"),
-                           "ci95": entry.get("ci95"), "predicted": entry.get("predicted")}
+                           "ci95": interval(entry.get("ci95")), "predicted": entry.get("predicted")}
                           for name, entry in verdict.get("mixtures", {}).items()])
-    comparisons = pd.DataFrame(verdict.get("comparisons", []))
+    columns = ["baseline", "improvement", "relative", "noise", "p_value", "outcome"]
+    comparisons = pd.DataFrame(verdict.get("comparisons", []), columns=columns)
     parts = [f"<h3>verdict (validation.json of run {h.esc(run_id)})</h3>"]
     wins = verdict.get("optimal_wins")
     parts.append(h.paragraph(str(verdict.get("summary", "")).replace("\n", " "), "good" if wins else "bad"))
@@ -265,7 +269,8 @@ def validation_section(data: ReportData) -> str:
     stored = stored_verdict(data)
     parts: list[str] = [] if stored is None else _verdict_tables(*stored)
     if stored is None:
-        parts.append(h.empty("no verdict stored yet (the validation_verdict asset writes it)"))
+        parts.append(h.empty("no validation runs logged yet" if runs.empty
+                             else "no verdict stored yet (the validation_verdict asset writes it)"))
     for label, group in ([] if runs.empty else _scales(runs)):
         if label:
             parts.append(f"<h3>{h.esc(label)}</h3>")
