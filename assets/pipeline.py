@@ -111,6 +111,16 @@ def _daemon_alive(instance: dg.DagsterInstance) -> bool:
     return beat is not None and time.time() - beat.timestamp < DAEMON_HEARTBEAT_S
 
 
+def dagster_tool(name: str) -> str:
+    """A Dagster command (``dagster``, ``dagster-daemon``) of this interpreter's environment."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise StageFailed(f"{name} not found beside {sys.executable} or on PATH: install mixtures' dependencies "
+                          "(pip install -e .) in this environment")
+    return found
+
+
 def _parent_death_signal_prefix() -> list[str]:
     """A command prefix that makes the process end (SIGTERM) when this driver ends, even by SIGKILL."""
     if not sys.platform.startswith("linux"):
@@ -163,7 +173,7 @@ class Session:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / "dagster-daemon.log", "ab")
         env = {**os.environ, "MIXTURES_SENSORS": "off"}  # the pipeline drives itself: no sensor adds work meanwhile
-        command = [*_parent_death_signal_prefix(), shutil.which("dagster-daemon") or "dagster-daemon", "run",
+        command = [*_parent_death_signal_prefix(), dagster_tool("dagster-daemon"), "run",
                    "-w", str(workspace_file(self.home))]
         self.daemon = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
@@ -214,7 +224,7 @@ class Session:
         self.ensure_daemon()
         tag = f"{self.id}-{stage.job_name}"
         tags = {**self.tags, "mixtures/stage": tag}
-        command = [shutil.which("dagster") or "dagster", "job", "backfill", "-w", str(workspace_file(self.home)),
+        command = [dagster_tool("dagster"), "job", "backfill", "-w", str(workspace_file(self.home)),
                    "-j", stage.job_name, "--partitions", ",".join(keys), "--noprompt", "--tags", json.dumps(tags)]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "MIXTURES_SENSORS": "off"})
         if done.returncode != 0:

@@ -19,7 +19,7 @@ METHOD_COMPARISON = "online/compare_methods.json"
 REPORT = "report.html"
 DATASET = "dataset"
 FAILURES = "failures.jsonl"
-PIPELINE_LOCK = ".pipeline.lock"
+PIPELINE_LOCK = "pipeline.lock"
 EXPORTS = (VALIDATION, OPTIMAL_MIXTURE, REPORT)  # what ``mixtures run --out DIR`` copies
 
 

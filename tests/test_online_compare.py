@@ -20,8 +20,8 @@ TPS = get_preset("micro").tokens_per_step
 
 
 @pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    monkeypatch.setenv("MIXTURES_TRAIN_THREADS", "1")
+def _own_instance(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
@@ -51,8 +51,7 @@ def test_compare_methods_reports_every_mixture_with_its_compute_and_logs_to_mlfl
     offline = {"speeches": 0.1, "literature": 0.1, "code": 0.1, "legal": 0.1, "email": 0.6}
     (root / "optimal_mixture.json").write_text(json.dumps({"weights": offline, "solver": "slsqp"}))
 
-    code = main(["compare-methods", str(config_path), "--methods", ",".join(METHODS), "--seeds", "0", "1",
-                 "--json", "--quiet"])
+    code = main(["compare-methods", str(config_path), "--methods", ",".join(METHODS), "--seeds", "0", "1", "--json"])
     assert code == 0
     document = json.loads(capsys.readouterr().out)
     assert document == json.loads((root / "online" / "compare_methods.json").read_text())
@@ -91,6 +90,16 @@ def test_compare_methods_reports_every_mixture_with_its_compute_and_logs_to_mlfl
         assert {"online.json", "weights_trajectory.png"} <= artifacts
     validation = client.search_runs([experiment.experiment_id], "tags.`mixtures.role` = 'validation_run'")
     assert len(validation) == 5 * 2 and all("objective" in r.data.metrics for r in validation)
+
+    # every training was a Dagster partition: the online runs and the comparison's validation runs
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        online_keys = instance.get_materialized_partitions(dg.AssetKey("online_runs"))
+        validation_keys = instance.get_materialized_partitions(dg.AssetKey("validation_runs"))
+    assert online_keys == {f"online-{m}.micro.{9 * TPS}.s0" for m in METHODS}
+    names = ["natural", "uniform", "optimal", *METHODS]
+    assert validation_keys == {f"{n}.micro.{4 * TPS}.s{s}" for n in names for s in (0, 1)}
 
 
 def test_compare_methods_refuses_an_unknown_method(tmp_path, mlflow_uri, capsys, online_cache):

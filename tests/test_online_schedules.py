@@ -197,7 +197,7 @@ def test_judge_uses_the_shared_verdict_against_each_present_baseline():
                          "seed": [0, 1, 2] * 3,
                          "objective": [2.0, 2.1, 1.9, 1.5, 1.6, 1.4, 2.05, 1.95, 2.0]})
     comparisons, source = judge(runs, ["dga", "aioli"], ["natural", "uniform"])
-    assert source == "mixtures.validation.validation_verdict"
+    assert source == "mixtures.evaluation.verdict.verdict_from_runs"
     outcome = {c["method"]: c["outcome"] for c in comparisons}
     assert outcome == {"dga": "win", "aioli": "tie"} and {c["baseline"] for c in comparisons} == {"natural"}
     stats = runs.groupby("mixture_name")["objective"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})

@@ -12,7 +12,7 @@ from mixtures.corpus import build_catalog
 from mixtures.runs import RunSpec
 from mixtures.mixture import from_vector
 from mixtures.online.reference import train_reference
-from mixtures.online.runner import make_schedule, run_online
+from mixtures.online.runner import make_schedule, online_spec, run_online
 from mixtures.trainers import get_preset, train_proxy
 from tests.online_fixture import DOMAINS, online_cache, online_config  # noqa: F401 (a fixture)
 
@@ -58,7 +58,7 @@ def test_gradient_alignment_moves_toward_the_domain_that_matches_the_target(tmp_
                            target={"sets": [{"name": "code_target", "paths": ["code"]}]},
                            online={"dga": {"probe_sequences": 16}})
     catalog = build_catalog(config)
-    result = run_online(config, catalog, "dga", 0)
+    result = run_online(config, catalog, online_spec(config, catalog, "dga", 0), workdir=tmp_path / "dga")
     code = config.domain_names.index("code")
     alignments = np.asarray(result.details["alignments"])
     assert alignments.shape == (5, 5) and np.all(alignments.argmax(axis=1) == code)
@@ -78,7 +78,7 @@ def test_loss_reweighting_gives_duplicated_easy_samples_less_weight(tmp_path, on
     domains = DOMAINS[:4] + [{"name": "dup", "paths": [str(tmp_path / "dup.jsonl")]}]
     config = online_config(tmp_path, cache=online_cache, tokens=20 * TPS, domains=domains)
     catalog = build_catalog(config)
-    result = run_online(config, catalog, "reweight", 0)
+    result = run_online(config, catalog, online_spec(config, catalog, "reweight", 0), workdir=tmp_path / "rw")
     dup = config.domain_names.index("dup")
     mean_weight = np.asarray(result.details["domain_weight"])  # per window of steps, mean weight per domain
     assert np.all(mean_weight[:, dup] < 1.0) and np.all(mean_weight[1:, dup] == np.nanmin(mean_weight[1:], axis=1))

@@ -19,10 +19,11 @@ import time
 import dagster as dg
 
 from mixtures.config import SlurmLaunchConfig
+from mixtures.storage import atomic_write_json
 from resources.launchers.base import LaunchRequest, judge, pipes_session
 
-GONE_STATES_RETRY = ("CANCELLED", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "REQUEUED")
 USABLE_NODE_STATES = ("idle", "mix", "alloc", "comp", "plnd", "resv")  # sinfo %t prefixes that can run work
+JOB_FIELDS = ("JobId", "JobState", "ExitCode", "Reason", "Restarts", "SubmitTime", "StartTime", "EndTime", "NodeList")
 
 
 class SlurmError(RuntimeError):
@@ -79,6 +80,7 @@ class SlurmLauncher:
                 if not ended:  # interrupted (or the node timeout): the job must not outlive the step
                     self.cancel(job)
         logs = sorted(request.logs.glob(f"slurm-{job}.*"))
+        atomic_write_json(request.logs / f"slurm-{job}.json", {k: state.get(k) for k in JOB_FIELDS})
         judge(request, f"Slurm job {job} ended {state['JobState']} (exit code {state.get('ExitCode', '?')}, "
                        f"reason {state.get('Reason', 'None')})", logs)
 
@@ -116,8 +118,9 @@ class SlurmLauncher:
             time.sleep(s.poll_seconds)
 
     def partition_usable(self) -> bool:
+        """Whether some node of the partition can take work (a ``*`` suffix means it is not responding)."""
         states = _run(["sinfo", "-h", *self._partition_args(), "-o", "%t"], check=False).split()
-        return any(state.rstrip("*~#!%$@^-").startswith(USABLE_NODE_STATES) and not state.endswith("*")
+        return any(not state.endswith("*") and state.rstrip("~#!%$@^-").startswith(USABLE_NODE_STATES)
                    for state in states)
 
     def _partition_args(self) -> list[str]:
