@@ -70,7 +70,7 @@ def resolve_runtime(proxy: Any, preset: Any) -> Runtime:
 def _cpu_micro(preset: Any) -> int | None:
     """On CPU a modern preset's forward pass holds at most 16 sequences (memory); the demo's presets
     take their whole batch at once, as they always have."""
-    return min(preset.batch_size, 16) if preset.arch != "gpt" else None
+    return min(preset.micro_batch or preset.batch_size, 16) if preset.arch != "gpt" else None
 
 
 def configure_backends(runtime: Runtime) -> None:
@@ -117,7 +117,8 @@ class BatchPrefetcher:
         import torch
 
         domains, batch = self.make(step)
-        return domains, torch.from_numpy(batch).pin_memory()
+        tensor = torch.from_numpy(batch)
+        return domains, tensor.pin_memory() if torch.cuda.is_available() else tensor
 
     def get(self, step: int, last: int):
         """The batch of ``step`` on the device; starts building ``step + 1`` (if ``< last``)."""
