@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +13,9 @@ import pytest
 from mixtures.runs import RunSpec
 from mixtures.errors import ConfigError
 from mixtures.trainers import MODEL_PRESETS, ModelPreset, train_proxy, unigram_baseline
-from mixtures.trainers.builtin import CHECKPOINT
 from mixtures.trainers.tokens import EOD, content_key, domain_tokens, token_paths
 from mixtures.tokenizers import ByteTokenizer
-from tests.proxy_fixture import fixture_catalog, fixture_config
+from tests.proxy_fixture import fixture_catalog, fixture_config, kill_at_first_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENS = 40_000
@@ -107,21 +102,9 @@ print("done")
 
 
 def test_killed_run_resumes_to_the_same_final_loss(project, reference):
-    import torch
-
     root, config, catalog = project
     workdir = root / "runs" / "killed"
-    code = _CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir))
-    env = {**os.environ, "MIXTURES_TRAIN_THREADS": "1", "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    checkpoint = workdir / CHECKPOINT
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    child.send_signal(signal.SIGKILL)
-    _, err = child.communicate()
-    assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
-    saved = torch.load(checkpoint, weights_only=False)["state"]
+    saved = kill_at_first_checkpoint(_CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir)), workdir)
     steps = reference.extra["steps"]
     assert 0 < saved["step"] < steps, "the child must be killed mid-run"
 

@@ -4,12 +4,7 @@ accumulation, batch prefetch and kill-and-resume with all of them (the CUDA path
 from __future__ import annotations
 
 import math
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +14,8 @@ import pytest
 from mixtures.errors import ConfigError
 from mixtures.runs import RunSpec
 from mixtures.trainers import MODEL_PRESETS, train_proxy
-from mixtures.trainers.builtin import CHECKPOINT
 from mixtures.trainers.model import ModelPreset, build_model, scaling_rule_hyperparameters
-from tests.proxy_fixture import fixture_catalog, fixture_config
+from tests.proxy_fixture import fixture_catalog, fixture_config, kill_at_first_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SCALED = ["1m", "5m", "15m", "30m", "60m", "150m"]
@@ -200,21 +194,9 @@ train_proxy(config, _spec(config), fixture_catalog(config), Path({workdir!r}))
 
 
 def test_a_killed_bpe_llama_run_with_accumulation_resumes_bitwise(bpe_project, bpe_reference):
-    import torch
-
     root, config, catalog = bpe_project
     workdir = root / "runs" / "killed"
-    code = _CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir))
-    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    checkpoint = workdir / CHECKPOINT
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    child.send_signal(signal.SIGKILL)
-    _, err = child.communicate()
-    assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
-    saved = torch.load(checkpoint, weights_only=False)["state"]
+    saved = kill_at_first_checkpoint(_CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir)), workdir)
     assert 0 < saved["step"] < bpe_reference.extra["steps"], "the child must be killed mid-run"
     resumed = train_proxy(config, _spec(config), catalog, workdir)
     assert resumed.status == "finished" and resumed.extra["resumed_from_step"] == saved["step"]
