@@ -73,8 +73,11 @@ def trial_weights(problem: Problem, trial) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _SingleObjective:
-    """Options shared by the single-objective Optuna solvers (the groups' objectives are summed)."""
+class OptunaSearch:
+    """What every Optuna solver declares: ``trials`` (the study's total), asked ``batch`` at a time,
+    an optional ``storage`` (a sqlite file or an Optuna URL) and ``study_name`` (default
+    ``mixtures-<name>-s<seed>``), and ``callbacks(study, trial)`` after each trial. A subclass gives
+    ``sampler(seed)`` and ``minimize``."""
 
     trials: int = 300
     batch: int = 8
@@ -88,13 +91,21 @@ class _SingleObjective:
     def sampler(self, seed: int):
         raise NotImplementedError
 
+    def study(self, problem: Problem, objective: Callable[[np.ndarray], np.ndarray], seed: int, directions: int):
+        """:func:`run_study` with these options."""
+        return run_study(problem, objective, self.sampler(seed), directions=directions, trials=self.trials,
+                         batch=self.batch, study_name=self.study_name or f"mixtures-{self.name}-s{seed}",
+                         storage=self.storage, callbacks=self.callbacks)
+
+
+@dataclass(frozen=True)
+class _SingleObjective(OptunaSearch):
+    """An Optuna solver of one objective (the groups' objectives summed): the best trial's mixture."""
+
     def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
         started = time.perf_counter()
         evaluator = problem.evaluator(law)
-        study = run_study(problem, lambda w: evaluator(w).sum(axis=1, keepdims=True), self.sampler(seed),
-                          directions=1, trials=self.trials, batch=self.batch,
-                          study_name=self.study_name or f"mixtures-{self.name}-s{seed}", storage=self.storage,
-                          callbacks=self.callbacks)
+        study = self.study(problem, lambda w: evaluator(w).sum(axis=1, keepdims=True), seed, directions=1)
         return finish(self.name, problem, evaluator, trial_weights(problem, study.best_trial), started,
                       {"study": study.study_name, "trials": len(study.trials), "storage": storage_url(self.storage)})
 

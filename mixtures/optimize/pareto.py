@@ -4,14 +4,13 @@ TPE), through the ask/tell loop of :mod:`mixtures.optimize.optuna_search`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from mixtures.optimize.optuna_search import run_study, storage_url, trial_weights
+from mixtures.optimize.optuna_search import OptunaSearch, storage_url, trial_weights
 from mixtures.optimize.result import OptimizationResult
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ def non_dominated(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _ParetoSearch:
+class _ParetoSearch(OptunaSearch):
     """Explore the objective groups with an Optuna multi-objective sampler; ``result.pareto`` is the front
     (``w_<domain>`` columns and one column per group, sorted by the first group) of every trial of the
     study; ``result.weights`` the front point with the smallest sum of the groups (a default pick). With
@@ -45,23 +44,14 @@ class _ParetoSearch:
 
     trials: int = 400
     batch: int = 20
-    storage: str | None = None
-    study_name: str | None = None
-    callbacks: tuple[Callable, ...] = ()
 
     pareto: ClassVar[bool] = True
-    sampler_name: ClassVar[str]
-
-    def sampler(self, seed: int):
-        raise NotImplementedError
 
     def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
         started = time.perf_counter()
         groups = list(problem.objectives)
         evaluator = problem.evaluator(law)
-        study = run_study(problem, evaluator, self.sampler(seed), directions=len(groups), trials=self.trials,
-                          batch=self.batch, storage=self.storage, callbacks=self.callbacks,
-                          study_name=self.study_name or f"mixtures-pareto-{self.sampler_name}-s{seed}")
+        study = self.study(problem, evaluator, seed, directions=len(groups))
         done = [t for t in study.trials if t.values is not None]
         weights = np.array([trial_weights(problem, t) for t in done])
         values = np.array([t.values for t in done], dtype=np.float64)
@@ -74,7 +64,7 @@ class _ParetoSearch:
         w = front.loc[pick, [f"w_{d}" for d in problem.domains]].to_numpy(dtype=np.float64)
         predicted = evaluator.predict(w[None, :])
         return OptimizationResult(
-            solver=f"pareto-{self.sampler_name}", weights=problem.mixture(w),
+            solver=self.name, weights=problem.mixture(w),
             objective=float(front.loc[pick, groups].sum()),
             objectives={g: float(front.loc[pick, g]) for g in groups},
             predicted={c: float(v) for c, v in predicted.iloc[0].items()},
@@ -87,7 +77,7 @@ class _ParetoSearch:
 class NSGA2(_ParetoSearch):
     """NSGA-II (population ``batch``)."""
 
-    sampler_name: ClassVar[str] = "nsga2"
+    name: ClassVar[str] = "pareto-nsga2"
 
     def sampler(self, seed: int):
         import optuna
@@ -99,7 +89,7 @@ class NSGA2(_ParetoSearch):
 class MOTPE(_ParetoSearch):
     """Multi-objective TPE (multivariate)."""
 
-    sampler_name: ClassVar[str] = "tpe"
+    name: ClassVar[str] = "pareto-tpe"
 
     def sampler(self, seed: int):
         import optuna
