@@ -57,10 +57,10 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
     ``fit(X, y)`` takes the wide run table: ``X`` a DataFrame with a ``w_<domain>`` column per training
     domain, ``n_params`` and ``n_tokens`` for scaling laws, and ``run_id`` (other columns are ignored;
     ``run_id`` tells runs apart for the single-scale rule), or a 2-D array whose columns are domain
-    weights (domains ``x0, x1, ...``, no scale); ``y`` the target losses: a Series or DataFrame named
-    by its ``loss_<name>`` column(s), or an array. A missing (NaN) loss means "not measured": that row
-    is left out of that target's fit. ``predict(X)`` returns an array, one column per target (1-D when
-    ``y`` was). :func:`mixtures.laws.fit_law` is ``fit`` on a validated table.
+    weights (domains ``x0, x1, ...``, no scale); ``y`` the target losses, row for row with ``X``: a Series
+    or DataFrame named by its ``loss_<name>`` column(s), or an array. A missing (NaN) loss means "not
+    measured": that row is left out of that target's fit. ``predict(X)`` returns an array, one column per
+    target (1-D when ``y`` was). :func:`mixtures.laws.fit_law` is ``fit`` on a validated table.
 
     Attributes
     ----------

@@ -65,9 +65,9 @@ def uses_scale(family: str) -> bool:
     return bool(LAWS.get(family).uses_scale)
 
 
-def make(family: str, seed: int = 0, **params) -> BaseEstimator:
-    """A fresh estimator of ``family`` (with ``params``), seeded when it has a ``random_state``."""
-    est = LAWS.get(family)(**params)
+def make(family: str, seed: int = 0) -> BaseEstimator:
+    """A fresh estimator of ``family``, seeded when it has a ``random_state``."""
+    est = LAWS.get(family)()
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
