@@ -145,10 +145,20 @@ class ProxyConfig(_Strict):
 class LawsConfig(_Strict):
     """Law fitting and model selection."""
 
-    law: Literal["auto", "linear", "gbm", "exp", "additive", "joint"] = "auto"
+    law: str = Field("auto", description="auto, or a law family of mixtures.laws.LAWS")
     folds: int = Field(5, ge=2)
     min_spearman: float = Field(0.5, ge=-1, le=1)
     bootstrap: int = Field(20, ge=0)
+
+    @field_validator("law")
+    @classmethod
+    def _known_law(cls, value: str) -> str:
+        from mixtures.laws.families import checked_law
+
+        try:
+            return checked_law(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class ConstraintsConfig(_Strict):
@@ -171,10 +181,21 @@ class ConstraintsConfig(_Strict):
 class OptimizeConfig(_Strict):
     """The optimizer."""
 
-    solver: Literal["slsqp", "tpe", "cmaes", "random"] = "slsqp"
+    solver: str = Field("slsqp", description="a solver of mixtures.optimize.SOLVERS")
+    options: dict[str, Any] = Field(default_factory=dict, description="the solver's options, e.g. {starts: 8}")
     tokens: int | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
-    trials: int = Field(300, ge=1)
-    starts: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _known_solver(self) -> OptimizeConfig:
+        if self.solver == "slsqp" and not self.options:
+            return self  # the default: nothing to check (and no optimizer import)
+        from mixtures.optimize.solvers import make_solver
+
+        try:
+            make_solver(self.solver, **self.options)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class ValidationConfig(_Strict):

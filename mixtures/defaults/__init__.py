@@ -24,11 +24,6 @@ def load_demo_config(workdir: Path) -> ProjectConfig:
     return parse_config(data, source=f"{DEMO_CONFIG} (embedded demo)", base_dir=workdir)
 
 
-def is_demo(config: ProjectConfig) -> bool:
-    """True for the embedded demo project."""
-    return config.project == "mixtures-demo"
-
-
 def prepare_demo(workdir: Path, progress: bool = False) -> ProjectConfig:
     """The demo config, with its corpus built under ``workdir`` first (cached: ~0.3 s when built)."""
     from mixtures.demo_corpus import build_demo_corpus
