@@ -25,7 +25,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 STAMP = VENV / ".mixtures-installed"
-EXTRAS = "test,demo-corpus,postgres"  # postgres: the team deployment (dagster-postgres, psycopg2)
+EXTRAS = "test,demo-corpus,postgres,bpe"  # postgres: the team deployment (dagster-postgres, psycopg2); bpe: tokenizers
 
 
 def _say(message: str) -> None:

@@ -35,9 +35,7 @@ def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catal
                             tokens=config.optimize.tokens or (config.dataset.size if config.dataset.unit == "tokens" else n_tokens))
     if mixing_laws.uses_scale:  # predicted at the validation scale; availability stays at the final budget
         problem.n_tokens = float(n_tokens)
-    options = {"starts": config.optimize.starts} if config.optimize.solver == "slsqp" else (
-        {"trials": config.optimize.trials} if config.optimize.solver in ("tpe", "cmaes") else {})
-    result = solve(problem, mixing_laws, solver=config.optimize.solver, seed=config.seed, **options)
+    result = solve(problem, mixing_laws, solver=config.optimize.solver, seed=config.seed, **config.optimize.options)
     uncertainty = optimum_uncertainty(problem, mixing_laws, result, seed=config.seed)
     best_name, best_weights = best_observed(proxy_results, weights, config.domain_names)
     comparison = compare_mixtures(problem, mixing_laws, result.weights, {f"best_proxy ({best_name})": best_weights})

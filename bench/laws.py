@@ -33,12 +33,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mixtures.laws import aggregate, fit_law, score  # noqa: E402
+from mixtures.laws import LAWS, fit_law, score  # noqa: E402
 from mixtures.laws.data import features  # noqa: E402
-from mixtures.laws.families import make  # noqa: E402
+from mixtures.laws.families import AUTO, make  # noqa: E402
 from mixtures.laws.per_mixture import PerMixturePowerLaw  # noqa: E402
 from mixtures.laws.robust import ConvergenceWarning  # noqa: E402
 from mixtures.laws.synthetic import synthetic_runs  # noqa: E402
+from mixtures.objective import objective_of  # noqa: E402
 
 TOKENS_PER_STEP = 4096 * 256
 SIZES = {"70M": 7e7, "160M": 1.6e8, "305M": 3.05e8, "410M": 4.1e8, "1B": 1e9}
@@ -78,7 +79,7 @@ def bench_mixinglaws(data: Path, name: str, families: list[str]) -> dict:
         seconds = time.perf_counter() - start
         cv = fit.cv[fit.cv["chosen"]].set_index("target")
         oof = pd.DataFrame({t: fit.oof[t][fit.chosen[t]] for t in domains})
-        agg = aggregate(oof, agg_w)
+        agg = pd.Series(objective_of(oof, agg_w), index=oof.index)
         direct = fit_law(at, ["loss_pile_weighted"], law=family, folds=5, seed=0)
         d = direct.cv[direct.cv["chosen"]].iloc[0]
         agg_score = score(at.loc[oof.index, "loss_pile_weighted"], agg)
@@ -166,11 +167,12 @@ def main() -> None:
     timing = bench_fit_time()
     print(json.dumps({"fit_time": timing}), flush=True)
     out.update(timing)
-    out["dmsl"] = bench_dmsl(args.data, ["additive", "joint", "power_per_mixture"])
+    scaling = [f for f in LAWS if LAWS.get(f).uses_scale]  # additive, joint
+    mixing = [f for f in LAWS if not LAWS.get(f).uses_scale] + [AUTO]  # linear, gbm, exp, auto
+    out["dmsl"] = bench_dmsl(args.data, [*scaling, "power_per_mixture"])
     print(json.dumps({"dmsl": out["dmsl"]}), flush=True)
     if not args.quick:
-        out["mixinglaws"] = {name: bench_mixinglaws(args.data, name, ["linear", "gbm", "exp", "auto"])
-                             for name in ("5Mix", "RedPajama")}
+        out["mixinglaws"] = {name: bench_mixinglaws(args.data, name, mixing) for name in ("5Mix", "RedPajama")}
     out["loadavg_end"] = os.getloadavg()[0]
     print(json.dumps(out, default=float))
 

@@ -29,13 +29,14 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mixtures.optimize import make_problem, solve  # noqa: E402
+from mixtures.optimize import SOLVERS, make_problem, solve  # noqa: E402
+from mixtures.optimize.solvers import option_names  # noqa: E402
 
 RPJ_DEFAULT = [0.668, 0.168, 0.047, 0.043, 0.043, 0.027, 0.023]  # run 999 (README)
 
 
 class ExpMixingLaw:
-    """``L_i(r) = c_i + k_i exp(t_i . r)`` per target (the law protocol of CONVENTIONS.md)."""
+    """``L_i(r) = c_i + k_i exp(t_i . r)`` per target (the optimizer's ``LawLike`` protocol)."""
 
     uses_scale = False
 
@@ -100,7 +101,9 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the shared data folder (with mixinglaws/)")
     parser.add_argument("--trials", type=int, default=300, help="tpe / cmaes trials per problem")
     parser.add_argument("--samples", type=int, default=100_000, help="random-search samples per problem")
-    parser.add_argument("--solvers", default="slsqp,tpe,cmaes,random", help="comma-separated subset (random is the peer)")
+    single = [name for name in SOLVERS if not SOLVERS.get(name).pareto]  # the Pareto solvers are for several groups
+    parser.add_argument("--solvers", default=",".join(single),
+                        help="comma-separated subset of the single-objective solvers (random is the peer)")
     args = parser.parse_args()
     data = Path(args.data)
 
@@ -117,13 +120,13 @@ def main() -> None:
         "redpajama_kl": (rpj, make_problem(rpj, rpj_objective, natural=default, kl_max=0.3)),
         "5mix": (mix5, make_problem(mix5, mix5_objective)),
     }
-    options = {"slsqp": {}, "tpe": {"trials": args.trials}, "cmaes": {"trials": args.trials},
-               "random": {"samples": args.samples}}
+    budget = {"trials": args.trials, "samples": args.samples}
     chosen = [name.strip() for name in args.solvers.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in options]
+    unknown = [name for name in chosen if name not in single]
     if unknown:
-        parser.error(f"unknown solver(s) {unknown}; choose from {list(options)}")
-    options = {name: options[name] for name in options if name in chosen or name == "random"}
+        parser.error(f"unknown solver(s) {unknown}; choose from {single}")
+    options = {name: {k: v for k, v in budget.items() if k in option_names(name)}
+               for name in single if name in chosen or name == "random"}
     solvers, per_problem = {}, {}
     for name, opts in options.items():
         total = {"objective": 0.0, "evaluations": 0, "seconds": 0.0}

@@ -1,4 +1,4 @@
-"""An example "own trainer" for ``proxy.trainer: command``: a byte bigram model.
+"""An example "own trainer" for ``proxy.trainer: command``: a token bigram model.
 
 Usage (from a project config)::
 
@@ -6,10 +6,11 @@ Usage (from a project config)::
       trainer: command
       command: {args: [python, examples/command_trainer.py, "{input}", "{output}"], timeout_s: 600}
 
-It reads the input JSON written by mixtures (the mixture, token budget, seed and the byte-token
-files of every domain), "trains" an add-1/2 smoothed bigram model on ``tokens`` bytes drawn from the
-domains by the mixture weights (seeded), and writes the metrics JSON: validation bits per byte of
-every training domain and target set at four points along the budget. Only numpy is needed.
+It reads the input JSON written by mixtures (contract version 2: the mixture, token budget, seed,
+the tokenizer and the token files of every domain), "trains" an add-1/2 smoothed bigram model on
+``tokens`` tokens drawn from the domains by the mixture weights (seeded), and writes the metrics
+JSON: validation bits per byte (summed bits over the bytes the tokens cover, ``val_bytes``) of every
+training domain and target set at four points along the budget. Only numpy is needed.
 """
 
 from __future__ import annotations
@@ -20,34 +21,36 @@ from pathlib import Path
 
 import numpy as np
 
-EOD = 0
 CHUNK = 4096
 
 
-def load(path: str | None) -> np.ndarray:
+def load(path: str | None, dtype: str = "uint8") -> np.ndarray:
     if not path or not Path(path).exists() or Path(path).stat().st_size == 0:
-        return np.zeros(0, dtype=np.uint8)
-    return np.memmap(path, dtype=np.uint8, mode="r")
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
 
 
-def bits_per_byte(counts: np.ndarray, tokens: np.ndarray) -> float | None:
+def bits_per_byte(counts: np.ndarray, tokens: np.ndarray, covered: np.ndarray, eod: int) -> float | None:
     """Bits per byte of the smoothed bigram model on ``tokens`` (end-of-document targets skipped)."""
     if len(tokens) < 2:
         return None
     prev, nxt = np.asarray(tokens[:-1], dtype=np.int64), np.asarray(tokens[1:], dtype=np.int64)
-    keep = nxt != EOD
+    keep = nxt != eod
     probs = (counts + 0.5) / (counts + 0.5).sum(axis=1, keepdims=True)
-    return float(-np.log2(probs[prev[keep], nxt[keep]]).mean())
+    return float(-np.log2(probs[prev[keep], nxt[keep]]).sum() / np.asarray(covered[1:], dtype=np.int64)[keep].sum())
 
 
 def main(input_path: str, output_path: str) -> int:
     spec = json.loads(Path(input_path).read_text(encoding="utf-8"))
     domains = spec["domains"]
     weights = np.array([spec["weights"].get(d, 0.0) for d in domains], dtype=np.float64)
-    train = [load(spec["token_files"][d]["train"]) for d in domains]
-    val = {name: load(files["val"])[:65536] for name, files in spec["token_files"].items()}
+    tokenizer = spec["tokenizer"]
+    dtype, vocab, eod = tokenizer["dtype"], tokenizer["vocab_size"], tokenizer["eod_id"]
+    files = spec["token_files"]
+    train = [load(files[d]["train"], dtype) for d in domains]
+    val = {name: (load(f["val"], dtype)[:65536], load(f["val_bytes"], "uint16")[:65536]) for name, f in files.items()}
     rng = np.random.default_rng(spec["seed"])
-    counts = np.zeros((256, 256), dtype=np.float64)
+    counts = np.zeros((vocab, vocab), dtype=np.float64)
     steps = max(1, spec["tokens"] // CHUNK)
     evals, marks = [], {max(1, round(k * steps / 4)) for k in range(1, 5)}
     for step in range(1, steps + 1):
@@ -59,9 +62,9 @@ def main(input_path: str, output_path: str) -> int:
         window = np.asarray(train[d][start:start + CHUNK], dtype=np.int64)
         np.add.at(counts, (window[:-1], window[1:]), 1.0)
         if step in marks:
-            loss = {n: b for n, v in val.items() if (b := bits_per_byte(counts, v)) is not None}
+            loss = {n: b for n, (v, c) in val.items() if (b := bits_per_byte(counts, v, c, eod)) is not None}
             evals.append({"step": step, "n_tokens": step * CHUNK, "loss": loss})
-    result = {"n_params": 256 * 256, "loss_unit": "bits_per_byte", "evals": evals}
+    result = {"n_params": vocab * vocab, "loss_unit": "bits_per_byte", "evals": evals}
     Path(output_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
     return 0
 

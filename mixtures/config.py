@@ -61,14 +61,38 @@ class TargetConfig(_Strict):
         return value
 
 
+class HFTokenizerFile(_Strict):
+    """The user's own Hugging Face ``tokenizer.json`` (nothing is downloaded)."""
+
+    path: str = Field(description="a tokenizer.json, relative to the config file")
+    eod_token: str | None = Field(None, description="the end-of-document token; default: the first known one")
+
+
+class HFTokenizerChoice(_Strict):
+    hf: HFTokenizerFile
+
+
 class CorpusConfig(_Strict):
-    """How documents are read and split."""
+    """How documents are read, split and tokenized."""
 
     val_fraction: float = Field(0.05, gt=0, lt=0.5)
     on_bad_line: Literal["fail", "skip"] = "fail"
     batch_docs: int = Field(1024, gt=0)
-    tokenizer: Literal["bytes", "bpe"] = "bytes"
-    bpe_vocab_size: int = Field(4096, ge=260)
+    tokenizer: str | HFTokenizerChoice = Field("bytes", description="bytes | bpe | {hf: {path: tokenizer.json}}")
+    bpe_vocab_size: int = Field(4096, ge=260, le=1 << 20)
+    bpe_sample_mb: float = Field(32.0, gt=0, description="MB of training text the BPE is trained on")
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _known_tokenizer(cls, value: str | HFTokenizerChoice) -> str | HFTokenizerChoice:
+        if isinstance(value, str):
+            from mixtures.tokenizers import TOKENIZERS
+
+            if value == "hf":
+                raise ValueError("the hf tokenizer needs its file: tokenizer: {hf: {path: tokenizer.json}}")
+            if value not in TOKENIZERS:
+                raise ValueError(TOKENIZERS.unknown_message(value))
+        return value
 
 
 class ScaleConfig(_Strict):
@@ -101,6 +125,10 @@ class ProxyConfig(_Strict):
     eval_points: int = Field(4, ge=1)
     trainer: Literal["builtin", "command"] = "builtin"
     command: CommandTrainerConfig | None = None
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="built-in trainer: auto = cuda when present")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto = bf16 autocast on CUDA, fp32 on CPU")
+    compile: bool | None = Field(None, description="torch.compile the model; null = on for CUDA, off on CPU")
+    micro_batch: int | None = Field(None, ge=1, description="sequences per forward pass (gradient accumulation)")
     runs_table: str | None = Field(None, description="a wide-format table of finished runs to import")
 
     @model_validator(mode="after")
@@ -116,10 +144,20 @@ class ProxyConfig(_Strict):
 class LawsConfig(_Strict):
     """Law fitting and model selection."""
 
-    law: Literal["auto", "linear", "gbm", "exp", "additive", "joint"] = "auto"
+    law: str = Field("auto", description="auto, or a law family of mixtures.laws.LAWS")
     folds: int = Field(5, ge=2)
     min_spearman: float = Field(0.5, ge=-1, le=1)
     bootstrap: int = Field(20, ge=0)
+
+    @field_validator("law")
+    @classmethod
+    def _known_law(cls, value: str) -> str:
+        from mixtures.laws.families import checked_law
+
+        try:
+            return checked_law(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class ConstraintsConfig(_Strict):
@@ -142,10 +180,21 @@ class ConstraintsConfig(_Strict):
 class OptimizeConfig(_Strict):
     """The optimizer."""
 
-    solver: Literal["slsqp", "tpe", "cmaes", "random"] = "slsqp"
+    solver: str = Field("slsqp", description="a solver of mixtures.optimize.SOLVERS")
+    options: dict[str, Any] = Field(default_factory=dict, description="the solver's options, e.g. {starts: 8}")
     tokens: int | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
-    trials: int = Field(300, ge=1)
-    starts: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _known_solver(self) -> OptimizeConfig:
+        if self.solver == "slsqp" and not self.options:
+            return self  # the default: nothing to check (and no optimizer import)
+        from mixtures.optimize.solvers import make_solver
+
+        try:
+            make_solver(self.solver, **self.options)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class ValidationConfig(_Strict):

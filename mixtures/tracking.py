@@ -252,8 +252,3 @@ class Tracker:
                 else:
                     with_retry(lambda: self.client.set_terminated(existing, "FINISHED"))
         yield RunLogger(self, existing)
-
-
-def tracker_from_env(uri: str, experiment: str) -> Tracker:
-    """A tracker whose URI the ``MLFLOW_TRACKING_URI`` environment variable may override."""
-    return Tracker(os.environ.get("MLFLOW_TRACKING_URI", uri), experiment)

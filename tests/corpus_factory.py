@@ -59,8 +59,8 @@ def make_corpus(root: Path) -> dict[str, list[str]]:
     (root / "legal").mkdir(parents=True)
     pq.write_table(pa.table({"id": [f"l{i}" for i in range(25)], "body": texts["legal"]}), root / "legal" / "l.parquet")
     (root / "speech").mkdir(parents=True)
-    for i, t in enumerate(texts["speech"]):
-        (root / "speech" / f"s{i:02d}.txt").write_text(t, encoding="utf-8")
+    for i, t in enumerate(texts["speech"]):  # names that put one speech in the validation split at the
+        (root / "speech" / f"speech{i:02d}.txt").write_text(t, encoding="utf-8")  # default val_fraction
     write_jsonl(root / "mixed" / "m.jsonl", texts["mixed"])
     return texts
 

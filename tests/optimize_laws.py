@@ -1,5 +1,5 @@
 """Hand-built laws with known optima for the optimizer tests (real objects implementing the
-law protocol of CONVENTIONS.md, not mocks)."""
+optimizer's ``LawLike`` protocol, not mocks)."""
 
 from __future__ import annotations
 

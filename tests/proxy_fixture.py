@@ -34,3 +34,29 @@ def fixture_config(tmp_path: Path, domains: list[dict] | None = None, **proxy) -
 
 def fixture_catalog(config: ProjectConfig) -> pd.DataFrame:
     return build_catalog(config)
+
+
+def kill_at_first_checkpoint(code: str, workdir: Path, timeout_s: float = 120.0) -> dict:
+    """Run ``code`` (a training script) in a child Python, SIGKILL it as soon as its first checkpoint
+    appears in ``workdir``, and return the checkpoint's training state."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from mixtures.trainers.builtin import CHECKPOINT
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "MIXTURES_TRAIN_THREADS": "1", "PYTHONPATH": str(repo)}
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoint = workdir / CHECKPOINT
+    deadline = time.monotonic() + timeout_s
+    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    child.send_signal(signal.SIGKILL)
+    _, err = child.communicate()
+    assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    return torch.load(checkpoint, weights_only=False)["state"]

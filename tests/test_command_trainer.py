@@ -116,3 +116,27 @@ def test_missing_program_and_contract_parser(tmp_path):
     with pytest.raises(ContractError, match="larger than the previous"):
         parse_output({"n_params": 7, "evals": [{"n_tokens": 9, "loss": {"a": 1.0}},
                                                {"n_tokens": 9, "loss": {"a": np.float64(0.5)}}]}, ["a"])
+
+
+def test_input_version_2_names_the_tokenizer_and_its_token_files_and_the_example_reports_bits_per_byte(tmp_path):
+    pytest.importorskip("tokenizers")
+    from mixtures.tokenizers import tokenizer_file
+
+    config, spec, _ = _setup(tmp_path, [sys.executable, EXAMPLE, "{input}", "{output}"])
+    corpus = config.corpus.model_copy(update={"tokenizer": "bpe", "bpe_vocab_size": 400, "bpe_sample_mb": 0.2})
+    config = config.model_copy(update={"corpus": corpus})
+    catalog = fixture_catalog(config)
+    result = train_proxy(config, spec, catalog, tmp_path / "run")
+    assert result.status == "finished", result.reason
+    sent = json.loads((tmp_path / "run" / "input.json").read_text())
+    assert sent["version"] == 2
+    tokenizer = sent["tokenizer"]
+    assert tokenizer["name"] == "bpe" and tokenizer["path"] == str(tokenizer_file(config))
+    assert tokenizer["dtype"] == "uint16" and tokenizer["vocab_size"] == 400 and tokenizer["eod_id"] == 0
+    files = sent["token_files"]["legal"]
+    val = np.fromfile(files["val"], dtype=files["dtype"])
+    covered = np.fromfile(files["val_bytes"], dtype=np.uint16)
+    row = catalog.set_index("domain").loc["legal"]
+    assert len(val) == len(covered) == row["val_tokens"] + row["val_docs"]
+    assert int(covered.sum()) == row["val_bytes"] and int((val == 0).sum()) == row["val_docs"]
+    assert all(1.0 < v < 8.0 for v in result.final_losses().values())  # bits per byte from a token bigram

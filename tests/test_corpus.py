@@ -102,8 +102,8 @@ def test_malformed_json_line_names_file_and_line(tmp_path):
 
 def test_skip_policy_counts_bad_lines(tmp_path):
     (tmp_path / "bad.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "oops"\n{"text": "\xff"}\n{"body": 1}\n{"text": "fine"}\n')
-    cfg = _cfg(tmp_path, [{"name": "d", "paths": ["bad.jsonl"]}], corpus={"on_bad_line": "skip"})
-    cat = build_catalog(cfg)
+    cfg = _cfg(tmp_path, [{"name": "d", "paths": ["bad.jsonl"]}], corpus={"on_bad_line": "skip", "val_fraction": 0.1})
+    cat = build_catalog(cfg)  # (line 5 is the validation document at this val_fraction)
     assert cat.loc[0, "documents"] == 2 and cat.loc[0, "skipped_lines"] == 3
 
 
@@ -173,8 +173,8 @@ def test_catalog_can_record_every_broken_domain(tmp_path):
     (tmp_path / "ok.jsonl").write_text('{"text": "fine"}\n')
     (tmp_path / "e.jsonl").write_text("")
     cfg = _cfg(tmp_path, [{"name": "ok", "paths": ["ok.jsonl"]}, {"name": "gone", "paths": ["gone/"]},
-                          {"name": "empty", "paths": ["e.jsonl"]}])
-    cat = build_catalog(cfg, on_error="record").set_index("domain")
+                          {"name": "empty", "paths": ["e.jsonl"]}], corpus={"val_fraction": 0.1})
+    cat = build_catalog(cfg, on_error="record").set_index("domain")  # (ok's one document is in val at 0.1)
     assert cat.loc["ok", "error"] == "" and cat.loc["ok", "documents"] == 1
     assert "matches no file" in cat.loc["gone", "error"]
     assert "has no documents" in cat.loc["empty", "error"] and cat.loc["empty", "documents"] == 0

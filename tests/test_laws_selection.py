@@ -1,4 +1,4 @@
-"""fit_law: grouped deterministic CV, auto selection, bootstrap, JSON round trip, aggregation."""
+"""fit_law: grouped deterministic CV, auto selection, bootstrap, JSON round trip."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from mixtures.errors import MixturesError, TableError
-from mixtures.laws import MixtureLaw, aggregate, extrapolation_check, fit_law, load_law
+from mixtures.laws import MixtureLaw, extrapolation_check, fit_law, load_law
 from mixtures.laws.data import apply_scale_rule, mixture_keys, single_scale_rule
-from mixtures.laws.selection import fold_ids
+from mixtures.laws.estimator import _grouped_folds
 
 FIXTURES = Path(__file__).parent / "fixtures" / "laws"
 
@@ -39,11 +39,12 @@ def test_scale_rule_keeps_final_point_at_most_common_size(train):
 
 def test_folds_group_mixtures_and_are_deterministic(train):
     keys = mixture_keys(train)
-    folds, k = fold_ids(keys, 4, seed=3)
-    assert k == 4
-    assert (pd.Series(folds).groupby(keys.to_numpy()).nunique() == 1).all()
-    assert np.array_equal(folds, fold_ids(keys, 4, seed=3)[0])
-    assert not np.array_equal(folds, fold_ids(keys, 4, seed=4)[0])
+    folds, k = _grouped_folds(keys, 4, seed=3)
+    assert k == 4 and set(folds) == {0, 1, 2, 3}
+    assert (pd.Series(folds).groupby(keys.to_numpy()).nunique() == 1).all()  # a mixture stays in one fold
+    assert np.array_equal(folds, _grouped_folds(keys, 4, seed=3)[0])
+    assert not np.array_equal(folds, _grouped_folds(keys, 4, seed=4)[0])
+    assert _grouped_folds(keys.head(9), 5, seed=0)[1] == 3  # at most one fold per mixture (3 here)
 
 
 def test_auto_compares_every_family_and_picks_the_lowest_cv_mae(auto_fit):
@@ -89,13 +90,6 @@ def test_bootstrap_members_give_intervals(train, auto_fit):
     assert plain.predict_members(train) is None
     with pytest.raises(MixturesError, match="bootstrap"):
         plain.predict_interval(train)
-
-
-def test_aggregate_is_the_weighted_sum():
-    pred = pd.DataFrame({"loss_a": [1.0, 2.0], "loss_b": [3.0, 5.0]})
-    assert aggregate(pred, {"loss_a": 0.25, "loss_b": 0.75}).tolist() == [2.5, 4.25]
-    with pytest.raises(TableError, match="loss_c"):
-        aggregate(pred, {"loss_c": 1.0})
 
 
 def test_extrapolation_check_reports_mre_on_the_largest_scale(train):

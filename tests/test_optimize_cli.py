@@ -59,7 +59,8 @@ def test_optimize_prints_one_json_object(law_path, tmp_path, capsys):
         frame["n_params"], frame["n_tokens"] = 1e6, 1e6
     predicted = law.predict(frame).iloc[0]
     assert out["predicted"]["loss_code"] == pytest.approx(predicted["loss_code"])
-    objective = 2 * predicted["loss_code"] + predicted["loss_web"]
+    objective = (2 * predicted["loss_code"] + predicted["loss_web"]) / 3  # weights 2 and 1, normalised
+    assert out["objective"] == pytest.approx(objective, rel=1e-9)
     uniform = next(r for r in out["comparison"] if r["mixture"] == "uniform")
     assert objective <= uniform["objective"] + 1e-9
     assert json.loads((tmp_path / "out" / "mixture.json").read_text())["weights"] == w
@@ -93,3 +94,29 @@ def test_config_sections_apply(law_path, tmp_path, capsys):
     assert 0.3 <= out["weights"]["web"] <= 0.6 and out["weights"]["code"] <= 0.2  # 1 epoch x 2M / 10M
     assert set(out["predicted"]) == {"loss_code"}
     assert [r["mixture"] for r in out["comparison"]] == ["optimal", "natural", "uniform", "mostly_web"]
+
+
+def _budget(solver: str) -> list[str]:
+    """Small budgets for the solvers that have them (an option a solver lacks is refused)."""
+    from mixtures.optimize.solvers import option_names
+
+    small = {"trials": "20", "samples": "500", "starts": "2", "batch": "10"}
+    return [arg for key, value in small.items() if key in option_names(solver)
+            for arg in ("--option", f"{key}={value}")]
+
+
+def test_the_cli_accepts_exactly_the_registrys_solvers(law_path, capsys):
+    from mixtures.optimize import SOLVERS
+
+    path, law = law_path
+    for solver in SOLVERS.names():
+        code = main(["optimize", "--law", str(path), "--solver", solver, *_budget(solver), "--json", *scale_args(law)])
+        assert code == 0, (solver, capsys.readouterr().err)
+        out = json.loads(capsys.readouterr().out)
+        assert sum(out["weights"].values()) == pytest.approx(1.0, abs=1e-9)
+    for wrong in ("slsq", "adam"):
+        assert main(["optimize", "--law", str(path), "--solver", wrong, "--json", *scale_args(law)]) == 2
+        err = capsys.readouterr().err
+        assert f"unknown solver '{wrong}'" in err and "Traceback" not in err
+    assert main(["optimize", "--law", str(path), "--solver", "tpe", "--starts", "3", *scale_args(law)]) == 2
+    assert "solver 'tpe' has no option 'starts'" in capsys.readouterr().err

@@ -8,8 +8,9 @@ import pytest
 
 from mixtures.config import parse_config
 from mixtures.errors import InfeasibleError
+from mixtures.objective import objective_weights
 from mixtures.optimize import build_problem, make_problem, solve
-from mixtures.optimize.simplex import kl_divergence, project_box_simplex
+from mixtures.optimize.simplex import kl_to_natural, project_box_simplex
 from tests.optimize_laws import QuadraticLaw
 
 DOMAINS = ["web", "code", "books", "papers"]
@@ -26,7 +27,7 @@ def assert_exactly_feasible(problem, weights):
     assert np.all(w >= problem.lower) and np.all(w <= problem.upper)  # exact, no tolerance
     assert abs(w.sum() - 1.0) <= 1e-12
     if problem.kl_max is not None:
-        assert kl_divergence(w, problem.natural)[0] <= problem.kl_max
+        assert kl_to_natural(w, problem.natural)[0] <= problem.kl_max
 
 
 @pytest.mark.parametrize("solver", ["slsqp", "cmaes", "random"])
@@ -45,7 +46,7 @@ def test_bounds_availability_and_kl_hold_exactly(solver):
     assert_exactly_feasible(problem, result.weights)
     if solver == "slsqp":  # the greedy law pushes code to the tightest active constraint
         w = np.array([result.weights[d] for d in DOMAINS])
-        active_kl = abs(kl_divergence(w, problem.natural)[0] - 0.5) < 1e-6
+        active_kl = abs(kl_to_natural(w, problem.natural)[0] - 0.5) < 1e-6
         assert active_kl or result.weights["code"] == pytest.approx(problem.upper[1])
 
 
@@ -100,7 +101,7 @@ def test_kl_penalty_pulls_toward_natural():
     free = solve(make_problem(law, {"loss_code": 1.0}, natural=NATURAL), law, "slsqp")
     pulled = solve(make_problem(law, {"loss_code": 1.0}, natural=NATURAL, kl_penalty=1.0), law, "slsqp")
     nat = np.array(list(NATURAL.values()))
-    kl = lambda r: kl_divergence(np.array([r.weights[d] for d in DOMAINS]), nat)[0]  # noqa: E731
+    kl = lambda r: kl_to_natural(np.array([r.weights[d] for d in DOMAINS]), nat)[0]  # noqa: E731
     assert kl(pulled) < kl(free) - 0.1
 
 
@@ -125,7 +126,9 @@ def test_build_problem_from_config_and_catalog():
         optimize={"tokens": 2e7},
     )
     problem = build_problem(config, law, catalog())
-    assert problem.objectives == {"objective": {"loss_web": 1.0, "loss_docs": 2.0}}
+    # the project's one objective (mixtures.objective): weights normalised to sum to 1
+    assert problem.objectives == {"objective": objective_weights(config)} == {
+        "objective": {"loss_web": pytest.approx(1 / 3), "loss_docs": pytest.approx(2 / 3)}}
     np.testing.assert_allclose(problem.natural, list(NATURAL.values()))
     # availability from train tokens: papers 2 epochs x 0.5M / 20M = 0.05
     assert problem.upper[3] == pytest.approx(0.05) and problem.lower[2] == 0.05 and problem.kl_max == 1.0
@@ -135,7 +138,7 @@ def test_build_problem_from_config_and_catalog():
 
 
 def test_dust_weights_are_dropped_unless_a_bound_keeps_them():
-    from mixtures.optimize.solvers import DUST, drop_dust
+    from mixtures.optimize.result import DUST, drop_dust
 
     law = greedy_law()
     problem = make_problem(law, {"loss_code": 1.0}, bounds={"papers": (0.0004, 0.3)}, natural=NATURAL)
@@ -149,7 +152,7 @@ def test_dust_weights_are_dropped_unless_a_bound_keeps_them():
 
 
 def test_dust_left_by_a_solver_is_exactly_zero():
-    from mixtures.optimize.solvers import drop_dust
+    from mixtures.optimize.result import drop_dust
 
     problem = make_problem(greedy_law(), {"loss_code": 1.0}, natural=NATURAL)
     w = np.array([1.5e-5, 0.95, 0.05 - 1.5e-5 - 1e-15, 1e-15])  # as SLSQP leaves them

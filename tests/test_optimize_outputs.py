@@ -17,7 +17,6 @@ from mixtures.optimize import (
     megatron_data_path,
     non_dominated,
     optimum_uncertainty,
-    pareto_front,
     solve,
     trial_callback,
     write_exports,
@@ -40,13 +39,13 @@ def test_non_dominated_mask():
     assert non_dominated(values).tolist() == [True, True, False, True, False, False]
 
 
-@pytest.mark.parametrize("sampler", ["nsga2", "tpe"])
-def test_pareto_front_is_non_dominated_and_spans_the_trade_off(law, sampler):
+@pytest.mark.parametrize("solver", ["nsga2", "motpe"])
+def test_pareto_front_is_non_dominated_and_spans_the_trade_off(law, solver):
     problem = make_problem(law, {"web": {"loss_web": 1.0}, "code": {"loss_code": 1.0}}, bounds={"books": (0.05, 0.5)})
-    trials = 200 if sampler == "nsga2" else 80
-    result = pareto_front(problem, law, sampler=sampler, trials=trials, batch=20, seed=0)
-    same = solve(problem, law, "nsga2" if sampler == "nsga2" else "motpe", trials=trials, batch=20, seed=0)
-    assert same.pareto.equals(result.pareto)  # seeded: the same front again, through solve()
+    trials = 200 if solver == "nsga2" else 80
+    result = solve(problem, law, solver, trials=trials, batch=20, seed=0)
+    same = solve(problem, law, solver, trials=trials, batch=20, seed=0)
+    assert same.pareto.equals(result.pareto)  # seeded: the same front again
     front = result.pareto
     values = front[["web", "code"]].to_numpy()
     for i, row in enumerate(values):  # no point of the front dominates another
@@ -132,9 +131,21 @@ def test_exports_parse_back(law, tmp_path):
     assert hf_probabilities({"web": 0.75, "books": 0.25}, ["books", "code", "web"]) == [0.25, 0.0, 0.75]
 
 
+def test_a_persisted_pareto_study_resumes_and_keeps_its_trials(law, tmp_path):
+    problem = make_problem(law, {"web": {"loss_web": 1.0}, "code": {"loss_code": 1.0}})
+    store = str(tmp_path / "study.db")
+    first = solve(problem, law, "nsga2", trials=20, batch=20, seed=0, storage=store)
+    resumed = solve(problem, law, "nsga2", trials=40, batch=20, seed=0, storage=store)  # 20 more trials
+    assert first.details["trials"] == 20 and resumed.details["trials"] == 40
+    assert resumed.evaluations == 20 + 1  # only the new trials (and the pick) are predicted
+    # the front is over every trial of the study: each point of the first front is matched or beaten
+    old, new = first.pareto[["web", "code"]].to_numpy(), resumed.pareto[["web", "code"]].to_numpy()
+    assert all(np.any(np.all(new <= row + 1e-12, axis=1)) for row in old)
+
+
 def test_log_optimization_lands_in_a_real_sqlite_store(law, mlflow_uri):
     problem = make_problem(law, {"web": {"loss_web": 1.0}, "code": {"loss_code": 1.0}})
-    result = pareto_front(problem, law, trials=40, batch=20)
+    result = solve(problem, law, "nsga2", trials=40, batch=20)
     tracker = Tracker(mlflow_uri, "optimize-test")
     with tracker.run("optimal_mixture", tags={"mixtures.pipeline": "abc"}) as run:
         log_optimization(run, result, natural={"web": 0.5, "code": 0.3, "books": 0.2}, problem=problem)

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +13,9 @@ import pytest
 from mixtures.runs import RunSpec
 from mixtures.errors import ConfigError
 from mixtures.trainers import MODEL_PRESETS, ModelPreset, train_proxy, unigram_baseline
-from mixtures.trainers.builtin import CHECKPOINT
-from mixtures.trainers.tokens import EOD, content_key, domain_tokens, token_path
-from tests.proxy_fixture import fixture_catalog, fixture_config
+from mixtures.trainers.tokens import EOD, content_key, domain_tokens, token_paths
+from mixtures.tokenizers import ByteTokenizer
+from tests.proxy_fixture import fixture_catalog, fixture_config, kill_at_first_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENS = 40_000
@@ -106,21 +102,9 @@ print("done")
 
 
 def test_killed_run_resumes_to_the_same_final_loss(project, reference):
-    import torch
-
     root, config, catalog = project
     workdir = root / "runs" / "killed"
-    code = _CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir))
-    env = {**os.environ, "MIXTURES_TRAIN_THREADS": "1", "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    checkpoint = workdir / CHECKPOINT
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    child.send_signal(signal.SIGKILL)
-    _, err = child.communicate()
-    assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
-    saved = torch.load(checkpoint, weights_only=False)["state"]
+    saved = kill_at_first_checkpoint(_CHILD.format(repo=str(REPO), root=str(root), workdir=str(workdir)), workdir)
     steps = reference.extra["steps"]
     assert 0 < saved["step"] < steps, "the child must be killed mid-run"
 
@@ -174,22 +158,23 @@ def test_diverging_run_ends_failed_with_the_reason(project, monkeypatch):
     assert result.table.empty
 
 
-def test_token_cache_is_keyed_by_content_and_holds_the_bytes(project):
+def test_token_cache_is_keyed_by_content_split_and_tokenizer_and_holds_the_bytes(project):
     _, config, catalog = project
     splits = domain_tokens(config, catalog, "legal")
     row = catalog.set_index("domain").loc["legal"]
     assert len(splits["train"]) == row["train_bytes"] + row["train_docs"]
     assert int((np.asarray(splits["val"]) == EOD).sum()) == row["val_docs"]
-    path = token_path(config, "legal", content_key(catalog, "legal"), "train")
-    assert path.exists() and path.parent == config.cache_dir / "tokens"
-    assert content_key(catalog, "legal") == row["content_sha256"][:16]
+    assert len(splits.val_bytes) == len(splits.val) and int(splits.val_bytes.sum()) == row["val_bytes"]
+    key = content_key(config, catalog, "legal")
+    paths = token_paths(config, "legal", key, ByteTokenizer())
+    assert paths["train"].exists() and paths["train"].parent == config.cache_dir / "tokens"
+    assert splits.paths == paths and paths["train"].name == f"legal-{key}.train.u8"
+    other = config.model_copy(update={"corpus": config.corpus.model_copy(update={"val_fraction": 0.3})})
+    assert content_key(other, catalog, "legal") != key
 
 
-def test_bpe_and_unknown_presets_are_refused(project, tmp_path):
+def test_unknown_presets_are_refused(project, tmp_path):
     _, config, catalog = project
-    bpe = config.model_copy(update={"corpus": config.corpus.model_copy(update={"tokenizer": "bpe"})})
-    with pytest.raises(ConfigError, match="bytes only"):
-        train_proxy(bpe, _spec(config), catalog, tmp_path)
     with pytest.raises(ConfigError, match="presets"):
         train_proxy(config, _spec(config, model="huge"), catalog, tmp_path)
 

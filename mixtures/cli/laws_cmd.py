@@ -14,9 +14,6 @@ import json
 import math
 import sys
 
-LAWS = ("auto", "linear", "gbm", "exp", "additive", "joint")
-
-
 def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -25,8 +22,10 @@ def _clean(value):
 
 def fit_command(args: argparse.Namespace) -> int:
     from mixtures.laws import fit_law
+    from mixtures.laws.families import checked_law
     from mixtures.runs_table import load_runs
 
+    checked_law(args.law)
     runs = load_runs(args.runs)
     fit = fit_law(runs, args.target, law=args.law, folds=args.folds, bootstrap=args.bootstrap, seed=args.seed)
     fit.law.save(args.out)
@@ -68,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Fit one law per target loss, cross-validated; write it as JSON.")
     p.add_argument("--runs", required=True, help="run table (.csv or .parquet), wide format")
     p.add_argument("--target", action="append", required=True, help="loss_<x> column to predict (repeatable)")
-    p.add_argument("--law", default="auto", choices=LAWS, help="law family, or auto (best by CV MAE)")
+    p.add_argument("--law", default="auto", help="auto (the best by CV MAE, default) or a law family of "
+                                                 "mixtures.laws.LAWS: linear, gbm, exp, additive, joint, ...")
     p.add_argument("--folds", type=int, default=5, help="CV folds, grouped by mixture (default 5)")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for prediction intervals")
     p.add_argument("--seed", type=int, default=0)

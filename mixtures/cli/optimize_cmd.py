@@ -18,6 +18,8 @@ from pathlib import Path
 
 from mixtures.errors import ConfigError
 
+SHORTHANDS = ("trials", "starts", "samples", "storage")  # flags that set the solver option of that name
+
 
 def _pairs(items: list[str] | None, flag: str, parse=float) -> dict:
     out = {}
@@ -30,6 +32,16 @@ def _pairs(items: list[str] | None, flag: str, parse=float) -> dict:
         except ValueError:
             raise ConfigError(f"{flag} item {item!r}: {value!r} is not valid here.") from None
     return out
+
+
+def _option_value(text: str):
+    """An option value as YAML (``4`` an int, ``[0.1, 5]`` a list, ``study.db`` a string)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ValueError(text) from None
 
 
 def _bounds(text: str) -> tuple[float, float]:
@@ -84,14 +96,13 @@ def optimize_command(args: argparse.Namespace) -> int:
     law = load_law(args.law)
     targets = _pairs(args.target, "--target") or None
     bounds = _pairs(args.bounds, "--bounds", _bounds)
-    solver, seed, trials, starts = args.solver or "slsqp", args.seed, args.trials, args.starts
-    named = {}
+    solver, seed, options, named = args.solver or "slsqp", args.seed, {}, {}
     if args.config:
         problem, config = _problem_from_config(args, law, targets, bounds)
         solver = args.solver or config.optimize.solver
         seed = config.seed if seed is None else seed
-        trials = trials or config.optimize.trials
-        starts = starts or config.optimize.starts
+        if solver == config.optimize.solver:
+            options = dict(config.optimize.options)
         named = config.validation.mixtures
     else:
         natural = available = None
@@ -111,15 +122,10 @@ def optimize_command(args: argparse.Namespace) -> int:
             max_epochs=args.max_epochs if args.max_epochs is not None else 4.0,
             tokens=args.tokens, natural=natural, kl_max=args.kl_max, n_params=args.params,
         )
-    options = {}
-    if solver in ("tpe", "cmaes") and trials:
-        options["trials"] = trials
-    if solver == "random" and args.samples:
-        options["samples"] = args.samples
-    if solver == "slsqp" and starts:
-        options["starts"] = starts
-    if args.storage and solver in ("tpe", "cmaes"):
-        options["storage"] = args.storage
+    for name in SHORTHANDS:  # --trials N is --option trials=N
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    options.update(_pairs(args.option, "--option", _option_value))
     seed = 0 if seed is None else seed
     result = solve(problem, law, solver, seed=seed, **options)
     payload = result.to_dict()
@@ -159,18 +165,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="a target loss and its weight (repeatable; default: every law target, equal weights)")
     parser.add_argument("--tokens", type=float, help="final training budget D_target (tokens)")
     parser.add_argument("--params", type=float, help="final model size N (for laws that use scale)")
-    parser.add_argument("--solver", choices=("slsqp", "tpe", "cmaes", "random"),
-                        help="default: slsqp (or the config's optimize.solver)")
+    parser.add_argument("--solver", help="a solver of mixtures.optimize.SOLVERS: slsqp (default, or the config's "
+                                         "optimize.solver), tpe, cmaes, random, the Pareto nsga2, motpe, ...")
     parser.add_argument("--catalog", help="domain catalog (parquet/CSV): natural mixture and available train tokens")
     parser.add_argument("--available", action="append", metavar="DOMAIN=TOKENS", help="available tokens of a domain")
     parser.add_argument("--max-epochs", type=float, help="epochs allowed over each domain's data (default 4, or the config's)")
     parser.add_argument("--bounds", action="append", metavar="DOMAIN=LO:HI", help="per-domain weight bounds")
     parser.add_argument("--kl-max", type=float, help="bound on KL(w || natural) (needs --catalog)")
     parser.add_argument("--seed", type=int, help="default: 0 (or the config's seed)")
-    parser.add_argument("--trials", type=int, help="tpe/cmaes trials (default 300)")
-    parser.add_argument("--starts", type=int, help="slsqp starts (default 3)")
-    parser.add_argument("--samples", type=int, help="random: Dirichlet samples (default 100000)")
-    parser.add_argument("--storage", help="tpe/cmaes: persist the Optuna study in this sqlite file")
+    parser.add_argument("--option", action="append", metavar="NAME=VALUE",
+                        help="a solver option (repeatable; VALUE is YAML); an unknown name lists the solver's options "
+                             "(with --config, optimize.options apply when the solver is the config's)")
+    parser.add_argument("--trials", type=int, help="same as --option trials=N (the Optuna solvers)")
+    parser.add_argument("--starts", type=int, help="same as --option starts=N (slsqp)")
+    parser.add_argument("--samples", type=int, help="same as --option samples=N (random)")
+    parser.add_argument("--storage", help="same as --option storage=FILE: persist the Optuna study in this sqlite file")
     parser.add_argument("--uncertainty", action="store_true", help="re-optimize under each law member and report the spread")
     parser.add_argument("--out", help="write mixture.json, megatron_blend.txt, hf_probabilities.json, mixture.yaml here")
     parser.add_argument("--prefix", action="append", metavar="DOMAIN=PATH", help="Megatron data prefix of a domain")

@@ -27,9 +27,9 @@ def catalog_domain(
 ) -> dict:
     """One catalog row; reads every document of the domain once.
 
-    ``tokens`` are byte-level tokens (UTF-8 bytes, the built-in trainer's unit) unless
-    ``token_counter`` is given, in which case they are that tokenizer's tokens and
-    ``bytes`` still counts bytes. ``content_sha256`` fingerprints ids and texts.
+    ``tokens`` are byte-level tokens (UTF-8 bytes) unless ``token_counter`` is given, in which case
+    they are that tokenizer's tokens and ``bytes`` still counts bytes. ``content_sha256`` fingerprints
+    ids and texts. A domain without a validation document is refused: its losses could not be measured.
     """
     stats = ReadStats()
     sums = {k: 0 for k in ("documents", "bytes", "train_docs", "val_docs", "train_bytes", "val_bytes",
@@ -59,6 +59,11 @@ def catalog_domain(
         digest.update(doc.doc_id.encode("utf-8") + b"\0" + doc.text.encode("utf-8") + b"\0")
     if pending:
         flush()
+    if sums["documents"] and not sums["val_docs"]:
+        raise CorpusError(
+            f"domain {name!r}: none of its {sums['documents']} documents falls in the validation split at "
+            f"corpus.val_fraction = {config.corpus.val_fraction:g}, so its loss cannot be measured; raise "
+            "corpus.val_fraction or add documents (the split is by a hash of each document id).")
     return {
         "domain": name,
         "role": role,
@@ -69,6 +74,16 @@ def catalog_domain(
         "content_sha256": digest.hexdigest(),
         "error": "",
     }
+
+
+def project_token_counter(config: ProjectConfig) -> TokenCounter | None:
+    """Counts of ``corpus.tokenizer``'s tokens per text (``None`` for bytes: the byte count is the count)."""
+    from mixtures.tokenizers import project_tokenizer, tokenizer_name
+
+    if tokenizer_name(config) == "bytes":
+        return None
+    tokenizer = project_tokenizer(config)
+    return lambda texts: [len(ids) for ids in tokenizer.encode_batch(texts)]
 
 
 def _failed_row(name: str, role: str, error: CorpusError) -> dict:
@@ -84,10 +99,21 @@ def build_catalog(
 ) -> pd.DataFrame:
     """The catalog of every training domain and held-out target set, one row each.
 
-    ``on_error="record"`` turns a domain's :class:`CorpusError` into a row with zero counts and
-    the message in ``error`` (so a check can report every broken domain at once) instead of raising.
+    Token counts are those of the project's tokenizer (``corpus.tokenizer``; a ``bpe`` tokenizer is
+    trained first) unless ``token_counter`` is given. ``on_error="record"`` turns a domain's
+    :class:`CorpusError` into a row with zero counts and the message in ``error`` (so a check can
+    report every broken domain at once) instead of raising.
     """
     names = [(d.name, "train") for d in config.domains] + [(s.name, "target") for s in config.target.sets]
+    if token_counter is None:
+        try:
+            token_counter = project_token_counter(config)
+        except CorpusError as exc:  # the tokenizer's training sample hit a broken domain
+            if on_error != "record":
+                raise
+            import pandas as pd
+
+            return pd.DataFrame([_failed_row(n, r, exc) for n, r in names], columns=CATALOG_COLUMNS)
     iterator = names
     if progress:
         from tqdm import tqdm

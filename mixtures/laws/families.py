@@ -1,35 +1,73 @@
-"""The law families by name, and their JSON form."""
+"""The law families by name (what ``laws.law`` and ``mixtures fit --law`` choose from), and their JSON form.
+
+A law family is a scikit-learn regressor class (the :class:`LawFamily` protocol) that
+
+- declares ``uses_scale``: its ``X`` is the domain weights (False), or the weights then ``n_params,
+  n_tokens`` (True);
+- takes ``sample_weight`` in ``fit``, and ``random_state`` in ``__init__`` when it draws anything
+  (it is seeded with the fit's seed);
+- saves what it learnt as JSON: ``fitted_state()`` and ``set_fitted_state(state)``.
+
+To add a family, write its class in its own module and add one line to :data:`LAWS` below; the fitting,
+selection, saving, config and CLI read the registry.
+"""
 
 from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from mixtures.errors import TableError
-from mixtures.laws.parametric import AdditiveLaw, ExpLaw, JointLaw, LossToLoss, PowerLaw
+from mixtures.errors import ConfigError, TableError
+from mixtures.laws.parametric import AdditiveLaw, ExpLaw, JointLaw
 from mixtures.laws.regression import GBMLaw, LinearLaw
+from mixtures.registry import Registry
 
-FAMILIES: dict[str, type] = {
-    "linear": LinearLaw,
-    "gbm": GBMLaw,
-    "exp": ExpLaw,
-    "additive": AdditiveLaw,
-    "joint": JointLaw,
-}
-SCALE_FAMILIES = ("additive", "joint")
-AUXILIARY: dict[str, type] = {"power": PowerLaw, "loss_to_loss": LossToLoss}
-LAW_CHOICES = ("auto", *FAMILIES)
+AUTO = "auto"  # not a family: the best family (or ensemble) per target by cross-validation
+
+
+class LawFamily(Protocol):
+    """What a registered law family class provides (besides the scikit-learn estimator API)."""
+
+    uses_scale: ClassVar[bool]
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    def fitted_state(self) -> dict: ...
+
+    def set_fitted_state(self, state: dict) -> None: ...
+
+
+LAWS: Registry[type[LawFamily]] = Registry("law family", field="laws.law")
+LAWS.add("linear", LinearLaw)
+LAWS.add("gbm", GBMLaw)
+LAWS.add("exp", ExpLaw)
+LAWS.add("additive", AdditiveLaw)
+LAWS.add("joint", JointLaw)
+
+
+def law_choices() -> list[str]:
+    """What ``laws.law`` / ``--law`` accept: ``auto`` and every registered family."""
+    return [AUTO, *LAWS.names()]
+
+
+def checked_law(name: str) -> str:
+    """``name`` when it is ``auto`` or a registered family, else a :class:`ConfigError` naming the choices."""
+    if name != AUTO and name not in LAWS:
+        raise ConfigError(f"{LAWS.unknown_message(name)} Or {AUTO!r}: the best family per target by CV.")
+    return name
 
 
 def uses_scale(family: str) -> bool:
-    return family in SCALE_FAMILIES
+    return bool(LAWS.get(family).uses_scale)
 
 
 def make(family: str, seed: int = 0) -> BaseEstimator:
     """A fresh estimator of ``family``, seeded when it has a ``random_state``."""
-    if family not in FAMILIES:
-        raise TableError(f"unknown law family {family!r}; choose one of {list(LAW_CHOICES)}.")
-    est = FAMILIES[family]()
+    est = LAWS.get(family)()
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
@@ -50,10 +88,12 @@ def to_dict(family: str, est: BaseEstimator) -> dict:
             "state": est.fitted_state()}
 
 
-def from_dict(data: dict) -> tuple[str, BaseEstimator]:
+def from_dict(data: dict, source: str = "law") -> tuple[str, BaseEstimator]:
     family = data["family"]
-    cls = FAMILIES.get(family) or AUXILIARY[family]
+    if family not in LAWS:
+        raise TableError(f"{source}: a member of family {family!r}, which this version does not have "
+                         f"(families: {LAWS.names()}).")
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in data["params"].items()}
-    est = cls(**params)
+    est = LAWS.get(family)(**params)
     est.set_fitted_state(data["state"])
     return family, est

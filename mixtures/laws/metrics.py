@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-METRICS = ("spearman", "pearson", "mae", "mre", "n")
-
 
 def score(actual, predicted) -> dict[str, float]:
     """Spearman and Pearson correlation, mean absolute error, mean relative error (fraction)

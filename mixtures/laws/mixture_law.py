@@ -1,4 +1,8 @@
-"""A fitted multi-target law: one model (a family, or an ensemble of families) per target."""
+"""A fitted multi-target law: one model (a family, or an ensemble of families) per target.
+
+:class:`MixtureLaw` is what :class:`~mixtures.laws.estimator.MixtureLawRegressor` learns (its ``law_``):
+the saved form (``law.json``, format ``mixtures.law/1``) and what the optimizer predicts with.
+"""
 
 from __future__ import annotations
 
@@ -47,9 +51,9 @@ class TargetModel:
                 "bootstrap": [[fam.to_dict(f, e) for f, e in m] for m in self.bootstrap]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> TargetModel:
-        return cls(data["family"], [fam.from_dict(m) for m in data["members"]],
-                   [[fam.from_dict(m) for m in b] for b in data.get("bootstrap", [])])
+    def from_dict(cls, data: dict, source: str = "law") -> TargetModel:
+        return cls(data["family"], [fam.from_dict(m, source) for m in data["members"]],
+                   [[fam.from_dict(m, source) for m in b] for b in data.get("bootstrap", [])])
 
 
 class MixtureLaw:
@@ -137,7 +141,7 @@ class MixtureLaw:
             raise TableError(f"{source}: not a mixtures law file (format {data.get('format')!r}, "
                              f"expected {FORMAT!r}); write one with 'mixtures fit'.")
         return cls(data["domains"], data["targets"],
-                   {t: TargetModel.from_dict(m) for t, m in data["models"].items()},
+                   {t: TargetModel.from_dict(m, source) for t, m in data["models"].items()},
                    ScaleRule.from_dict(data["scale_rule"]), data.get("selection"))
 
     def save(self, path: str | Path) -> None:
@@ -162,11 +166,3 @@ def load_law(path: str | Path) -> MixtureLaw:
     """Read a law written by :meth:`MixtureLaw.save`."""
     return MixtureLaw.load(path)
 
-
-def aggregate(predictions: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
-    """Explicit aggregation: ``sum_t weights[t] * predictions[t]`` (weights are not renormalised)."""
-    missing = [t for t in weights if t not in predictions.columns]
-    if missing:
-        raise TableError(f"aggregate: no predictions for {missing}; have {list(predictions.columns)}.")
-    total = sum(float(w) * predictions[t] for t, w in weights.items())
-    return pd.Series(total, index=predictions.index, name="objective")

@@ -14,13 +14,13 @@ so the fitted amplitudes are in loss units and the optimisation is well conditio
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mixtures.laws.robust import fit_robust, random_starts
-
-_FAMILY_PARAMS = ("delta", "n_starts", "random_state", "log_space")
 
 
 def _power(h: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +33,8 @@ def _power(h: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class ParametricLaw(RegressorMixin, BaseEstimator):
     """Base class: subclasses define ``_value_jac``, ``_bounds``, ``_starts`` (and ``_prepare``)."""
 
+    #: ``X`` ends with the ``n_params, n_tokens`` columns (see :mod:`mixtures.laws.families`)
+    uses_scale: ClassVar[bool] = False
     #: names of fitted attributes saved to JSON besides ``theta_``
     _extra_attrs: tuple[str, ...] = ()
 
@@ -46,12 +48,15 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
         """Per-row weights of the fitting objective the law itself asks for (None: uniform)."""
         return None
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # losses (fitted in log space)
+        return tags
+
     def fit(self, X, y, sample_weight=None):
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if X.ndim != 2 or len(X) != len(y):
-            raise ValueError(f"{type(self).__name__}: X must be 2-D with one row per target value")
-        self.n_features_in_ = X.shape[1]
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        if np.any(y <= 0):
+            raise ValueError(f"{type(self).__name__}: losses (y) must be > 0; got a minimum of {float(np.min(y)):g}.")
         self._prepare(X, y)
         rng = np.random.default_rng(self.random_state)
         bounds = self._bounds(X, y)
@@ -70,7 +75,7 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self, "theta_")
-        X = np.asarray(X, dtype=np.float64)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         return self._value_jac(self.theta_, X, jac=False)[0]
 
     # JSON ---------------------------------------------------------------------------------
@@ -142,9 +147,25 @@ class ExpLaw(ParametricLaw):
 class _ScaleMixin:
     """Reference scales for N and D, learnt from the training rows."""
 
+    uses_scale = True
     _extra_attrs = ("n_ref_", "d_ref_")
+    _min_features = 2  # n_params, n_tokens (the mixing laws add at least one weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # weights >= 0; model size and tokens > 0
+        return tags
 
     def _prepare(self, X, y):
+        name = type(self).__name__
+        if X.shape[1] < self._min_features:
+            raise ValueError(f"{name}: X has {X.shape[1]} feature(s) (n_features = {X.shape[1]}); it needs at "
+                             f"least {self._min_features}, the last two n_params and n_tokens.")
+        if np.any(X < 0):
+            raise ValueError(f"Negative values in data passed to {name}: weights, model sizes and token counts "
+                             "are >= 0.")
+        if np.any(X[:, -2:] <= 0):
+            raise ValueError(f"{name}: n_params and n_tokens (the last two columns of X) must be > 0.")
         self.n_ref_ = float(np.exp(np.mean(np.log(X[:, -2]))))
         self.d_ref_ = float(np.exp(np.mean(np.log(X[:, -1]))))
 
@@ -196,6 +217,8 @@ class AdditiveLaw(_ScaleMixin, ParametricLaw):
 
     ``theta = [E, log A', alpha, log B', beta, log C_1..log C_k, gamma_1..gamma_k]``.
     """
+
+    _min_features = 3
 
     def __init__(self, delta=1e-3, n_starts=8, random_state=0, log_space=True):
         self.delta = delta

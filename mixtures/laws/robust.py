@@ -86,13 +86,20 @@ def make_objective(
     return objective
 
 
-def _row_weight(weight: np.ndarray | None, n: int) -> np.ndarray | None:
+def check_sample_weight(weight, n: int) -> np.ndarray | None:
+    """``weight`` as a float array of one finite, non-negative weight per row (not all 0), or None."""
     if weight is None:
         return None
     w = np.asarray(weight, dtype=np.float64)
     if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
-        raise ValueError("row weights must be finite, non-negative, not all 0, one per row")
-    return w / w.mean()
+        raise ValueError(f"row weights (sample_weight) must be finite, non-negative, one per row (shape ({n},)) "
+                         f"and not all zero; got shape {w.shape}")
+    return w
+
+
+def _row_weight(weight: np.ndarray | None, n: int) -> np.ndarray | None:
+    w = check_sample_weight(weight, n)
+    return None if w is None else w / w.mean()
 
 
 def fit_robust(

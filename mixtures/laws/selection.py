@@ -1,33 +1,17 @@
-"""Cross-validated fitting and model selection: :func:`fit_law`, :func:`extrapolation_check`.
-
-CV folds group rows by mixture (weights), so eval points and seeds of one run never straddle
-folds; the fold of each mixture is a seeded permutation of the sorted mixture keys. Every family
-is scored on the same held-out rows (the single-scale rows of :mod:`mixtures.laws.data`), by
-pooled out-of-fold Spearman, Pearson, MAE and MRE. ``law="auto"`` keeps, per target, the family
-or the ensemble (mean of the ``ENSEMBLE_SIZE`` best families) with the lowest CV MAE (ties:
-higher Spearman).
-"""
+"""Law fitting on a run table: :func:`fit_law` (a :class:`~mixtures.laws.MixtureLawRegressor` fit on a
+validated table, with its CV report as a :class:`LawFit`) and :func:`extrapolation_check`."""
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from mixtures.errors import TableError
-from mixtures.laws import families as fam
-from mixtures.laws.data import apply_scale_rule, features, has_scale, mixture_keys, single_scale_rule
+from mixtures.laws.estimator import MixtureLawRegressor
 from mixtures.laws.metrics import score
-from mixtures.laws.mixture_law import MixtureLaw, TargetModel
-from mixtures.laws.robust import ConvergenceWarning
-from mixtures.runs_table import domains_of, loss_columns, validate_runs
-
-SELECTION_METRIC = "mae"
-ENSEMBLE_SIZE = 3
-MIN_MIXTURES = 4
+from mixtures.laws.mixture_law import MixtureLaw
+from mixtures.runs_table import loss_columns, validate_runs
 
 
 @dataclass
@@ -62,28 +46,6 @@ class LawFit:
         return "\n".join(lines)
 
 
-def fold_ids(keys: pd.Series, folds: int, seed: int) -> tuple[np.ndarray, int]:
-    """Fold index per row, from the mixture key, and the number of folds actually used."""
-    unique = np.array(sorted(set(keys)))
-    k = int(min(folds, len(unique)))
-    order = np.random.default_rng(seed).permutation(len(unique))
-    fold_of = {unique[j]: pos % k for pos, j in enumerate(order)}
-    return np.array([fold_of[v] for v in keys]), k
-
-
-def _fit_members(members: list[str], frame_all, frame_plain, target, domains, seed):
-    out = []
-    for family in members:
-        rows = frame_all if fam.uses_scale(family) else frame_plain
-        X = features(rows, domains, fam.uses_scale(family))
-        est = fam.make(family, seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(X, rows[target].to_numpy(dtype=np.float64))
-        out.append((family, est))
-    return out
-
-
 def _check(runs: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
     runs = validate_runs(runs, require_losses=False)
     if not targets:
@@ -93,20 +55,6 @@ def _check(runs: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
         raise TableError(f"run table has no target column(s) {missing}; its loss columns are "
                          f"{loss_columns(runs)}.")
     return runs
-
-
-def candidate_families(runs: pd.DataFrame, law: str) -> list[str]:
-    """The families ``law`` stands for on this table (``auto``: every family that applies)."""
-    if law == "auto":
-        names = [f for f in fam.FAMILIES if not fam.uses_scale(f) or has_scale(runs)]
-    elif law in fam.FAMILIES:
-        if fam.uses_scale(law) and not has_scale(runs):
-            raise TableError(f"law {law!r} is a scaling law: the table needs 'n_params' and "
-                             "'n_tokens' columns with more than one model size or token count.")
-        names = [law]
-    else:
-        raise TableError(f"unknown law {law!r}; choose one of {list(fam.LAW_CHOICES)}.")
-    return names
 
 
 def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: int = 5,
@@ -123,77 +71,9 @@ def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: in
     seed : seeds folds, starts, LightGBM and the bootstrap.
     """
     runs = _check(runs, list(targets))
-    domains = domains_of(runs)
-    names = candidate_families(runs, law)
-    rule = single_scale_rule(runs)
-    rows_cv, models, chosen, oof_all = [], {}, {}, {}
-    for target in targets:
-        frame_all = runs[runs[target].notna()]
-        frame_plain = apply_scale_rule(frame_all, rule)
-        groups = mixture_keys(frame_plain)
-        if groups.nunique() < MIN_MIXTURES:
-            raise TableError(f"{target}: only {groups.nunique()} distinct mixtures have a value at the "
-                             f"fitting scale; a law needs at least {MIN_MIXTURES}.")
-        fold_plain, k = fold_ids(groups, folds, seed)
-        fold_of = dict(zip(groups, fold_plain))
-        keys_all = mixture_keys(frame_all)
-        fold_all = np.array([fold_of.get(v, -1) for v in keys_all])
-        y = frame_plain[target].to_numpy(dtype=np.float64)
-        oof = pd.DataFrame(index=frame_plain.index)
-        seconds = {}
-        for family in names:
-            pred = np.full(len(y), np.nan)
-            start = time.perf_counter()
-            for f in range(k):
-                members = _fit_members([family], frame_all[fold_all != f], frame_plain[fold_plain != f],
-                                       target, domains, seed)
-                test = frame_plain[fold_plain == f]
-                X = features(test, domains, fam.uses_scale(family))
-                pred[fold_plain == f] = members[0][1].predict(X)
-            seconds[family] = time.perf_counter() - start
-            oof[family] = pred
-        scores = {f: score(y, oof[f]) for f in names}
-        ranked = sorted(names, key=lambda f: (_key(scores[f])))
-        ensemble = ranked[:ENSEMBLE_SIZE]
-        if law == "auto" and len(ensemble) >= 2:
-            oof["ensemble"] = oof[ensemble].mean(axis=1)
-            scores["ensemble"] = score(y, oof["ensemble"])
-            seconds["ensemble"] = sum(seconds[f] for f in ensemble)
-        best = min(scores, key=lambda f: _key(scores[f]))
-        members = ensemble if best == "ensemble" else [best]
-        fitted = _fit_members(members, frame_all, frame_plain, target, domains, seed)
-        boot = []
-        if bootstrap > 0:
-            rng = np.random.default_rng([seed, 1])
-            mixtures_ = np.array(sorted(set(groups)))
-            for b in range(bootstrap):
-                draw = rng.choice(mixtures_, size=len(mixtures_), replace=True)
-                counts = pd.Series(draw).value_counts()
-                take_all = np.repeat(np.arange(len(frame_all)), keys_all.map(counts).fillna(0).astype(int))
-                take_plain = np.repeat(np.arange(len(frame_plain)), groups.map(counts).fillna(0).astype(int))
-                boot.append(_fit_members(members, frame_all.iloc[take_all], frame_plain.iloc[take_plain],
-                                         target, domains, seed + 1 + b))
-        models[target] = TargetModel(best, fitted, boot)
-        chosen[target] = best
-        oof.insert(0, "actual", y)
-        oof_all[target] = oof
-        for f, s in scores.items():
-            rows_cv.append({"target": target, "family": f, **s, "folds": k,
-                            "fit_seconds": seconds[f], "chosen": f == best,
-                            "members": "+".join(ensemble) if f == "ensemble" else f})
-    selection = {"law": law, "metric": SELECTION_METRIC, "folds": folds, "seed": seed,
-                 "bootstrap": bootstrap}
-    mixture_law = MixtureLaw(domains, list(targets), models, rule, selection)
-    return LawFit(mixture_law, pd.DataFrame(rows_cv), chosen, oof_all)
-
-
-select_law = fit_law  # the name DESIGN.md's asset sketch uses
-
-
-def _key(s: dict) -> tuple[float, float]:
-    mae = s["mae"] if np.isfinite(s["mae"]) else np.inf
-    rho = s["spearman"] if np.isfinite(s["spearman"]) else -np.inf
-    return (round(mae, 12), -rho)
+    estimator = MixtureLawRegressor(law=law, folds=folds, bootstrap=bootstrap, random_state=seed)
+    estimator.fit(runs, runs[list(targets)])
+    return LawFit(estimator.law_, estimator.cv_, estimator.chosen_, estimator.oof_)
 
 
 def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto",

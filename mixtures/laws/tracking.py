@@ -1,6 +1,6 @@
 """Log a fitted law to MLflow: tags, CV metrics, artifacts, a pyfunc model, the registry.
 
-Layout (CONVENTIONS.md, role ``law_fit``): tags ``mixtures.law_family.<target>``; metrics
+Layout (role ``law_fit``): tags ``mixtures.law_family.<target>``; metrics
 ``cv_spearman.<target>``, ``cv_pearson.<target>``, ``cv_mae.<target>``, ``cv_mre.<target>``;
 artifacts ``law.json``, ``cv.csv``, ``predicted_vs_actual.png``; a pyfunc model ``law`` logged
 "from code" (:mod:`mixtures.laws.pyfunc_model`), optionally registered, with the alias

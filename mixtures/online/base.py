@@ -85,6 +85,15 @@ class OnlineSchedule:
         self.policy = check_simplex(weights, self.n, f"{self.method} update at step {step}")
         self.history.append({"step": int(step) + 1, "weights": [float(x) for x in self.policy]})
 
+    def signal_source(self, view: Any):
+        """The trainer's signal protocol (:class:`mixtures.trainers.schedule.SignalSchedule`): a
+        :class:`~mixtures.online.signals.SignalSource` over ``view`` when the method needs extra signals."""
+        if not self.needs:
+            return None
+        from mixtures.online.signals import SignalSource
+
+        return SignalSource(self, view)
+
     def needs_at(self, step: int) -> frozenset[str]:
         """The extra signals wanted after ``step`` (all of ``needs`` unless a subclass narrows it)."""
         return self.needs

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -40,21 +39,13 @@ def reference_spec(config: ProjectConfig, catalog: pd.DataFrame, mixture: str, m
 def train_reference(config: ProjectConfig, catalog: pd.DataFrame, spec: RunSpec, *,
                     log: Callable[[str], None] | None = None) -> Reference:
     """Train (or reuse) the reference run of ``spec`` and load its final model."""
-    import torch
-
-    from mixtures.trainers.builtin import CHECKPOINT, train_builtin
-    from mixtures.trainers.model import build_model, get_preset
+    from mixtures.trainers.builtin import CHECKPOINT, load_trained_model, train_builtin
 
     workdir = config.root / "online" / "reference" / spec.run_id
     existed = (workdir / CHECKPOINT).exists()
     result = train_builtin(config, spec, catalog, workdir, log=log)
     if not result.finished:
         raise TrainerError(f"the DoReMi reference run {spec.run_id} failed: {result.reason}")
-    saved = torch.load(Path(workdir) / CHECKPOINT, map_location="cpu", weights_only=False)
-    model = build_model(get_preset(spec.model))
-    model.load_state_dict(saved["model"])
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = load_trained_model(config, spec, workdir)
     cached = existed and result.extra.get("resumed_from_step") == result.extra.get("steps")
     return Reference(model=model, result=result, cached=cached)

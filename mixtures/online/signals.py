@@ -1,8 +1,10 @@
-"""Extra training signals that online schedules ask for, computed inside the built-in trainer.
+"""Extra training signals that online schedules ask for, computed from the trainer's view of a run.
 
 A schedule declares ``needs`` (a set of the names below) and, optionally, ``needs_at(step)`` to
-ask for them only on some steps. After each optimizer step the trainer calls a
-:class:`SignalSource` and passes what it returns to ``schedule.observe`` with the usual signals:
+ask for them only on some steps. Through the trainer's signal protocol
+(:class:`mixtures.trainers.schedule.TrainingView`) it builds a :class:`SignalSource`; after each
+optimizer step the trainer calls it and passes what it returns to ``schedule.observe`` with the
+usual signals:
 
 ``per_sample_loss``   (batch,) mean loss of each training sequence (nats/byte, before the step)
 ``per_token_loss``    (batch, seq) loss of each training token (nats/byte, before the step)
@@ -29,15 +31,6 @@ import numpy as np
 KNOWN = frozenset({"per_sample_loss", "per_token_loss", "reference_loss", "eval_loss", "domain_grads", "target_grad"})
 
 
-def _token_loss(model, tokens):
-    """(batch, seq) cross-entropy in nats of ``tokens`` (batch, seq + 1) under ``model``."""
-    from torch.nn import functional as F
-
-    logits = model(tokens[:, :-1])
-    target = tokens[:, 1:]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none").view(target.shape)
-
-
 def probe_parameters(model, layers: int) -> list:
     """The parameters whose gradients are compared: the last ``layers`` blocks, the final norm and
     the output head (when it is not tied to the byte embedding)."""
@@ -48,13 +41,11 @@ def probe_parameters(model, layers: int) -> list:
 
 
 class SignalSource:
-    """Computes the extra signals of one run (see the module docstring).
+    """Computes the extra signals of one run (see the module docstring) from the trainer's ``view``
+    (:class:`mixtures.trainers.schedule.TrainingView`: model, device, seed, training tokens per
+    domain, validation windows per name, and its per-token loss)."""
 
-    ``data`` is the trainer's data holder (``train``: token arrays per domain; ``eval``: validation
-    windows per name; ``seq_len``); ``names`` the eval names in order.
-    """
-
-    def __init__(self, schedule: Any, data: Any, model: Any, seed: int, device: Any) -> None:
+    def __init__(self, schedule: Any, view: Any) -> None:
         unknown = set(schedule.needs) - KNOWN
         if unknown:
             from mixtures.errors import TrainerError
@@ -62,10 +53,10 @@ class SignalSource:
             raise TrainerError(f"schedule {type(schedule).__name__} needs unknown signal(s) {sorted(unknown)}; "
                                f"known: {sorted(KNOWN)}")
         self.schedule = schedule
-        self.data = data
-        self.model = model
-        self.seed = int(seed)
-        self.device = device
+        self.view = view
+        self.model = view.model
+        self.seed = int(view.seed)
+        self.device = view.device
 
     def __call__(self, step: int, batch, chosen: np.ndarray, per_token) -> dict[str, Any]:
         import torch
@@ -83,7 +74,7 @@ class SignalSource:
         if "reference_loss" in needs:
             reference = self.schedule.reference
             with torch.no_grad():
-                out["reference_loss"] = _token_loss(reference, batch).cpu().numpy().astype(np.float64)
+                out["reference_loss"] = self.view.token_loss(reference, batch).cpu().numpy().astype(np.float64)
             out["probe_tokens"] += int(batch[:, 1:].numel())
         if "eval_loss" in needs:
             out["eval_loss"] = self._eval_loss(int(self.schedule.eval_windows), out)
@@ -99,18 +90,18 @@ class SignalSource:
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():
-            for name, win in self.data.eval.items():
+            for name, win in self.view.eval_windows.items():
                 if len(win) == 0:
                     losses[name] = float("nan")
                     continue
                 chunk = torch.from_numpy(np.asarray(win[:windows]).astype(np.int64)).to(self.device)
-                losses[name] = float(_token_loss(self.model, chunk).mean())
+                losses[name] = float(self.view.token_loss(self.model, chunk).mean())
                 out["probe_tokens"] += int(chunk[:, 1:].numel())
         self.model.train(was_training)
         return losses
 
     def _windows(self, tokens: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
-        width = self.data.seq_len + 1
+        width = self.view.seq_len + 1
         tokens = np.asarray(tokens)
         if len(tokens) < width:
             tokens = np.resize(tokens, width)
@@ -131,10 +122,10 @@ class SignalSource:
             return torch.cat(parts).detach().cpu().numpy().astype(np.float64)
 
         if "domain_grads" in needs:
-            rows = [self._windows(t, rng, count) if len(t) else None for t in self.data.train]
+            rows = [self._windows(t, rng, count) if len(t) else None for t in self.view.train_tokens]
             present = [i for i, r in enumerate(rows) if r is not None]
             batch = torch.from_numpy(np.concatenate([rows[i] for i in present])).to(self.device)
-            loss = _token_loss(self.model, batch).mean(dim=1)
+            loss = self.view.token_loss(self.model, batch).mean(dim=1)
             out["probe_tokens"] += int(batch[:, 1:].numel())
             size = sum(p.numel() for p in params)
             grads = np.zeros((len(rows), size))
@@ -142,14 +133,15 @@ class SignalSource:
                 grads[i] = flat_grad(loss[k * count:(k + 1) * count].mean())
             out["domain_grads"] = grads
         if "target_grad" in needs:
-            weights = {n: w for n, w in schedule.target_weights.items() if w > 0 and len(self.data.eval.get(n, ())) > 0}
+            windows_of = self.view.eval_windows
+            weights = {n: w for n, w in schedule.target_weights.items() if w > 0 and len(windows_of.get(n, ())) > 0}
             names = sorted(weights)
             rows = []
             for name in names:
-                windows = self.data.eval[name]
+                windows = windows_of[name]
                 rows.append(windows[rng.integers(0, len(windows), size=count)].astype(np.int64))
             batch = torch.from_numpy(np.concatenate(rows)).to(self.device)
-            per_seq = _token_loss(self.model, batch).mean(dim=1)
+            per_seq = self.view.token_loss(self.model, batch).mean(dim=1)
             out["probe_tokens"] += int(batch[:, 1:].numel())
             total = sum(weights.values())
             loss = sum(weights[n] / total * per_seq[k * count:(k + 1) * count].mean() for k, n in enumerate(names))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mixtures.mixture import validate_mixture
+from mixtures.objective import objective_of
 from mixtures.optimize.law import LawLike
 from mixtures.optimize.problem import Problem
 
@@ -55,6 +56,6 @@ def best_observed(runs: pd.DataFrame, objective: Mapping[str, float], domains: l
     final = final.dropna(subset=list(objective))
     if final.empty:
         raise TableError(f"no run in the table has every target loss {list(objective)}")
-    scores = sum(final[c].astype(float) * w for c, w in objective.items())
+    scores = pd.Series(objective_of(final, objective), index=final.index)
     row = final.loc[scores.idxmin()]
     return str(row["run_id"]), {d: float(row[f"w_{d}"]) for d in domains}

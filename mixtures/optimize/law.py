@@ -12,7 +12,7 @@ from mixtures.errors import MixturesError
 
 @runtime_checkable
 class LawLike(Protocol):
-    """The part of ``mixtures.laws.MixtureLaw`` the optimizer relies on (see CONVENTIONS.md)."""
+    """The part of :class:`mixtures.laws.MixtureLaw` the optimizer relies on."""
 
     domains: list[str]
     targets: list[str]

@@ -1,17 +1,21 @@
-"""Several target groups at once: the Pareto front of non-dominated mixtures."""
+"""Several objective groups at once: the Pareto front of non-dominated mixtures (NSGA-II, multi-objective
+TPE), through the ask/tell loop of :mod:`mixtures.optimize.optuna_search`."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from mixtures.errors import ConfigError
-from mixtures.optimize.law import LawLike
-from mixtures.optimize.problem import Problem
+from mixtures.optimize.optuna_search import OptunaSearch, storage_url, trial_weights
 from mixtures.optimize.result import OptimizationResult
-from mixtures.optimize.solvers import weights_from_params
+
+if TYPE_CHECKING:
+    from mixtures.optimize.law import LawLike
+    from mixtures.optimize.problem import Problem
 
 
 def non_dominated(values: np.ndarray) -> np.ndarray:
@@ -31,57 +35,63 @@ def non_dominated(values: np.ndarray) -> np.ndarray:
     return keep
 
 
-def pareto_front(problem: Problem, law: LawLike, sampler: str = "nsga2", trials: int = 400, batch: int = 20,
-                 seed: int = 0, storage: str | None = None) -> OptimizationResult:
-    """Explore a multi-objective problem with Optuna (``nsga2`` or multi-objective ``tpe``) and return
-    the front: ``result.pareto`` has ``w_<domain>`` columns and one column per objective group,
-    sorted by the first group. ``result.weights`` is the front point with the smallest sum of the
-    groups' objectives (a default pick)."""
-    import optuna
+@dataclass(frozen=True)
+class _ParetoSearch(OptunaSearch):
+    """Explore the objective groups with an Optuna multi-objective sampler; ``result.pareto`` is the front
+    (``w_<domain>`` columns and one column per group, sorted by the first group) of every trial of the
+    study; ``result.weights`` the front point with the smallest sum of the groups (a default pick). With
+    one group, the front is that group's best mixture."""
 
-    if not problem.multi:
-        raise ConfigError("a Pareto front needs at least two objective groups")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    started = time.perf_counter()
-    if sampler == "nsga2":
-        chosen = optuna.samplers.NSGAIISampler(seed=seed, population_size=batch)
-    elif sampler == "tpe":
-        chosen = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    else:
-        raise ConfigError(f"unknown Pareto sampler {sampler!r}; choose 'nsga2' or 'tpe'")
-    storage_url = storage if storage is None or "://" in str(storage) else f"sqlite:///{storage}"
-    groups = list(problem.objectives)
-    study = optuna.create_study(directions=["minimize"] * len(groups), sampler=chosen, storage=storage_url,
-                                study_name=f"mixtures-pareto-{sampler}-s{seed}", load_if_exists=storage_url is not None)
-    distributions = {f"u_{d}": optuna.distributions.FloatDistribution(1e-6, 1.0) for d in problem.domains}
-    evaluator = problem.evaluator(law)
-    all_w, all_f = [], []
-    done = 0
-    while done < trials:
-        asked = [study.ask(distributions) for _ in range(min(batch, trials - done))]
-        weights = problem.feasible(np.array([weights_from_params(t.params, problem.domains) for t in asked]))
-        values = evaluator(weights)
-        for trial, row in zip(asked, values, strict=True):
-            study.tell(trial, [float(v) for v in row])
-        all_w.append(weights)
-        all_f.append(values)
-        done += len(asked)
-    # the extremes of each group (one anchor + its own optimum) help the front's ends
-    weights = np.vstack(all_w)
-    values = np.vstack(all_f)
-    mask = non_dominated(values)
-    front = pd.DataFrame(weights[mask], columns=[f"w_{d}" for d in problem.domains])
-    for j, g in enumerate(groups):
-        front[g] = values[mask, j]
-    front = front.sort_values(groups[0], kind="stable").reset_index(drop=True)
-    pick = int(np.argmin(front[groups].sum(axis=1).to_numpy()))
-    w = front.loc[pick, [f"w_{d}" for d in problem.domains]].to_numpy(dtype=np.float64)
-    predicted = evaluator.predict(w[None, :])
-    return OptimizationResult(
-        solver=f"pareto-{sampler}", weights=problem.mixture(w),
-        objective=float(front.loc[pick, groups].sum()),
-        objectives={g: float(front.loc[pick, g]) for g in groups},
-        predicted={c: float(v) for c, v in predicted.iloc[0].items()},
-        evaluations=evaluator.evaluations, seconds=time.perf_counter() - started, pareto=front,
-        details={"trials": trials, "front_size": len(front)},
-    )
+    trials: int = 400
+    batch: int = 20
+
+    pareto: ClassVar[bool] = True
+
+    def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
+        started = time.perf_counter()
+        groups = list(problem.objectives)
+        evaluator = problem.evaluator(law)
+        study = self.study(problem, evaluator, seed, directions=len(groups))
+        done = [t for t in study.trials if t.values is not None]
+        weights = np.array([trial_weights(problem, t) for t in done])
+        values = np.array([t.values for t in done], dtype=np.float64)
+        mask = non_dominated(values)
+        front = pd.DataFrame(weights[mask], columns=[f"w_{d}" for d in problem.domains])
+        for j, g in enumerate(groups):
+            front[g] = values[mask, j]
+        front = front.sort_values(groups[0], kind="stable").reset_index(drop=True)
+        pick = int(np.argmin(front[groups].sum(axis=1).to_numpy()))
+        w = front.loc[pick, [f"w_{d}" for d in problem.domains]].to_numpy(dtype=np.float64)
+        predicted = evaluator.predict(w[None, :])
+        return OptimizationResult(
+            solver=self.name, weights=problem.mixture(w),
+            objective=float(front.loc[pick, groups].sum()),
+            objectives={g: float(front.loc[pick, g]) for g in groups},
+            predicted={c: float(v) for c, v in predicted.iloc[0].items()},
+            evaluations=evaluator.evaluations, seconds=time.perf_counter() - started, pareto=front,
+            details={"trials": len(study.trials), "front_size": len(front), "storage": storage_url(self.storage)},
+        )
+
+
+@dataclass(frozen=True)
+class NSGA2(_ParetoSearch):
+    """NSGA-II (population ``batch``)."""
+
+    name: ClassVar[str] = "pareto-nsga2"
+
+    def sampler(self, seed: int):
+        import optuna
+
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=self.batch)
+
+
+@dataclass(frozen=True)
+class MOTPE(_ParetoSearch):
+    """Multi-objective TPE (multivariate)."""
+
+    name: ClassVar[str] = "pareto-tpe"
+
+    def sampler(self, seed: int):
+        import optuna
+
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)

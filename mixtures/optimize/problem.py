@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from mixtures.errors import ConfigError, InfeasibleError
+from mixtures.objective import objective_weights
 from mixtures.optimize.law import Evaluator, LawLike
 from mixtures.optimize.simplex import (
     closest_to_natural,
     enforce_kl,
-    kl_divergence,
+    kl_to_natural,
     project_box_simplex,
 )
 
@@ -85,7 +86,7 @@ class Problem:
                 raise ConfigError("a KL constraint or penalty needs the natural mixture; give the catalog.")
         if self.kl_max is not None:
             best = closest_to_natural(self.natural, self.lower, self.upper)
-            least = float(kl_divergence(best, self.natural)[0])
+            least = float(kl_to_natural(best, self.natural)[0])
             if not least <= self.kl_max:
                 active = [self.why_lower[i] if best[i] <= self.lower[i] else self.why_upper[i]
                           for i in range(len(d))
@@ -137,7 +138,7 @@ class Problem:
             if w[i] > self.upper[i]:
                 found.append(f"{name}={w[i]:.6g} > {self.why_upper[i]}")
         if self.kl_max is not None:
-            kl = float(kl_divergence(w, self.natural)[0])
+            kl = float(kl_to_natural(w, self.natural)[0])
             if kl > self.kl_max:
                 found.append(f"KL {kl:.6g} > {self.kl_max:g}")
         return found
@@ -151,7 +152,7 @@ class Problem:
         if not self.kl_penalty:
             return None
         natural, scale = self.natural, self.kl_penalty
-        return lambda w: scale * kl_divergence(w, natural)
+        return lambda w: scale * kl_to_natural(w, natural)
 
     def evaluator(self, law: LawLike) -> Evaluator:
         """A counted evaluator of this problem's objectives under ``law``."""
@@ -181,7 +182,7 @@ def make_problem(
     ----------
     objective
         ``{loss column: weight}`` (one objective) or ``{group: {loss column: weight}}`` (Pareto);
-        default: every law target, equally weighted.
+        default: every law target, equally weighted. Each group's weights are normalised to sum to 1.
     bounds
         ``{domain: (min, max)}``.
     available_tokens, max_epochs, max_epochs_per_domain, tokens
@@ -255,7 +256,8 @@ def _objective_groups(law: LawLike, objective) -> dict[str, dict[str, float]]:
         bad = [c for c, w in group.items() if not (math.isfinite(w) and w >= 0)]
         if bad or not any(w > 0 for w in group.values()):
             raise ConfigError(f"objective {name!r}: weights must be >= 0 with at least one > 0 (got {group})")
-    return groups
+    # each group's weights normalised, as in mixtures.objective: an objective is a weighted mean of losses
+    return {name: {c: w / sum(group.values()) for c, w in group.items()} for name, group in groups.items()}
 
 
 def build_problem(config, law: LawLike, catalog: pd.DataFrame | None, targets=None, tokens: float | None = None,
@@ -264,8 +266,8 @@ def build_problem(config, law: LawLike, catalog: pd.DataFrame | None, targets=No
 
     Natural = train-token shares of the training domains in ``catalog``; data availability uses
     each domain's ``train_tokens``. ``targets`` overrides the objective (``{loss: weight}`` or
-    groups); default: ``config.target.domains`` weights plus each held-out set ``loss_<name>``
-    with its weight, or, when both are empty, the natural shares of the training domains.
+    groups); default: the project's objective, :func:`mixtures.objective.objective_weights` (the
+    ``target`` section, or the natural shares of the training domains).
     ``tokens`` (D_target) defaults to ``config.optimize.tokens``, then ``config.dataset.size`` when
     its unit is tokens.
     """
@@ -284,12 +286,7 @@ def build_problem(config, law: LawLike, catalog: pd.DataFrame | None, targets=No
     if tokens is None and config.dataset.unit == "tokens":
         tokens = config.dataset.size
     if targets is None:
-        targets = {f"loss_{d}": w for d, w in config.target.domains.items()}
-        targets.update({f"loss_{s.name}": s.weight for s in config.target.sets})
-        if not targets:
-            if natural is None:
-                raise ConfigError("no target given and no catalog for natural shares; set target.domains or pass targets.")
-            targets = {f"loss_{d}": w for d, w in natural.items() if w > 0}
+        targets = objective_weights(config, natural)
     c = config.constraints
     return make_problem(
         law, targets, bounds=c.bounds, available_tokens=available if tokens else None,

@@ -11,7 +11,7 @@ import numpy as np
 _BISECTION_STEPS = 64
 
 
-def kl_divergence(weights: np.ndarray, natural: np.ndarray) -> np.ndarray:
+def kl_to_natural(weights: np.ndarray, natural: np.ndarray) -> np.ndarray:
     """``KL(w || natural)`` per row (nats); ``inf`` where w > 0 on a domain natural lacks."""
     weights = np.atleast_2d(weights)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -81,7 +81,7 @@ def enforce_kl(weights: np.ndarray, natural: np.ndarray, kl_max: float, anchor: 
     """Move rows that exceed ``KL <= kl_max`` toward ``anchor`` (a feasible point with smaller KL)
     along the segment between them, just far enough (KL is convex, the box-simplex convex)."""
     weights = np.atleast_2d(weights).copy()
-    bad = kl_divergence(weights, natural) > kl_max
+    bad = kl_to_natural(weights, natural) > kl_max
     if not np.any(bad):
         return weights
     rows = weights[bad]
@@ -90,11 +90,11 @@ def enforce_kl(weights: np.ndarray, natural: np.ndarray, kl_max: float, anchor: 
     for _ in range(60):
         mid = 0.5 * (lo_t + hi_t)
         mixed = (1 - mid)[:, None] * rows + mid[:, None] * anchor
-        ok = kl_divergence(mixed, natural) <= kl_max
+        ok = kl_to_natural(mixed, natural) <= kl_max
         hi_t = np.where(ok, mid, hi_t)
         lo_t = np.where(ok, lo_t, mid)
     fixed = _fix_sum((1 - hi_t)[:, None] * rows + hi_t[:, None] * anchor, lower, upper)
-    still = kl_divergence(fixed, natural) > kl_max
+    still = kl_to_natural(fixed, natural) > kl_max
     fixed[still] = anchor  # rounding at the boundary: fall back to the anchor itself
     weights[bad] = fixed
     return weights

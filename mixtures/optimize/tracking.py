@@ -1,4 +1,4 @@
-"""Log an optimization to MLflow with the layout of CONVENTIONS.md (role ``optimization``)."""
+"""Log an optimization to MLflow (role ``optimization``)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pandas as pd
 from mixtures.optimize.law import LawLike, MemberLaw
 from mixtures.optimize.problem import Problem
 from mixtures.optimize.result import OptimizationResult
-from mixtures.optimize.solvers import dirichlet_draws, solve
+from mixtures.optimize.random_search import dirichlet_draws
+from mixtures.optimize.solvers import solve
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Proxy trainers: the built-in byte-level transformer and the user's own command.
+"""Proxy trainers: the built-in transformer (over the project's tokenizer) and the user's own command.
 
 :func:`train_proxy` dispatches on ``config.proxy.trainer``.
 """
@@ -24,11 +24,11 @@ from mixtures.runs import RunSpec
 from mixtures.trainers.baseline import unigram_baseline
 from mixtures.trainers.model import DEFAULT_PRESET, MODEL_PRESETS, ModelPreset, get_preset
 from mixtures.trainers.result import TrainResult, eval_names, run_rows
-from mixtures.trainers.schedule import MixtureSchedule, StaticSchedule
+from mixtures.trainers.schedule import MixtureSchedule, SignalSchedule, StaticSchedule, TrainingView
 
 __all__ = [
-    "DEFAULT_PRESET", "MODEL_PRESETS", "MixtureSchedule", "ModelPreset", "StaticSchedule", "TrainResult",
-    "eval_names", "get_preset", "run_rows", "train_proxy", "unigram_baseline",
+    "DEFAULT_PRESET", "MODEL_PRESETS", "MixtureSchedule", "ModelPreset", "SignalSchedule", "StaticSchedule",
+    "TrainResult", "TrainingView", "eval_names", "get_preset", "run_rows", "train_proxy", "unigram_baseline",
 ]
 
 

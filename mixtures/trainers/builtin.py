@@ -1,4 +1,4 @@
-"""The built-in proxy trainer: a byte-level transformer trained on a mixture, evaluated in bits/byte.
+"""The built-in proxy trainer: a transformer trained on a mixture, evaluated in bits per byte.
 
 One run draws every batch by the schedule's domain weights (seeded per step, so a resumed run
 draws the same batches), evaluates the per-domain validation loss of every training domain and
@@ -7,11 +7,13 @@ average of the weights, :class:`WeightAverage`), and saves an
 atomic checkpoint under ``workdir`` at every eval point (and at least every
 ``CHECKPOINT_SECONDS``). A killed run started again with the same inputs resumes from its last
 checkpoint and ends with the same losses. Losses that are not finite, or that blow up, end the
-run as ``failed``.
+run as ``failed``. Tokens come from the project's tokenizer (:mod:`mixtures.tokenizers`); where and
+in which precision the run computes is its :class:`~mixtures.trainers.runtime.Runtime`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -26,25 +28,29 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.runs import RunSpec
-from mixtures.errors import TrainerError
 from mixtures.mixture import to_vector, validate_mixture
 from mixtures.storage import atomic_write_bytes
-from mixtures.trainers.baseline import byte_histogram, unigram_bits
+from mixtures.tokenizers import describe, project_tokenizer
+from mixtures.trainers.baseline import token_histogram, unigram_bits
+from mixtures.trainers.data import TrainingData
+from mixtures.trainers.evaluation import bits_per_byte, eval_tokens_for, token_losses
 from mixtures.trainers.model import ModelPreset, build_model, get_preset
-from mixtures.trainers.result import TrainResult, eval_names, failed, run_rows
+from mixtures.trainers.result import TrainResult, failed, run_rows
+from mixtures.trainers.runtime import (BatchPrefetcher, Runtime, compiled, configure_backends, make_optimizer,
+                                       resolve_runtime)
 from mixtures.trainers.schedule import MixtureSchedule, StaticSchedule, check_simplex
-from mixtures.trainers.tokens import EOD, check_tokenizer, content_key, domain_tokens, eval_windows
 
-TRAINER_VERSION = 2          # 2: evaluated on an exponential moving average of the weights
-EVAL_TOKENS = 8192          # at most this many validation tokens per domain and eval point (fixed windows)
-MIN_EVAL_TOKENS = 2048
+TRAINER_VERSION = 3          # 3: tokenizer-aware data; the runtime (device, precision, micro-batch) in the key
 CHECKPOINT_SECONDS = 30.0
-DIVERGED_NATS = 3 * math.log(256)  # far above a uniform guess over bytes
-WARMUP_STEPS = 20
 EMA_DECAY = 0.99            # evaluation weights: an exponential moving average of the trained ones
 CHECKPOINT = "checkpoint.pt"
 
 Log = Callable[[str], None]
+
+
+def diverged_nats(vocab_size: int) -> float:
+    """A training loss above this (nats per token) ends the run: far above a uniform guess."""
+    return 3 * math.log(max(256, vocab_size))
 
 
 def eval_steps(total_steps: int, points: int) -> list[int]:
@@ -52,21 +58,15 @@ def eval_steps(total_steps: int, points: int) -> list[int]:
     return sorted({max(1, round(k * total_steps / points)) for k in range(1, points + 1)})
 
 
-def eval_tokens_for(budget: int) -> int:
-    """Validation tokens per eval name and eval point: 1/16 of the budget within [2048, 8192]
-    (so evaluation costs a short run no more than its training)."""
-    return int(min(EVAL_TOKENS, max(MIN_EVAL_TOKENS, budget // 16)))
-
-
 def learning_rate(preset: ModelPreset, step: int, total: int) -> float:
-    """Linear warm-up over the first ``WARMUP_STEPS`` steps, then constant.
+    """Linear warm-up over the preset's first ``warmup_steps`` steps, then constant.
 
     No decay, and a warm-up that does not depend on the run's length: a run's loss at D tokens is the
     same whatever its total budget (same seed, same data order), so the eval points along a run are
     the points a shorter run would end at, and laws can extrapolate along D from them.
     """
-    if step < WARMUP_STEPS:
-        return preset.lr * (step + 1) / WARMUP_STEPS
+    if step < preset.warmup_steps:
+        return preset.lr * (step + 1) / preset.warmup_steps
     return preset.lr
 
 
@@ -123,102 +123,101 @@ class WeightAverage:
         self.params = [p.clone() for p in state["params"]]
 
 
-class _Data:
-    """Training arrays per domain and evaluation windows per eval name."""
+class RunView:
+    """The :class:`~mixtures.trainers.schedule.TrainingView` a run shows its schedule."""
 
-    def __init__(self, config: ProjectConfig, catalog: pd.DataFrame, preset: ModelPreset, eval_tokens: int) -> None:
-        self.seq_len = preset.seq_len
-        self.train: list[np.ndarray] = []
-        self.eval: dict[str, np.ndarray] = {}
-        self.keys: dict[str, str] = {}
-        width = preset.seq_len + 1
-        for name in eval_names(config):
-            splits = domain_tokens(config, catalog, name)
-            self.keys[name] = content_key(catalog, name)
-            self.eval[name] = eval_windows(splits["val"], preset.seq_len, max(1, eval_tokens // preset.seq_len))
-            if name in config.domain_names:
-                train = splits["train"]
-                self.train.append(np.resize(np.asarray(train), width) if 0 < len(train) < width else train)
+    def __init__(self, model, data: TrainingData, seed: int, device, runtime: Runtime) -> None:
+        self.model = model
+        self.device = device
+        self.seed = int(seed)
+        self.seq_len = data.seq_len
+        self.train_tokens = data.train
+        self.eval_windows = data.eval
+        self._autocast = runtime.autocast
 
-    def batch(self, weights: np.ndarray, seed: int, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(domain index per sequence, (batch, seq+1) tokens)``, a pure function of (seed, step)."""
-        rng = np.random.default_rng([seed, step, 0xBA7C])
-        domains = rng.choice(len(weights), size=batch_size, p=weights)
-        width = self.seq_len + 1
-        out = np.empty((batch_size, width), dtype=np.int64)
-        for i, d in enumerate(domains):
-            tokens = self.train[d]
-            if len(tokens) == 0:
-                raise TrainerError(f"domain #{d} has weight > 0 but no training tokens.")
-            start = int(rng.integers(0, len(tokens) - width + 1))
-            out[i] = tokens[start:start + width]
-        return domains, out
+    def token_loss(self, model, tokens):
+        with self._autocast():
+            return token_losses(model, tokens)
 
 
-def _run_key(config: ProjectConfig, spec: RunSpec, preset: ModelPreset, data: _Data, steps: int) -> str:
+def _run_key(config: ProjectConfig, spec: RunSpec, preset: ModelPreset, data: TrainingData, steps: int,
+             runtime: Runtime) -> str:
     payload = {
         "version": TRAINER_VERSION, "run_id": spec.run_id, "weights": spec.weights, "seed": spec.seed,
         "preset": preset.as_dict(), "steps": steps, "eval_points": config.proxy.eval_points,
         "data": data.keys, "val_fraction": config.corpus.val_fraction,
+        "tokenizer": data.tokenizer.fingerprint, "runtime": runtime.record(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _evaluate(model, data: _Data, batch_size: int, device) -> dict[str, float]:
-    """Bits per byte per eval name on its fixed windows (end-of-document targets excluded)."""
-    import torch
-    from torch.nn import functional as F
+def train_step(model, optimizer, tokens, sample_weights: Callable[[np.ndarray], np.ndarray] | None = None, *,
+               micro_batch: int | None = None, autocast: Callable[[], Any] | None = None):
+    """One optimizer step on a ``(batch, seq+1)`` token tensor; returns the detached ``(batch, seq)``
+    per-token losses (nats).
 
-    out: dict[str, float] = {}
-    model.eval()
-    with torch.no_grad():
-        for name, windows in data.eval.items():
-            if len(windows) == 0:
-                out[name] = math.nan
-                continue
-            nats, count = 0.0, 0
-            for lo in range(0, len(windows), 4 * batch_size):
-                chunk = torch.from_numpy(windows[lo:lo + 4 * batch_size].astype(np.int64)).to(device)
-                logits = model(chunk[:, :-1])
-                target = chunk[:, 1:]
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
-                keep = target.reshape(-1) != EOD
-                nats += float(loss[keep].sum())
-                count += int(keep.sum())
-            out[name] = nats / max(count, 1) / math.log(2) if count else math.nan
-    model.train()
-    return out
-
-
-def make_optimizer(model, preset: ModelPreset):
-    """AdamW as the built-in trainer uses it."""
+    The batch goes through the model ``micro_batch`` sequences at a time, gradients accumulated (the
+    loss is the mean over all the batch's tokens either way). ``sample_weights`` (per-sequence mean
+    losses -> weights) makes the loss a weighted mean over sequences (instance-level reweighting,
+    :mod:`mixtures.online.reweight`). ``autocast`` is the precision context of the forward passes.
+    """
     import torch
 
-    return torch.optim.AdamW(model.parameters(), lr=preset.lr, betas=(0.9, 0.95), weight_decay=0.1, foreach=True)
-
-
-def train_step(model, optimizer, tokens, sample_weights: Callable[[np.ndarray], np.ndarray] | None = None):
-    """One optimizer step on a ``(batch, seq+1)`` token tensor; returns the per-token losses (nats).
-
-    ``sample_weights`` (per-sequence mean losses -> weights) makes the loss a weighted mean over
-    sequences (instance-level reweighting, :mod:`mixtures.online.reweight`)."""
-    import torch
-    from torch.nn import functional as F
-
-    logits = model(tokens[:, :-1])
-    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
-    if sample_weights is None:
-        loss = per_token.mean()
-    else:
-        per_seq = per_token.view(tokens.shape[0], -1).mean(1)
-        weights = torch.as_tensor(sample_weights(per_seq.detach().cpu().numpy().astype(np.float64)),
+    context = autocast or contextlib.nullcontext
+    n = tokens.shape[0]
+    size = n if not micro_batch or micro_batch >= n else int(micro_batch)
+    if size == n:  # one pass (the demo's presets on CPU)
+        with context():
+            per_token = token_losses(model, tokens)
+        if sample_weights is None:
+            loss = per_token.reshape(-1).mean()
+        else:
+            per_seq = per_token.mean(1)
+            weights = torch.as_tensor(sample_weights(per_seq.detach().cpu().numpy().astype(np.float64)),
+                                      dtype=per_seq.dtype, device=per_seq.device)
+            loss = (per_seq * weights).sum() / weights.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        return per_token.detach()
+    parts = [tokens[lo:lo + size] for lo in range(0, n, size)]
+    weights = None
+    if sample_weights is not None:  # the weights need every sequence's loss before any backward pass
+        with torch.no_grad(), context():
+            per_seq = torch.cat([token_losses(model, part).mean(1) for part in parts])
+        weights = torch.as_tensor(sample_weights(per_seq.cpu().numpy().astype(np.float64)),
                                   dtype=per_seq.dtype, device=per_seq.device)
-        loss = (per_seq * weights).sum() / weights.sum()
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total = float(tokens[:, 1:].numel())
+    losses = []
+    for k, part in enumerate(parts):
+        with context():
+            per_token = token_losses(model, part)
+        if weights is None:
+            loss = per_token.sum() / total
+        else:
+            chunk = weights[k * size:k * size + len(part)]
+            loss = (per_token.mean(1) * chunk).sum() / weights.sum()
+        loss.backward()
+        losses.append(per_token.detach())
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-    return per_token
+    return torch.cat(losses)
+
+
+def load_trained_model(config: ProjectConfig, spec: RunSpec, workdir: str | Path):
+    """The model of the finished (or last checkpointed) run of ``spec`` in ``workdir``, on the CPU, in
+    eval mode, without gradients (e.g. DoReMi's reference model)."""
+    import torch
+
+    saved = torch.load(Path(workdir) / CHECKPOINT, map_location="cpu", weights_only=False)
+    model = build_model(get_preset(spec.model), project_tokenizer(config).vocab_size)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def _save(path: Path, state: dict) -> None:
@@ -243,8 +242,9 @@ def train_builtin(
     import torch
 
     say = log or (lambda message: None)
-    check_tokenizer(config)
     preset = get_preset(spec.model)
+    tokenizer = project_tokenizer(config)
+    runtime = resolve_runtime(config.proxy, preset)
     domains = config.domain_names
     weights = to_vector(validate_mixture(spec.weights, domains, where=f"run {spec.run_id}"), domains)
     schedule = schedule if schedule is not None else StaticSchedule(weights)
@@ -253,20 +253,23 @@ def train_builtin(
 
     torch.set_num_threads(int(spec.threads))  # fixed by the spec: the same losses wherever it runs
     torch.use_deterministic_algorithms(True, warn_only=True)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    configure_backends(runtime)
+    device = runtime.torch_device()
 
-    data = _Data(config, catalog, preset, eval_tokens_for(spec.tokens))
+    data = TrainingData(config, catalog, preset.seq_len, eval_tokens_for(spec.tokens), tokenizer)
     steps = max(1, math.ceil(spec.tokens / preset.tokens_per_step))
     at_eval = set(eval_steps(steps, config.proxy.eval_points))
-    key = _run_key(config, spec, preset, data, steps)
+    key = _run_key(config, spec, preset, data, steps, runtime)
     totals = [len(t) for t in data.train]
-    histograms = [byte_histogram(t) for t in data.train]
-    baseline = unigram_bits(histograms, weights, data.eval)
+    histograms = [token_histogram(t, tokenizer.vocab_size, data.eod_id) for t in data.train]
+    baseline = unigram_bits(histograms, weights, data.eval, data.eval_bytes, data.eod_id)
+    too_high = diverged_nats(tokenizer.vocab_size)
 
     torch.manual_seed(spec.seed)
-    model = build_model(preset).to(device)
+    model = build_model(preset, tokenizer.vocab_size).to(device)
+    forward = compiled(model, runtime)
     n_params = model.non_embedding_params()
-    optimizer = make_optimizer(model, preset)
+    optimizer = make_optimizer(model, preset, runtime)
     average = WeightAverage(model)
     state: dict[str, Any] = {"step": 0, "evals": [], "trajectory": [], "seconds": 0.0, "train_seconds": 0.0,
                              "tokens": 0}
@@ -302,7 +305,10 @@ def train_builtin(
             "tokens_per_s": state["tokens"] / state["train_seconds"] if state["train_seconds"] else math.nan,
             "unigram_baseline": baseline, "weight_trajectory": state["trajectory"], "steps": steps,
             "tokens_per_step": preset.tokens_per_step, "threads": torch.get_num_threads(), "device": str(device),
-            "resumed_from_step": resumed_from, "preset": preset.as_dict(),
+            "resumed_from_step": resumed_from, "preset": preset.as_dict(tokenizer.vocab_size),
+            "embedding_params": preset.embedding_params(tokenizer.vocab_size),
+            "flops_per_token": preset.flops_per_token(tokenizer.vocab_size),
+            "tokenizer": describe(tokenizer), "runtime": runtime.record(),
             "final_mixture": [float(x) for x in schedule.final_mixture()],
         }
         if status != "finished":
@@ -310,68 +316,78 @@ def train_builtin(
         table = run_rows(config, spec, state["evals"], n_params=n_params, trainer="builtin")
         return TrainResult(spec, "finished", "", table, state["seconds"], n_params, extra)
 
-    signal_source = None
-    if getattr(schedule, "needs", None):  # online schedules: extra signals (mixtures.online.signals)
-        from mixtures.online.signals import SignalSource
-
-        signal_source = SignalSource(schedule, data, model, spec.seed, device)
+    make_source = getattr(schedule, "signal_source", None)  # online schedules: extra signals
+    signal_source = make_source(RunView(model, data, spec.seed, device, runtime)) if make_source else None
     reweight = getattr(schedule, "sample_weights", None)  # instance-level loss reweighting
+    prefetch = None
+    if runtime.device == "cuda" and isinstance(schedule, StaticSchedule):  # batches do not depend on training
+        static = schedule.weights(0)
+        prefetch = BatchPrefetcher(lambda s: data.batch(static, spec.seed, s, preset.batch_size), device)
 
     started = time.perf_counter()
     base_seconds = state["seconds"]
     last_save = time.perf_counter()
     model.train()
-    for step in range(state["step"], steps):
-        tick = time.perf_counter()
-        w = check_simplex(schedule.weights(step), len(domains), where=f"schedule at step {step}")
-        if not state["trajectory"] or state["trajectory"][-1]["weights"] != [float(x) for x in w]:
-            state["trajectory"].append({"step": step, "weights": [float(x) for x in w]})
-        empty = [domains[i] for i in np.flatnonzero(w > 0) if totals[i] == 0]
-        if empty:
-            return result("failed", f"domain(s) {empty} have weight > 0 but no training tokens")
-        chosen, batch = data.batch(w, spec.seed, step, preset.batch_size)
-        tokens = torch.from_numpy(batch).to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(preset, step, steps)
-        weigh = None if reweight is None else (lambda losses: reweight(step, losses, chosen))  # noqa: B023
-        per_token = train_step(model, optimizer, tokens, weigh)
-        average.update(model)
-        per_seq = per_token.detach().view(preset.batch_size, -1).mean(1).cpu().numpy().astype(np.float64)
-        value = float(per_seq.mean())
-        if not math.isfinite(value) or value > DIVERGED_NATS:
-            state["seconds"] = base_seconds + time.perf_counter() - started
-            kind = "non-finite" if not math.isfinite(value) else "diverged"
-            return result("failed", f"{kind} training loss {value} nats/byte at step {step + 1}/{steps}")
-        count = np.bincount(chosen, minlength=len(domains))
-        sums = np.bincount(chosen, weights=per_seq, minlength=len(domains))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            domain_loss = np.where(count > 0, sums / np.maximum(count, 1), np.nan)
-        signals = {"domain_loss": domain_loss, "domain_count": count, "loss": value}
-        if signal_source is not None:
-            signals.update(signal_source(step, tokens, chosen, per_token.detach().view(preset.batch_size, -1)))
-        schedule.observe(step, signals)
-        state["step"] = step + 1
-        state["tokens"] += preset.tokens_per_step
-        state["train_seconds"] += time.perf_counter() - tick
-        if step + 1 in at_eval:
-            with average.swapped_into(model):
-                losses = _evaluate(model, data, preset.batch_size, device)
-            bad = {n: v for n, v in losses.items() if not (math.isfinite(v) or math.isnan(v))}
-            if bad:
+    try:
+        for step in range(state["step"], steps):
+            tick = time.perf_counter()
+            w = check_simplex(schedule.weights(step), len(domains), where=f"schedule at step {step}")
+            if not state["trajectory"] or state["trajectory"][-1]["weights"] != [float(x) for x in w]:
+                state["trajectory"].append({"step": step, "weights": [float(x) for x in w]})
+            empty = [domains[i] for i in np.flatnonzero(w > 0) if totals[i] == 0]
+            if empty:
+                return result("failed", f"domain(s) {empty} have weight > 0 but no training tokens")
+            if prefetch is not None:
+                chosen, tokens = prefetch.get(step, steps)
+            else:
+                chosen, batch = data.batch(w, spec.seed, step, preset.batch_size)
+                tokens = torch.from_numpy(batch).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(preset, step, steps)
+            weigh = None if reweight is None else (lambda losses: reweight(step, losses, chosen))  # noqa: B023
+            per_token = train_step(forward, optimizer, tokens, weigh, micro_batch=runtime.micro_batch,
+                                   autocast=runtime.autocast)
+            average.update(model)
+            per_seq = per_token.mean(1).cpu().numpy().astype(np.float64)
+            value = float(per_seq.mean())
+            if not math.isfinite(value) or value > too_high:
                 state["seconds"] = base_seconds + time.perf_counter() - started
-                return result("failed", f"non-finite validation loss {bad} at step {step + 1}")
-            point = {"step": step + 1, "n_tokens": (step + 1) * preset.tokens_per_step, "loss": losses}
-            state["evals"].append(point)
-            state["seconds"] = base_seconds + time.perf_counter() - started
-            snapshot()
-            last_save = time.perf_counter()
-            say(f"{spec.run_id}: step {step + 1}/{steps}, train {value / math.log(2):.3f} bits/byte, "
-                f"val {np.nanmean(list(losses.values())):.3f} bits/byte")
-            if on_eval is not None:
-                on_eval(point)
-        elif time.perf_counter() - last_save > CHECKPOINT_SECONDS:
-            state["seconds"] = base_seconds + time.perf_counter() - started
-            snapshot()
-            last_save = time.perf_counter()
+                kind = "non-finite" if not math.isfinite(value) else "diverged"
+                return result("failed", f"{kind} training loss {value} nats/token at step {step + 1}/{steps}")
+            count = np.bincount(chosen, minlength=len(domains))
+            sums = np.bincount(chosen, weights=per_seq, minlength=len(domains))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                domain_loss = np.where(count > 0, sums / np.maximum(count, 1), np.nan)
+            signals = {"domain_loss": domain_loss, "domain_count": count, "loss": value}
+            if signal_source is not None:
+                signals.update(signal_source(step, tokens, chosen, per_token))
+            schedule.observe(step, signals)
+            state["step"] = step + 1
+            state["tokens"] += preset.tokens_per_step
+            state["train_seconds"] += time.perf_counter() - tick
+            if step + 1 in at_eval:
+                with average.swapped_into(model):
+                    losses = bits_per_byte(forward, data.eval, data.eval_bytes, eod_id=data.eod_id,
+                                           chunk=4 * runtime.micro_batch, device=device, autocast=runtime.autocast)
+                bad = {n: v for n, v in losses.items() if not (math.isfinite(v) or math.isnan(v))}
+                if bad:
+                    state["seconds"] = base_seconds + time.perf_counter() - started
+                    return result("failed", f"non-finite validation loss {bad} at step {step + 1}")
+                point = {"step": step + 1, "n_tokens": (step + 1) * preset.tokens_per_step, "loss": losses}
+                state["evals"].append(point)
+                state["seconds"] = base_seconds + time.perf_counter() - started
+                snapshot()
+                last_save = time.perf_counter()
+                say(f"{spec.run_id}: step {step + 1}/{steps}, train {value:.3f} nats/token, "
+                    f"val {np.nanmean(list(losses.values())):.3f} bits/byte")
+                if on_eval is not None:
+                    on_eval(point)
+            elif time.perf_counter() - last_save > CHECKPOINT_SECONDS:
+                state["seconds"] = base_seconds + time.perf_counter() - started
+                snapshot()
+                last_save = time.perf_counter()
+    finally:
+        if prefetch is not None:
+            prefetch.close()
     state["seconds"] = base_seconds + time.perf_counter() - started
     return result("finished")

@@ -5,10 +5,14 @@ The contract (see the README, "Your own trainer"):
 * ``config.proxy.command.args`` is an argument list run without a shell; ``{input}``,
   ``{output}`` and ``{workdir}`` in any argument are replaced by paths in the run's work folder.
   ``command.env`` is added to the environment; the working directory is the config's folder.
-* ``{input}`` is a JSON file (``INPUT_VERSION``) with ``run_id, mixture_name, weights, model,
+* ``{input}`` is a JSON file (``INPUT_VERSION`` 2) with ``run_id, mixture_name, weights, model,
   tokens, seed, domains, target_sets, val_fraction, sources`` (per name: role, files with formats,
-  text/id fields) and ``token_files`` (per name: ``train``/``val`` flat uint8 arrays of UTF-8 bytes,
-  documents separated by a 0 byte: the built-in trainer's data, ready to memory-map).
+  text/id fields), ``tokenizer`` (``name``, ``vocab_size``, ``eod_id``, ``fingerprint``, ``dtype``
+  and ``path``: the ``tokenizer.json`` for ``bpe``/``hf``, null for bytes) and ``token_files`` (per
+  name: ``train``/``val`` flat arrays of token ids of ``dtype``, each document followed by ``eod_id``,
+  and ``val_bytes``: a uint16 array of the UTF-8 bytes each validation token covers, for bits per
+  byte; the built-in trainer's data, ready to memory-map). Version 1 readers keep working: the keys
+  they read are unchanged, and under the default byte tokenizer so are the files' contents.
 * The program writes ``{output}``: ``{"n_params": int > 0, "loss_unit": "bits_per_byte" (default)
   or e.g. "nats_per_token", "evals": [{"n_tokens": int > 0, "step": int (optional),
   "loss": {name: value >= 0}}]}`` with eval points in increasing ``n_tokens``; names are training
@@ -36,10 +40,11 @@ from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, source_config
 from mixtures.runs import RunSpec
 from mixtures.storage import atomic_write_json
+from mixtures.tokenizers import describe, project_tokenizer
 from mixtures.trainers.result import BITS_PER_BYTE, TrainResult, eval_names, failed, run_rows
 from mixtures.trainers.tokens import domain_tokens
 
-INPUT_VERSION = 1
+INPUT_VERSION = 2  # 2: the tokenizer, token dtype and per-token byte counts
 STDERR_TAIL = 2000
 
 
@@ -49,6 +54,8 @@ class ContractError(ValueError):
 
 def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, output: Path) -> dict[str, Any]:
     """The input document handed to the command (JSON-able)."""
+    tokenizer = project_tokenizer(config)
+    described = describe(tokenizer)
     sources, token_files = {}, {}
     for name in eval_names(config):
         source = source_config(config, name)
@@ -58,15 +65,16 @@ def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, o
             "text_field": source.text_field,
             "id_field": source.id_field,
         }
-        splits = domain_tokens(config, catalog, name)
-        token_files[name] = {split: str(Path(array.filename)) if hasattr(array, "filename") and array.filename
-                             else None for split, array in splits.items()}
+        splits = domain_tokens(config, catalog, name, tokenizer)
+        token_files[name] = {part: str(path) for part, path in splits.paths.items()}
+        token_files[name]["dtype"] = described["dtype"]
     return {
         "version": INPUT_VERSION,
         "run_id": spec.run_id, "mixture_name": spec.mixture_name, "weights": dict(spec.weights),
         "model": spec.model, "tokens": int(spec.tokens), "seed": int(spec.seed),
         "domains": config.domain_names, "target_sets": [s.name for s in config.target.sets],
-        "val_fraction": config.corpus.val_fraction, "sources": sources, "token_files": token_files,
+        "val_fraction": config.corpus.val_fraction, "sources": sources, "tokenizer": described,
+        "token_files": token_files,
         "output": str(output),
     }
 

@@ -2,10 +2,17 @@
 
 The built-in trainer asks its schedule for weights before every step and reports what happened
 after it; online methods (DoReMi-style reweighting, ...) implement the same small protocol.
+
+A schedule that needs more than the per-domain losses (gradients, evaluation losses, a reference
+model's loss...) offers ``signal_source(view)``: the trainer hands it a :class:`TrainingView` of
+the run once, and calls the returned :data:`SignalSource` after every step; what it returns is
+merged into the signals ``observe`` gets. The trainer owns this protocol and knows nothing else of
+the online methods that implement it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -32,6 +39,37 @@ class MixtureSchedule(Protocol):
     def observe(self, step: int, signals: dict[str, Any]) -> None: ...
 
     def final_mixture(self) -> np.ndarray: ...
+
+
+class TrainingView(Protocol):
+    """What a run shows its schedule (read only): the model, its data and how it computes a loss.
+
+    ``train_tokens[d]``: domain ``d``'s training token array (config order); ``eval_windows[name]``:
+    the ``(n, seq_len + 1)`` validation windows of every training domain and target set;
+    ``token_loss(model, tokens)``: the ``(batch, seq)`` per-token loss in nats of a ``(batch, seq + 1)``
+    token tensor, computed in the run's precision; ``model`` the torch module being trained, on
+    ``device``; ``seed`` the run's seed (signals that draw must seed from it and the step).
+    """
+
+    model: Any
+    device: Any
+    seed: int
+    seq_len: int
+    train_tokens: Sequence[np.ndarray]
+    eval_windows: Mapping[str, np.ndarray]
+
+    def token_loss(self, model: Any, tokens: Any) -> Any: ...
+
+
+SignalSource = Callable[[int, Any, np.ndarray, Any], dict[str, Any]]
+"""``(step, batch tokens, domain per sequence, per-token loss (batch, seq)) -> extra signals``."""
+
+
+@runtime_checkable
+class SignalSchedule(Protocol):
+    """A schedule that asks for extra signals (see the module docstring)."""
+
+    def signal_source(self, view: TrainingView) -> SignalSource | None: ...
 
 
 def check_simplex(weights: np.ndarray, n: int, where: str = "schedule") -> np.ndarray:

@@ -1,39 +1,58 @@
-"""Byte tokens of each domain and target set, cached on disk and memory-mapped.
+"""Tokens of each domain and target set under the project's tokenizer, cached on disk and memory-mapped.
 
-Each source (training domain or held-out target set) is read once per split into a flat uint8
-array: the UTF-8 bytes of its documents, each followed by a 0 byte (end of document). The file
-``<cache>/tokens/<name>-<content_sha256[:16]>.<split>.u8`` is written atomically, so concurrent
-runs share it and a killed writer leaves nothing half-written; a changed domain gets a new key.
+Each source (training domain or held-out target set) is read once into a flat array per split: the
+token ids of its documents, each followed by the tokenizer's end-of-document id, as uint8 / uint16 /
+uint32 (the smallest type of the vocabulary). The validation split also gets a uint16 array of how
+many UTF-8 bytes each of its tokens covers (0 for end-of-document), so losses are bits per byte under
+any tokenizer. The files are
+
+    <cache>/tokens/<name>-<key>.<split>.<u8|u16|u32>     <name>-<key>.val.nbytes.u16
+
+keyed by the catalog's content hash, the split (``corpus.val_fraction``) and the tokenizer's
+fingerprint: changing any of them gets new files. They are written atomically, so concurrent runs
+share them and a killed writer leaves nothing half-written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mixtures.config import ProjectConfig
-from mixtures.corpus.domains import iter_documents
-from mixtures.errors import ConfigError, CorpusError
+from mixtures.corpus.domains import iter_batches, split_of
+from mixtures.errors import CorpusError
+from mixtures.tokenizers import Tokenizer, encode_with_bytes, project_tokenizer, token_dtype
 
-EOD = 0  # the end-of-document byte (NUL does not occur in text)
+EOD = 0  # the byte tokenizer's end-of-document id (NUL does not occur in text)
 SPLITS = ("train", "val")
+CACHE_VERSION = 2  # 2: keyed by content, split and tokenizer; per-token byte counts for the validation split
+BYTES_DTYPE = np.dtype(np.uint16)
 
 
-def check_tokenizer(config: ProjectConfig) -> None:
-    """Refuse tokenizers the built-in trainer does not implement."""
-    if config.corpus.tokenizer != "bytes":
-        raise ConfigError(
-            f"corpus.tokenizer is {config.corpus.tokenizer!r}, but the built-in proxy trainer trains on bytes only "
-            "(vocab 256, losses in bits per byte); set corpus.tokenizer: bytes or use proxy.trainer: command."
-        )
+@dataclass(frozen=True)
+class SourceTokens:
+    """One source's cached tokens: ``train`` and ``val`` ids, ``val_bytes`` bytes per validation token,
+    the cache ``key`` and the files."""
+
+    train: np.ndarray
+    val: np.ndarray
+    val_bytes: np.ndarray
+    key: str
+    paths: dict[str, Path]
+
+    def __getitem__(self, split: str) -> np.ndarray:  # splits["train"], as the arrays were once a dict
+        return {"train": self.train, "val": self.val, "val_bytes": self.val_bytes}[split]
 
 
-def content_key(catalog: pd.DataFrame, name: str) -> str:
-    """The catalog's content hash of a domain or target set (the cache key)."""
+def content_sha(catalog: pd.DataFrame, name: str) -> str:
+    """The catalog's content hash of a domain or target set (a clear error when it has none)."""
     rows = catalog[catalog["domain"] == name]
     if rows.empty:
         raise CorpusError(f"the domain catalog has no row for {name!r}; rebuild the catalog.")
@@ -43,67 +62,106 @@ def content_key(catalog: pd.DataFrame, name: str) -> str:
         raise CorpusError(
             f"domain {name!r} has no content hash in the catalog ({error or 'unreadable'}); fix it first."
         )
-    return sha[:16]
+    return sha
 
 
-def token_path(config: ProjectConfig, name: str, key: str, split: str) -> Path:
-    return config.cache_dir / "tokens" / f"{name}-{key}.{split}.u8"
+def content_key(config: ProjectConfig, catalog: pd.DataFrame, name: str, tokenizer: Tokenizer | None = None) -> str:
+    """The cache key of a source: its content hash, the split and the tokenizer's fingerprint."""
+    tokenizer = tokenizer or project_tokenizer(config)
+    payload = {"version": CACHE_VERSION, "content": content_sha(catalog, name),
+               "val_fraction": float(config.corpus.val_fraction), "tokenizer": tokenizer.fingerprint}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _write_splits(config: ProjectConfig, name: str, paths: dict[str, Path]) -> None:
-    """Both splits in one pass over the documents, each through a temporary file and a rename."""
-    from mixtures.corpus.domains import split_of
+def _suffix(dtype: np.dtype) -> str:
+    return {1: "u8", 2: "u16", 4: "u32"}[np.dtype(dtype).itemsize]
 
+
+def token_paths(config: ProjectConfig, name: str, key: str, tokenizer: Tokenizer) -> dict[str, Path]:
+    """Where a source's ``train``, ``val`` and ``val_bytes`` arrays are cached."""
+    folder = config.cache_dir / "tokens"
+    suffix = _suffix(token_dtype(tokenizer.vocab_size))
+    return {"train": folder / f"{name}-{key}.train.{suffix}", "val": folder / f"{name}-{key}.val.{suffix}",
+            "val_bytes": folder / f"{name}-{key}.val.nbytes.u16"}
+
+
+def _write_splits(config: ProjectConfig, name: str, paths: dict[str, Path], tokenizer: Tokenizer) -> None:
+    """Every array in one pass over the documents, each through a temporary file and a rename."""
     folder = next(iter(paths.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
+    dtype = token_dtype(tokenizer.vocab_size)
+    eod = np.array([tokenizer.eod_id], dtype=dtype)
+    no_bytes = np.zeros(1, dtype=BYTES_DTYPE)
     handles, temps = {}, {}
     try:
-        for split, path in paths.items():
-            fd, temps[split] = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-            handles[split] = os.fdopen(fd, "wb")
-        end = bytes([EOD])
-        for doc in iter_documents(config, name):
-            fh = handles[split_of(doc.doc_id, config.corpus.val_fraction)]
-            fh.write(doc.text.encode("utf-8"))
-            fh.write(end)
-        for split, fh in handles.items():
+        for part, path in paths.items():
+            fd, temps[part] = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+            handles[part] = os.fdopen(fd, "wb")
+        for batch in iter_batches(config, name):
+            is_val = [split_of(doc.doc_id, config.corpus.val_fraction) == "val" for doc in batch]
+            train = iter(tokenizer.encode_batch([d.text for d, v in zip(batch, is_val) if not v]))
+            val = iter(encode_with_bytes(tokenizer, [d.text for d, v in zip(batch, is_val) if v]))
+            for in_val in is_val:  # documents in corpus order within each split
+                if in_val:
+                    ids, counts = next(val)
+                    handles["val_bytes"].write(np.asarray(counts, dtype=BYTES_DTYPE).tobytes())
+                    handles["val_bytes"].write(no_bytes.tobytes())
+                else:
+                    ids = next(train)
+                handle = handles["val" if in_val else "train"]
+                handle.write(np.asarray(ids, dtype=dtype).tobytes())
+                handle.write(eod.tobytes())
+        for part, fh in handles.items():
             fh.flush()
             os.fsync(fh.fileno())
             fh.close()
-            os.replace(temps[split], paths[split])
+            os.replace(temps[part], paths[part])
     finally:
-        for split, fh in handles.items():
+        for part, fh in handles.items():
             fh.close()
-            Path(temps[split]).unlink(missing_ok=True)
+            Path(temps[part]).unlink(missing_ok=True)
 
 
-def domain_tokens(config: ProjectConfig, catalog: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
-    """``{"train": array, "val": array}`` of a domain's byte tokens (read-only memory maps).
+def _map(path: Path, dtype: np.dtype) -> np.ndarray:
+    size = path.stat().st_size
+    return np.memmap(path, dtype=dtype, mode="r") if size else np.zeros(0, dtype=dtype)
 
-    Both splits are written in one pass when either is missing. An empty split is a length-0 array.
+
+def domain_tokens(config: ProjectConfig, catalog: pd.DataFrame, name: str,
+                  tokenizer: Tokenizer | None = None) -> SourceTokens:
+    """A source's cached tokens (read-only memory maps), written in one pass when any file is missing.
+
+    An empty split is a length-0 array.
     """
-    key = content_key(catalog, name)
-    paths = {split: token_path(config, name, key, split) for split in SPLITS}
+    tokenizer = tokenizer or project_tokenizer(config)
+    key = content_key(config, catalog, name, tokenizer)
+    paths = token_paths(config, name, key, tokenizer)
     if not all(path.exists() for path in paths.values()):
-        _write_splits(config, name, paths)
-    out = {}
-    for split, path in paths.items():
-        size = path.stat().st_size
-        out[split] = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
-    return out
+        _write_splits(config, name, paths, tokenizer)
+    dtype = token_dtype(tokenizer.vocab_size)
+    return SourceTokens(train=_map(paths["train"], dtype), val=_map(paths["val"], dtype),
+                        val_bytes=_map(paths["val_bytes"], BYTES_DTYPE), key=key, paths=paths)
+
+
+def window_starts(n_tokens: int, seq_len: int, n_windows: int) -> np.ndarray:
+    """Starts of ``n`` deterministic evaluation windows of ``seq_len + 1`` tokens spread evenly over a
+    split of ``n_tokens`` (non-overlapping when it is long enough; one window when it is shorter)."""
+    width = seq_len + 1
+    if n_tokens <= width:
+        return np.zeros(1 if n_tokens else 0, dtype=np.int64)
+    n = max(1, min(n_windows, n_tokens // width))
+    if n == 1:
+        return np.zeros(1, np.int64)
+    return (np.arange(n, dtype=np.int64) * (n_tokens - width)) // (n - 1)
 
 
 def eval_windows(tokens: np.ndarray, seq_len: int, n_windows: int) -> np.ndarray:
-    """``(n, seq_len + 1)`` deterministic evaluation windows spread evenly over ``tokens``.
-
-    Non-overlapping when the split is long enough; a split shorter than one window is tiled.
-    """
+    """``(n, seq_len + 1)`` deterministic evaluation windows spread evenly over ``tokens``
+    (:func:`window_starts`); a split shorter than one window is tiled."""
     width = seq_len + 1
     if len(tokens) == 0:
-        return np.zeros((0, width), dtype=np.uint8)
+        return np.zeros((0, width), dtype=np.asarray(tokens).dtype)
     if len(tokens) < width:
         tokens = np.resize(np.asarray(tokens), width)
-    n_fit = len(tokens) // width
-    n = max(1, min(n_windows, n_fit))
-    starts = (np.arange(n, dtype=np.int64) * (len(tokens) - width)) // max(n - 1, 1) if n > 1 else np.zeros(1, np.int64)
+    starts = window_starts(len(tokens), seq_len, n_windows)
     return np.stack([np.asarray(tokens[s:s + width]) for s in starts])
