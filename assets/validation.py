@@ -36,7 +36,7 @@ def validation_design(context: dg.AssetExecutionContext, optimal_mixture: dict, 
     mixtures, best_name = baseline_mixtures(config, domain_catalog, optimal_mixture["weights"], proxy_results, weights)
     point = validation_point(config)
     predicted = predicted_objectives(mixing_laws, mixtures, config.domain_names, point, weights)
-    specs = validation_specs(config, mixtures)
+    specs = validation_specs(config, domain_catalog, mixtures)
     RunStore(config.root).plan(specs)
     new = register(context, VALIDATION_PARTITIONS, [s.run_id for s in specs])
     document = {"runs": [s.record() for s in specs], "mixtures_weights": mixtures, "predicted": predicted,

@@ -33,13 +33,12 @@ def main() -> None:
     parser.add_argument("--methods", default="doremi,aioli,dga,reweight")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    os.environ["MIXTURES_TRAIN_THREADS"] = str(args.threads)
 
     from mixtures.config import ScaleConfig, load_config
     from mixtures.corpus import build_catalog
     from mixtures.runs import RunSpec
     from mixtures.mixture import from_vector
-    from mixtures.online.runner import initial_weights, run_online
+    from mixtures.online.runner import initial_weights, online_spec, run_online
     from mixtures.trainers import train_proxy
 
     base = load_config(args.config)
@@ -51,8 +50,7 @@ def main() -> None:
         weights = from_vector(initial_weights(config, catalog), config.domain_names)
 
         def static(label: str) -> float:
-            spec = RunSpec(RunSpec.make_run_id(label, scale.model, scale.tokens, 0), label, weights,
-                             scale.model, scale.tokens, 0)
+            spec = RunSpec.create(label, weights, scale.model, scale.tokens, 0, threads=args.threads)
             tick = time.perf_counter()
             result = train_proxy(config, spec, catalog, Path(tmp) / label)
             assert result.finished, result.reason
@@ -63,7 +61,9 @@ def main() -> None:
         methods = {}
         for method in [m for m in args.methods.split(",") if m]:
             tick = time.perf_counter()
-            result = run_online(config, catalog, method, 0, scale)
+            spec = online_spec(config, catalog, method, 0, scale)
+            spec = RunSpec.from_record({**spec.record(), "threads": args.threads})
+            result = run_online(config, catalog, spec, workdir=Path(tmp) / spec.run_id)
             wall = time.perf_counter() - tick
             reference = result.details.get("reference", {}).get("seconds", 0.0)
             methods[method] = {

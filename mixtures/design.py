@@ -20,7 +20,7 @@ import pandas as pd
 from mixtures.config import ProjectConfig
 from mixtures.corpus.catalog import natural_mixture
 from mixtures.errors import InfeasibleError
-from mixtures.runs import RunSpec
+from mixtures.runs import RunSpec, training_setup
 from mixtures.runs_table import weight_column
 
 DECIMALS = 6
@@ -154,8 +154,9 @@ def _as_dict(vector: np.ndarray, domains: list[str]) -> dict[str, float]:
 
 def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[RunSpec]:
     """Every proxy run of the design: mixtures x ``proxy.scales`` x ``proxy.seeds``."""
+    setup = training_setup(config, catalog)
     return [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="proxy", trainer=config.proxy.trainer,
-                           threads=config.launch.threads)
+                           threads=config.launch.threads, setup=setup)
             for name, weights in design_mixtures(config, catalog).items()
             for scale in config.proxy.scales for seed in config.proxy.seeds]
 

@@ -16,13 +16,13 @@ from tests.pipeline_config import tiny_pipeline_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 16_000, eval_points: int = 2, **launch) -> Path:
+def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 40_000, eval_points: int = 2, **launch) -> Path:
     """The tiny pipeline with 4 proxy mixtures (2 seeds of each validated mixture), written to ``root``;
     ``launch`` goes to the config's ``launch`` section."""
     cfg = tiny_pipeline_config(root, mlflow_uri)
     cfg["proxy"].update({"n_mixtures": 4, "scales": [{"model": "micro", "tokens": proxy_tokens}],
                          "eval_points": eval_points})
-    cfg["validation"] = {"scale": {"model": "micro", "tokens": 12_000}, "seeds": [0, 1]}
+    cfg["validation"] = {"scale": {"model": "micro", "tokens": 64_000}, "seeds": [0, 1]}
     cfg["launch"] = {"max_concurrent": 2, **launch}
     root.mkdir(parents=True, exist_ok=True)
     path = root / "project.yaml"

@@ -94,7 +94,9 @@ def test_runs_cross_mixtures_scales_and_seeds(setup):
     specs = design_runs(config.model_copy(update={"proxy": proxy}), catalog)
     assert len(specs) == 4 * 2 * 2
     assert len({s.run_id for s in specs}) == len(specs)
-    assert specs[0] == RunSpec("natural.micro.20000.s0", "natural", specs[0].weights, "micro", 20_000, 0)
+    assert specs[0] == RunSpec("natural.micro.20000.s0", "natural", specs[0].weights, "micro", 20_000, 0,
+                               setup=specs[0].setup)
+    assert len({s.setup for s in specs}) == 1 and len(specs[0].setup) == 16
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", s.run_id) for s in specs)
     frame = design_frame(specs)
     assert list(frame.columns[:5]) == ["run_id", "mixture_name", "model", "tokens", "seed"]

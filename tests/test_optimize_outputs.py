@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
+from mixtures.evaluation.baselines import best_observed
 from mixtures.optimize import (
-    best_observed,
     compare_mixtures,
     hf_probabilities,
     log_optimization,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 
 from mixtures.config import ProjectConfig, ScaleConfig
-from mixtures.runs import RunSpec
+from mixtures.runs import RunSpec, training_setup
 
 COMPUTE_FACTOR = 4.0
 MIN_TOKEN_FACTOR = 1.5
@@ -48,9 +48,13 @@ def validation_point(config: ProjectConfig) -> tuple[int, int]:
     return preset_params(scale.model), int(scale.tokens)
 
 
-def validation_specs(config: ProjectConfig, mixtures: Mapping[str, Mapping[str, float]]) -> list[RunSpec]:
-    """One validation run per mixture and validation seed, at the validation scale."""
+def validation_specs(config: ProjectConfig, catalog, mixtures: Mapping[str, Mapping[str, float]],
+                     seeds=None, methods: Mapping[str, str] | None = None) -> list[RunSpec]:
+    """One validation run per mixture and seed (default ``validation.seeds``) at the validation scale;
+    ``methods`` names the training procedure a mixture is validated with (e.g. reweighting)."""
     scale = validation_scale(config)
+    setup = training_setup(config, catalog)
     return [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="validation",
-                           trainer=config.proxy.trainer, threads=config.launch.threads)
-            for name, weights in mixtures.items() for seed in config.validation.seeds]
+                           method=(methods or {}).get(name), trainer=config.proxy.trainer,
+                           threads=config.launch.threads, setup=setup)
+            for name, weights in mixtures.items() for seed in (config.validation.seeds if seeds is None else seeds)]

@@ -23,7 +23,7 @@ from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.corpus.catalog import natural_mixture
 from mixtures.errors import MixturesError
 from mixtures.evaluation.baselines import OPTIMAL
-from mixtures.evaluation.scale import validation_scale
+from mixtures.evaluation.scale import validation_scale, validation_specs
 from mixtures.layout import OPTIMAL_MIXTURE, project_file
 from mixtures.mixture import uniform_mixture, validate_mixture
 from mixtures.objective import objective_of, objective_weights
@@ -193,13 +193,12 @@ def comparison_design(config: ProjectConfig, catalog: pd.DataFrame, store: RunSt
         starts[spec.method] = dict(spec.weights)
         compute[spec.method] = {"proxy_tokens": 0, "online_tokens": int(online["compute_tokens"]),
                                 "overhead_seconds": float(online["overhead_seconds"])}
-    runs = []
-    for name, weights in mixtures.items():
-        procedure = name in starts and ONLINE_METHODS.get(name).is_procedure
-        for seed in seeds:  # a procedure is validated by training with it, from its starting mixture
-            runs.append(RunSpec.create(_run_name(name), starts[name] if procedure else weights, scale.model,
-                                       scale.tokens, seed, kind="validation", method=name if procedure else None,
-                                       trainer=config.proxy.trainer, threads=config.launch.threads).record())
+    procedures = [name for name in starts if ONLINE_METHODS.get(name).is_procedure]
+    # a procedure is validated by training with it, from its starting mixture
+    planned = {_run_name(name): starts[name] if name in procedures else weights for name, weights in mixtures.items()}
+    specs = validation_specs(config, catalog, planned, seeds=[int(s) for s in seeds],
+                             methods={name: name for name in procedures})
+    runs = [spec.record() for spec in specs]
     return {"methods": list(methods), "seeds": [int(s) for s in seeds],
             "scale": {"model": scale.model, "tokens": int(scale.tokens)}, "mixtures": mixtures, "compute": compute,
             "target": target_weights(config, catalog), "objective_weights": objective_weights(config, natural_mixture(catalog)),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.corpus.catalog import natural_mixture
-from mixtures.runs import RunSpec
+from mixtures.runs import RunSpec, training_setup
 from mixtures.errors import ConfigError, TrainerError
 from mixtures.mixture import from_vector, to_vector, uniform_mixture
 from mixtures.objective import objective_of
@@ -107,7 +107,8 @@ def online_spec(config: ProjectConfig, catalog: pd.DataFrame, method: str, seed:
     options = config.online.model_dump(mode="json", exclude={"methods", "scale"})
     return RunSpec.create(f"online-{method}", from_vector(initial_weights(config, catalog), config.domain_names),
                           scale.model, scale.tokens, config.seed if seed is None else seed, kind="online",
-                          method=method, options=options, threads=config.launch.threads)
+                          method=method, options=options, threads=config.launch.threads,
+                          setup=training_setup(config, catalog))
 
 
 def run_online(

@@ -7,7 +7,7 @@
 >>> compare_mixtures(problem, law, result.weights, {"best_proxy": {...}})
 """
 
-from mixtures.optimize.compare import best_observed, compare_mixtures
+from mixtures.optimize.compare import compare_mixtures
 from mixtures.optimize.exports import hf_probabilities, megatron_data_path, mixture_json, mixture_yaml, write_exports
 from mixtures.optimize.law import Evaluator, LawLike, MemberLaw
 from mixtures.optimize.pareto import non_dominated
@@ -18,7 +18,7 @@ from mixtures.optimize.tracking import log_optimization, trial_callback
 from mixtures.optimize.uncertainty import Uncertainty, optimum_uncertainty
 
 __all__ = [
-    "SOLVERS", "Evaluator", "best_observed", "LawLike", "MemberLaw", "OptimizationResult", "Problem", "Solver",
+    "SOLVERS", "Evaluator", "LawLike", "MemberLaw", "OptimizationResult", "Problem", "Solver",
     "Uncertainty", "build_problem", "compare_mixtures", "describe_options", "hf_probabilities", "log_optimization",
     "make_problem", "make_solver", "megatron_data_path", "mixture_json", "mixture_yaml", "non_dominated",
     "optimum_uncertainty", "solve", "trial_callback", "write_exports",

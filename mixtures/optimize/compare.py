@@ -39,23 +39,3 @@ def compare_mixtures(problem: Problem, law: LawLike, chosen: Mapping[str, float]
     table["objective"] = values.sum(axis=1)
     table["feasible"] = [not problem.violations(row) for row in matrix]
     return table
-
-
-def best_observed(runs: pd.DataFrame, objective: Mapping[str, float], domains: list[str]) -> tuple[str, dict[str, float]]:
-    """The proxy run with the lowest observed objective at its last eval point (largest
-    ``n_tokens`` per ``run_id``) and its mixture: the ``best_proxy`` baseline.
-
-    ``objective`` is ``{loss column: weight}``; runs missing one of those losses are skipped.
-    """
-    from mixtures.errors import TableError
-
-    missing = [c for c in [*objective, *(f"w_{d}" for d in domains)] if c not in runs.columns]
-    if missing:
-        raise TableError(f"the run table lacks column(s) {missing} needed to pick the best observed run")
-    final = runs.sort_values(["run_id", "n_tokens"], kind="stable").groupby("run_id", sort=True).tail(1)
-    final = final.dropna(subset=list(objective))
-    if final.empty:
-        raise TableError(f"no run in the table has every target loss {list(objective)}")
-    scores = pd.Series(objective_of(final, objective), index=final.index)
-    row = final.loc[scores.idxmin()]
-    return str(row["run_id"]), {d: float(row[f"w_{d}"]) for d in domains}

@@ -1,5 +1,5 @@
 """The run capability: one spec for every training (proxy, validation, online) and one store for them."""
 
-from mixtures.runs.spec import KINDS, RunKind, RunSpec
+from mixtures.runs.spec import KINDS, RunKind, RunSpec, training_setup
 
-__all__ = ["KINDS", "RunKind", "RunSpec"]
+__all__ = ["KINDS", "RunKind", "RunSpec", "training_setup"]

@@ -26,7 +26,8 @@ class RunSpec:
     ``method`` names the online method that drives the run's schedule (``None``: a static mixture) and
     ``options`` its parameters (a change of them is another run).
     ``threads`` is the number of CPU threads the trainer uses; it is part of the spec because it can
-    change the last bits of the losses.
+    change the last bits of the losses. ``setup`` is a digest of what else shapes a run's result: the data
+    (the catalog's content hashes), the tokenizer and the trainer's settings (:func:`training_setup`).
     """
 
     run_id: str
@@ -40,6 +41,7 @@ class RunSpec:
     method: str | None = None
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     threads: int = 1
+    setup: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -68,7 +70,7 @@ class RunSpec:
         """The identity of the run as JSON-able data (what must match for a stored result to be reused)."""
         return {"run_id": self.run_id, "kind": self.kind, "mixture_name": self.mixture_name, "model": self.model,
                 "tokens": int(self.tokens), "seed": int(self.seed), "trainer": self.trainer, "method": self.method,
-                "options": self.options, "threads": int(self.threads),
+                "options": self.options, "threads": int(self.threads), "setup": self.setup,
                 "weights": {d: round(float(w), 9) for d, w in self.weights.items()}}
 
     @classmethod
@@ -78,7 +80,22 @@ class RunSpec:
                    weights={str(d): float(w) for d, w in data["weights"].items()}, model=str(data["model"]),
                    tokens=int(data["tokens"]), seed=int(data["seed"]), kind=str(data.get("kind", "proxy")),
                    trainer=str(data.get("trainer", "builtin")), method=data.get("method"),
-                   options=dict(data.get("options") or {}), threads=int(data.get("threads", 1)))
+                   options=dict(data.get("options") or {}), threads=int(data.get("threads", 1)),
+                   setup=str(data.get("setup", "")))
 
     def to_json(self) -> str:
         return json.dumps(self.record(), sort_keys=True)
+
+
+def training_setup(config, catalog) -> str:
+    """A digest of everything besides the spec's own fields that shapes a run's losses: the content of every
+    training domain and target set, the tokenizer, the split, the eval points and the trainer's settings.
+    Runs of two setups are different runs (a changed corpus or tokenizer trains again)."""
+    import hashlib
+
+    contents = {str(r["domain"]): str(r["content_sha256"]) for r in catalog[["domain", "content_sha256"]].to_dict("records")}
+    proxy = config.proxy.model_dump(mode="json", include={"eval_points", "device", "precision", "compile",
+                                                          "micro_batch", "trainer", "command"})
+    payload = {"contents": contents, "corpus": config.corpus.model_dump(mode="json", exclude={"batch_docs"}),
+               "proxy": proxy}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
