@@ -40,7 +40,7 @@ from mixtures.errors import MixturesError
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised by us
 SESSION_TAG = "mixtures/session"
 TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-STOP_GRACE_S = 6.0
+STOP_GRACE_S = 4.0
 DAEMON_HEARTBEAT_S = 60.0
 
 
@@ -179,24 +179,27 @@ class Session:
                                        start_new_session=True)
         say(f"started dagster-daemon (pid {self.daemon.pid}; log {self.log_dir / 'dagster-daemon.log'})")
 
-    def stop_daemon(self) -> None:
-        if self.daemon is None or self.daemon.poll() is not None:
+    def stop_daemon(self, grace: float = STOP_GRACE_S) -> None:
+        """End the daemon's whole process group (its code server, run workers and their trainings): SIGTERM,
+        which run workers turn into an interrupt of their step (a launcher then kills or cancels its job),
+        then SIGKILL after ``grace`` seconds."""
+        if self.daemon is None:
             return
-        for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.daemon.pid, sig)
             except ProcessLookupError:
                 break
-            try:
-                self.daemon.wait(timeout=wait)
-                if sig == signal.SIGTERM:
-                    time.sleep(0.5)  # let the group's other processes (run workers) end too
-                    os.killpg(self.daemon.pid, signal.SIGKILL)
+            deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
+            while time.monotonic() < deadline and (self.daemon.poll() is None or _group_alive(self.daemon.pid)):
+                time.sleep(0.1)  # poll() reaps the daemon: a zombie would keep its group "alive"
+            if not _group_alive(self.daemon.pid):
                 break
-            except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                break
+        try:
+            self.daemon.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.daemon = None
         self.instance.wipe_daemon_heartbeats()  # ours is gone: the next pipeline must not wait for it
 
     # runs ---------------------------------------------------------------------------------------
@@ -204,17 +207,20 @@ class Session:
         return list(self.instance.get_runs(filters=dg.RunsFilter(tags={SESSION_TAG: self.id}, statuses=statuses)))
 
     def cancel_all(self) -> None:
-        """Cancel this session's queued and running runs, end the daemon, and mark what is left cancelled."""
-        live = [r for r in self.runs() if r.status not in TERMINAL]
-        for run in live:
-            try:
-                self.instance.run_coordinator.cancel_run(run.run_id)
-            except Exception:  # noqa: BLE001 - the daemon may be gone; the run is marked below
-                pass
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and any(r.status not in TERMINAL for r in self.runs()):
-            time.sleep(0.3)
-        self.stop_daemon()
+        """Stop this session's queued and running runs and mark them cancelled: with our own daemon, by ending
+        its process group; with another daemon (e.g. ``dagster dev``'s), through the run coordinator."""
+        if self.daemon is not None:
+            self.stop_daemon(grace=STOP_GRACE_S)
+        else:
+            for run in self.runs():
+                if run.status not in TERMINAL:
+                    try:
+                        self.instance.run_coordinator.cancel_run(run.run_id)
+                    except Exception:  # noqa: BLE001 - the run is marked below either way
+                        pass
+            deadline = time.monotonic() + STOP_GRACE_S
+            while time.monotonic() < deadline and any(r.status not in TERMINAL for r in self.runs()):
+                time.sleep(0.3)
         for run in self.runs():
             if run.status not in TERMINAL:
                 self.instance.report_run_canceled(run, message="mixtures run was stopped")
@@ -258,6 +264,16 @@ class Session:
                 raise StageFailed(f"dagster-daemon exited ({self.daemon.returncode}) with runs still queued; "
                                   f"see {self.log_dir / 'dagster-daemon.log'}")
             time.sleep(0.5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a member we may not signal
+        return True
+    return True
 
 
 def _duration(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:

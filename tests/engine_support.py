@@ -16,10 +16,20 @@ from tests.pipeline_config import tiny_pipeline_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 40_000, eval_points: int = 2, **launch) -> Path:
+def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 40_000, eval_points: int = 2,
+                  own_corpus: bool = False, **launch) -> Path:
     """The tiny pipeline with 4 proxy mixtures (2 seeds of each validated mixture), written to ``root``;
-    ``launch`` goes to the config's ``launch`` section."""
+    ``launch`` goes to the config's ``launch`` section. ``own_corpus`` copies the fixture corpus under ``root``
+    (for a test that changes its files)."""
     cfg = tiny_pipeline_config(root, mlflow_uri)
+    if own_corpus:
+        import shutil
+
+        from tests.proxy_fixture import CORPUS
+
+        shutil.copytree(CORPUS, root / "corpus")
+        for section in [*cfg["domains"], *cfg["target"]["sets"]]:
+            section["paths"] = [str(root / "corpus" / Path(p).relative_to(CORPUS)) for p in section["paths"]]
     cfg["proxy"].update({"n_mixtures": 4, "scales": [{"model": "micro", "tokens": proxy_tokens}],
                          "eval_points": eval_points})
     cfg["validation"] = {"scale": {"model": "micro", "tokens": 64_000}, "seeds": [0, 1]}

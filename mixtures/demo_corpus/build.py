@@ -164,34 +164,27 @@ def build_domain(
     return {"source_docs": n_docs, **write_domain(source, chunks, cap, out, shard_bytes)}
 
 
+def _build_entry(args: tuple) -> tuple[str, dict[str, Any]]:
+    return args[0].domain, build_domain(*args)
+
+
 def _build_domains(
     selected, files, caps, out, shard_bytes, max_chunk_bytes, workers, progress
 ) -> dict[str, dict[str, Any]]:
-    """Every domain's manifest entry; domains are independent, so ``workers`` processes may share them."""
+    """Every domain's manifest entry; domains are independent, so ``workers`` processes share them
+    (:func:`mixtures.resample.parallel.ordered_map`)."""
+    from mixtures.resample.parallel import ordered_map
+
     args = [(s, files, caps[s.domain], out, shard_bytes, max_chunk_bytes) for s in selected]
     bar = _bar(len(args), progress, "extract", "domain")
+    entries = {}
     try:
-        if workers <= 1 or len(args) <= 1:
-            entries = {}
-            for a in args:
-                entries[a[0].domain] = build_domain(*a)
-                bar.update(1)
-            return entries
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(args))) as pool:
-            futures = {a[0].domain: pool.submit(build_domain, *a) for a in args}
-            try:
-                for future in as_completed(list(futures.values())):
-                    future.result()  # raise the first failure now
-                    bar.update(1)
-            except BaseException:
-                for future in futures.values():
-                    future.cancel()
-                raise
-            return {name: future.result() for name, future in futures.items()}
+        for domain, entry in ordered_map(_build_entry, args, n_jobs=max(1, min(workers, len(args)))):
+            entries[domain] = entry
+            bar.update(1)
     finally:
         bar.close()
+    return entries
 
 
 def build_demo_corpus(

@@ -9,6 +9,7 @@ would create is built and checked by the tests, but no cluster was available to 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -17,9 +18,9 @@ from mixtures.config import K8sLaunchConfig
 from mixtures.errors import ConfigError
 from resources.launchers.base import LaunchRequest, judge
 
-# Variables the pod needs to find the project and its tracking server; their values come from this
-# process's environment at launch (dagster-k8s "NAME" entries), never from a file.
-PASSED_ENV = ("MIXTURES_CONFIG", "MIXTURES_ENV", "MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+# Variables the pod needs for its tracking server and storage, passed when set here: dagster-k8s reads their
+# values from this process's environment at launch ("NAME" entries), so they never land in a file.
+PASSED_ENV = ("MIXTURES_ENV", "MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
               "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
 
 
@@ -44,7 +45,8 @@ class K8sLauncher:
                                                       "--run-id", request.spec.run_id]
         if request.workdir:
             command += ["--workdir", request.workdir]
-        env = [f"{k}={v}" for k, v in sorted({**request.worker_env(), **s.env}.items())] + list(PASSED_ENV)
+        env = [f"{k}={v}" for k, v in sorted({**request.worker_env(), **s.env}.items())]
+        env += [name for name in PASSED_ENV if name in os.environ]
         kwargs: dict[str, Any] = {
             "image": s.image, "command": command, "namespace": s.namespace, "image_pull_policy": s.image_pull_policy,
             "env_vars": env, "resources": {"requests": {"cpu": s.cpu, "memory": s.memory}, "limits": limits},
