@@ -25,7 +25,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 STAMP = VENV / ".mixtures-installed"
-EXTRAS = "test,demo-corpus,postgres,bpe"  # postgres: the team deployment (dagster-postgres, psycopg2); bpe: tokenizers
+EXTRAS = "test,demo-corpus,postgres,bpe,k8s"  # postgres: the team deployment (dagster-postgres, psycopg2);
+# bpe: tokenizers; k8s: dagster-k8s (the Kubernetes launcher, checked without a cluster)
 
 
 def _say(message: str) -> None:

@@ -84,7 +84,10 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict[str,
             ops: dict | None = None) -> None:
     """One in-process Dagster run of ``job``; raises :class:`StageFailed` with a readable summary."""
     run_config = {**QUIET_LOGS, **({"ops": ops} if ops else {})}
-    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+    try:
+        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+    finally:
+        on_stop_signals()
     checks = result.get_asset_check_evaluations()
     for line in _check_lines([c for c in checks if c.severity == dg.AssetCheckSeverity.WARN]):
         say(f"warning: {line}")
@@ -126,12 +129,35 @@ def _parent_death_signal_prefix() -> list[str]:
     if not sys.platform.startswith("linux"):
         return []
     code = ("import ctypes, os, signal, sys; ctypes.CDLL('libc.so.6').prctl(1, int(signal.SIGTERM), 0, 0, 0); "
-            "os.execvp(sys.argv[1], sys.argv[1:])")
+            "signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+            "os.execvp(sys.argv[1], sys.argv[1:])")  # default dispositions: a background start may ignore them
     return [sys.executable, "-c", code]
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Linux: this process gets ``sig`` when its parent (the ``mixtures`` CLI) ends, however it ends."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def on_stop_signals() -> None:
+    """SIGTERM and SIGHUP stop the pipeline (raise :class:`Interrupted`). Installed again after every in-process
+    Dagster run, which maps SIGTERM onto SIGINT's handler (ignored when started in the background)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_interrupted)
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """No second interrupt while the pipeline stops what it started."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, *STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def die_with_parent(sig: int = signal.SIGHUP) -> None:
+    """Linux: this process gets ``sig`` (SIGHUP, which Dagster leaves alone) when its parent (the ``mixtures``
+    CLI) ends, however it ends."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -208,7 +234,11 @@ class Session:
 
     def cancel_all(self) -> None:
         """Stop this session's queued and running runs and mark them cancelled: with our own daemon, by ending
-        its process group; with another daemon (e.g. ``dagster dev``'s), through the run coordinator."""
+        its process group; with another daemon (e.g. ``dagster dev``'s), through the run coordinator. Jobs a
+        launcher left on a cluster (a run worker killed before it cancelled its job) are cancelled last."""
+        from resources.launchers import stop_jobs
+
+        live_keys = [r.tags.get("dagster/partition") for r in self.runs() if r.status not in TERMINAL]
         if self.daemon is not None:
             self.stop_daemon(grace=STOP_GRACE_S)
         else:
@@ -221,9 +251,12 @@ class Session:
             deadline = time.monotonic() + STOP_GRACE_S
             while time.monotonic() < deadline and any(r.status not in TERMINAL for r in self.runs()):
                 time.sleep(0.3)
-        for run in self.runs():
-            if run.status not in TERMINAL:
-                self.instance.report_run_canceled(run, message="mixtures run was stopped")
+        stop_jobs(self.config, [k for k in live_keys if k])
+        with dg.DagsterInstance.get() as instance:  # a fresh handle: an interrupt may have hit the old one mid-query
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={SESSION_TAG: self.id}))
+            for run in runs:
+                if run.status not in TERMINAL:
+                    instance.report_run_canceled(run, message="mixtures run was stopped")
 
     def submit(self, stage: Stage, keys: list[str]) -> str:
         """Queue one run per key (a backfill of the stage's job); returns the backfill's tag value."""
@@ -312,8 +345,9 @@ def stage_keys(stage: Stage, config) -> tuple[list[str], list[str]]:
     return keys, [s.run_id for s in specs if store.finished(s) is None]
 
 
-def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops: dict | None = None) -> None:
-    """Each stage in order; ``ops`` is run config for the assets of in-process stages that take one."""
+def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops: dict | None = None,
+               stop_after: str | None = None) -> None:
+    """Each stage in order (up to ``stop_after``); ``ops`` is run config for the assets of in-process stages."""
     from assets import defs
 
     for stage in stages:
@@ -338,6 +372,9 @@ def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops:
             say(f"{stage.job_name} ({len(todo)} partitions) done in {time.perf_counter() - started:.1f}s")
         if out_dir is not None and stage.exports:
             export(session.config, out_dir)
+        if stage.job_name == stop_after:
+            say(f"stopped after {stop_after}")
+            return
 
 
 def export(config, out_dir: Path) -> None:
@@ -432,7 +469,8 @@ def set_pool_limits(instance: dg.DagsterInstance, config) -> int:
 
 
 def run_pipeline(out_dir: Path | None, stages: list[Stage] | None = None,
-                 instance: dg.DagsterInstance | None = None, ops: dict | None = None) -> None:
+                 instance: dg.DagsterInstance | None = None, ops: dict | None = None,
+                 stop_after: str | None = None) -> None:
     """Every stage, in order, on ``instance`` (default: ``$DAGSTER_HOME``'s)."""
     from mixtures.config import load_config
     from mixtures.defaults import load_demo_config, prepare_demo
@@ -453,9 +491,10 @@ def run_pipeline(out_dir: Path | None, stages: list[Stage] | None = None,
         limit = set_pool_limits(instance, config)
         say(f"launcher {launcher_name(config)}, at most {limit} training(s) at once (pool limit)")
         try:
-            run_stages(stages or PIPELINE_STAGES, session, out_dir, ops)
+            run_stages(stages or PIPELINE_STAGES, session, out_dir, ops, stop_after)
         except BaseException:
-            session.cancel_all()
+            with signals_ignored():
+                session.cancel_all()
             raise
         finally:
             session.stop_daemon()
@@ -468,12 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-methods", action="store_true", help="the online-method comparison's stages")
     parser.add_argument("--methods", default="", help="comma-separated online methods (compare-methods)")
     parser.add_argument("--seeds", default="", help="comma-separated validation seeds (compare-methods)")
+    parser.add_argument("--stop-after", default=None, help="end after this stage's job (e.g. proxy_job)")
     args = parser.parse_args(argv)
     chosen = {"methods": [m for m in args.methods.split(",") if m],
               "seeds": [int(s) for s in args.seeds.split(",") if s]}
     ops = {"online_design": {"config": chosen}, "method_design": {"config": chosen}} if args.compare_methods else None
-    die_with_parent(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
+    die_with_parent(signal.SIGHUP)  # the CLI ended, even by SIGKILL: stop like Ctrl-C
+    on_stop_signals()
     if not os.environ.get("DAGSTER_HOME"):
         print("mixtures: error: DAGSTER_HOME is not set (mixtures run sets it)", file=sys.stderr)
         return 2
@@ -485,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
               "database is up (README: Team deployment).", file=sys.stderr)
         return 2
     try:
-        run_pipeline(args.out, COMPARISON_STAGES if args.compare_methods else PIPELINE_STAGES, ops=ops)
+        run_pipeline(args.out, COMPARISON_STAGES if args.compare_methods else PIPELINE_STAGES, ops=ops,
+                     stop_after=args.stop_after)
     except MixturesError as exc:
         print(f"mixtures: error: {exc}", file=sys.stderr)
         return 2

@@ -43,3 +43,4 @@ def mlflow_uri(tmp_path, _migrated_mlflow_db) -> str:
     target = tmp_path / "mlflow.db"
     shutil.copy(_migrated_mlflow_db, target)
     return f"sqlite:///{target}"
+

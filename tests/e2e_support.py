@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import missing_server
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -37,7 +39,7 @@ def chromium_or_skip() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("headless Chromium not found (looked for chromium, chromium-browser, google-chrome); "
+    missing_server("headless Chromium not found (looked for chromium, chromium-browser, google-chrome); "
                 "install it with `apt-get install -y chromium` (.ci/run does) to run the browser tests")
 
 

@@ -13,13 +13,13 @@ Under ``CI=true`` a cluster that cannot start is a failure, not a skip.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 
 import pandas as pd
 import pytest
 
+from tests.servers import missing_server
 from tests.engine_support import cli_env, engine_config, loss_columns, mlflow_runs, run_cli, stored
 from tests.slurm_cluster import LocalSlurm, slurm_missing
 
@@ -31,16 +31,12 @@ PROXY_TOKENS = 120_000  # long enough (a few seconds of training) to cancel a jo
 def slurm(tmp_path_factory):
     why = slurm_missing()
     if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the local Slurm cluster cannot run: {why}")
-        pytest.skip(why)
+        missing_server(f"the local Slurm cluster cannot run: {why}")
     cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"), cpus=2, slurmd_timeout=10)
     try:
         cluster.start()
     except RuntimeError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the local Slurm cluster did not start: {exc}")
-        pytest.skip(f"the local Slurm cluster did not start: {exc}")
+        missing_server(f"the local Slurm cluster did not start: {exc}")
     yield cluster
     cluster.stop()
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.servers import missing_server
 import yaml
 
 from tests.pipeline_config import DOMAINS, tiny_pipeline_config
@@ -52,15 +54,15 @@ def postgres_binaries() -> Path:
     if found:
         return found
     if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("PostgreSQL is not installed and cannot be (no apt-get, or not root)")
+        missing_server("PostgreSQL is not installed and cannot be (no apt-get, or not root)")
     try:
         subprocess.run("apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql",
                        shell=True, check=True, capture_output=True, timeout=600)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"PostgreSQL could not be installed with apt-get (no network?): {exc}")
+        missing_server(f"PostgreSQL could not be installed with apt-get (no network?): {exc}")
     found = _pg_bin()
     if not found:
-        pytest.skip("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb appeared")
+        missing_server("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb appeared")
     return found
 
 

@@ -5,21 +5,25 @@
 >>> front = solve(problem, law, solver="nsga2").pareto        # several objective groups: their Pareto front
 >>> spread = optimum_uncertainty(problem, law, result)       # bootstrap / ensemble members
 >>> compare_mixtures(problem, law, result.weights, {"best_proxy": {...}})
+
+The names load lazily (PEP 562): the config checks a solver's name and options against
+:data:`~mixtures.optimize.solvers.SOLVERS` without importing the problem, which imports the config.
 """
 
-from mixtures.optimize.compare import compare_mixtures
-from mixtures.optimize.exports import hf_probabilities, megatron_data_path, mixture_json, mixture_yaml, write_exports
-from mixtures.optimize.law import Evaluator, LawLike, MemberLaw
-from mixtures.optimize.pareto import non_dominated
-from mixtures.optimize.problem import Problem, build_problem, make_problem
-from mixtures.optimize.result import OptimizationResult
-from mixtures.optimize.solvers import SOLVERS, Solver, describe_options, make_solver, solve
-from mixtures.optimize.tracking import log_optimization, trial_callback
-from mixtures.optimize.uncertainty import Uncertainty, optimum_uncertainty
+from importlib import import_module
 
-__all__ = [
-    "SOLVERS", "Evaluator", "LawLike", "MemberLaw", "OptimizationResult", "Problem", "Solver",
-    "Uncertainty", "build_problem", "compare_mixtures", "describe_options", "hf_probabilities", "log_optimization",
-    "make_problem", "make_solver", "megatron_data_path", "mixture_json", "mixture_yaml", "non_dominated",
-    "optimum_uncertainty", "solve", "trial_callback", "write_exports",
-]
+_EXPORTS = {
+    "compare_mixtures": "compare", "hf_probabilities": "exports", "megatron_data_path": "exports",
+    "mixture_json": "exports", "mixture_yaml": "exports", "write_exports": "exports", "Evaluator": "law",
+    "LawLike": "law", "MemberLaw": "law", "non_dominated": "pareto", "Problem": "problem", "build_problem": "problem",
+    "make_problem": "problem", "OptimizationResult": "result", "SOLVERS": "solvers", "Solver": "solvers",
+    "describe_options": "solvers", "make_solver": "solvers", "solve": "solvers", "log_optimization": "tracking",
+    "trial_callback": "tracking", "Uncertainty": "uncertainty", "optimum_uncertainty": "uncertainty",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"mixtures.optimize.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'mixtures.optimize' has no attribute {name!r}")

@@ -20,7 +20,6 @@ from mixtures.optimize.result import OptimizationResult, finish
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import LawLike
-    from mixtures.optimize.problem import Problem
 
 U_MIN = 1e-6
 
@@ -38,7 +37,7 @@ def storage_url(storage: str | None) -> str | None:
     return storage if "://" in str(storage) else f"sqlite:///{storage}"
 
 
-def run_study(problem: Problem, objective: Callable[[np.ndarray], np.ndarray], sampler, *, directions: int,
+def run_study(problem, objective: Callable[[np.ndarray], np.ndarray], sampler, *, directions: int,
               trials: int, batch: int, study_name: str, storage: str | None,
               callbacks: Sequence[Callable] = ()):
     """Ask, evaluate (``objective(weights) -> (rows, directions)`` values, minimized) and tell trials
@@ -65,7 +64,7 @@ def run_study(problem: Problem, objective: Callable[[np.ndarray], np.ndarray], s
     return study
 
 
-def trial_weights(problem: Problem, trial) -> np.ndarray:
+def trial_weights(problem, trial) -> np.ndarray:
     """The mixture a finished trial stands for (recomputed for trials saved without it)."""
     if "weights" in trial.user_attrs:
         return np.array(trial.user_attrs["weights"])
@@ -91,7 +90,7 @@ class OptunaSearch:
     def sampler(self, seed: int):
         raise NotImplementedError
 
-    def study(self, problem: Problem, objective: Callable[[np.ndarray], np.ndarray], seed: int, directions: int):
+    def study(self, problem, objective: Callable[[np.ndarray], np.ndarray], seed: int, directions: int):
         """:func:`run_study` with these options."""
         return run_study(problem, objective, self.sampler(seed), directions=directions, trials=self.trials,
                          batch=self.batch, study_name=self.study_name or f"mixtures-{self.name}-s{seed}",
@@ -102,7 +101,7 @@ class OptunaSearch:
 class _SingleObjective(OptunaSearch):
     """An Optuna solver of one objective (the groups' objectives summed): the best trial's mixture."""
 
-    def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
+    def minimize(self, problem, law: LawLike, seed: int = 0) -> OptimizationResult:
         started = time.perf_counter()
         evaluator = problem.evaluator(law)
         study = self.study(problem, lambda w: evaluator(w).sum(axis=1, keepdims=True), seed, directions=1)

@@ -15,7 +15,6 @@ from mixtures.optimize.result import OptimizationResult
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import LawLike
-    from mixtures.optimize.problem import Problem
 
 
 def non_dominated(values: np.ndarray) -> np.ndarray:
@@ -47,7 +46,7 @@ class _ParetoSearch(OptunaSearch):
 
     pareto: ClassVar[bool] = True
 
-    def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
+    def minimize(self, problem, law: LawLike, seed: int = 0) -> OptimizationResult:
         started = time.perf_counter()
         groups = list(problem.objectives)
         evaluator = problem.evaluator(law)

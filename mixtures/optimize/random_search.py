@@ -12,10 +12,9 @@ from mixtures.optimize.result import OptimizationResult, finish
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import LawLike
-    from mixtures.optimize.problem import Problem
 
 
-def dirichlet_draws(problem: Problem, count: int, rng: np.random.Generator, temperature: float = 0.5,
+def dirichlet_draws(problem, count: int, rng: np.random.Generator, temperature: float = 0.5,
                     strength: tuple[float, float] = (0.1, 5.0)) -> np.ndarray:
     """RegMix-style draws: ``Dirichlet(s * k * p)`` with ``p`` the natural mixture (uniform when
     unknown) at ``temperature`` and ``s`` log-uniform in ``strength``; repaired onto the feasible set."""
@@ -43,7 +42,7 @@ class RandomSearch:
 
     pareto: ClassVar[bool] = False
 
-    def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
+    def minimize(self, problem, law: LawLike, seed: int = 0) -> OptimizationResult:
         started = time.perf_counter()
         evaluator = problem.evaluator(law)
         rng = np.random.default_rng(seed)

@@ -11,7 +11,6 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import Evaluator
-    from mixtures.optimize.problem import Problem
 
 DUST = 1e-3  # a solver's leftover weight below 0.1% is noise, and a share smaller than a document draws nothing
 
@@ -51,7 +50,7 @@ class OptimizationResult:
         return out
 
 
-def finish(name: str, problem: Problem, evaluator: Evaluator, weights: np.ndarray, started: float,
+def finish(name: str, problem, evaluator: Evaluator, weights: np.ndarray, started: float,
            details: dict | None = None) -> OptimizationResult:
     """Repair ``weights`` exactly, drop dust, evaluate once more and package the result."""
     weights = drop_dust(problem, problem.feasible(weights)[0])
@@ -69,7 +68,7 @@ def finish(name: str, problem: Problem, evaluator: Evaluator, weights: np.ndarra
     )
 
 
-def drop_dust(problem: Problem, weights: np.ndarray) -> np.ndarray:
+def drop_dust(problem, weights: np.ndarray) -> np.ndarray:
     """``weights`` with shares below ``DUST`` set to 0 (where the lower bound is 0) and the rest
     rescaled; unchanged if that would break a constraint."""
     dust = (weights < DUST) & (problem.lower <= 0) & (weights > 0)

@@ -14,7 +14,6 @@ from mixtures.optimize.simplex import kl_to_natural
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import LawLike
-    from mixtures.optimize.problem import Problem
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class SLSQP:
 
     pareto: ClassVar[bool] = False
 
-    def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult:
+    def minimize(self, problem, law: LawLike, seed: int = 0) -> OptimizationResult:
         from scipy.optimize import minimize
 
         started = time.perf_counter()

@@ -28,7 +28,6 @@ from mixtures.registry import Registry
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import LawLike
-    from mixtures.optimize.problem import Problem
     from mixtures.optimize.result import OptimizationResult
 
 
@@ -37,7 +36,7 @@ class Solver(Protocol):
 
     pareto: ClassVar[bool]
 
-    def minimize(self, problem: Problem, law: LawLike, seed: int = 0) -> OptimizationResult: ...
+    def minimize(self, problem, law: LawLike, seed: int = 0) -> OptimizationResult: ...
 
 
 SOLVERS: Registry[type[Solver]] = Registry("solver", field="optimize.solver")
@@ -80,7 +79,7 @@ def make_solver(name: str, **options: Any) -> Solver:
         raise ConfigError(f"solver {name!r}: {problems}. Its options: {describe_options(name)}.") from None
 
 
-def solve(problem: Problem, law: LawLike, solver: str = "slsqp", seed: int = 0, **options: Any) -> OptimizationResult:
+def solve(problem, law: LawLike, solver: str = "slsqp", seed: int = 0, **options: Any) -> OptimizationResult:
     """Minimize the problem's objective with the solver called ``solver`` (its ``options`` as keywords).
 
     A single-objective solver minimizes the sum of the objective groups; a Pareto solver (``nsga2``,

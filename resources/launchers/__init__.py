@@ -7,9 +7,9 @@ project config's ``launch.launcher``).
 | ``slurm`` | one ``sbatch`` job | :mod:`resources.launchers.slurm` |
 | ``k8s`` | one Kubernetes Job (dagster-k8s) | :mod:`resources.launchers.k8s` |
 
-Adding one: a class with ``name``, ``default_concurrency`` and ``launch(context, request)`` (it runs
-the worker of :mod:`resources.launchers.base` and calls ``judge``), registered below, and its name in
-``mixtures.config.LauncherName``.
+Adding one: a class with ``name``, ``default_concurrency``, ``launch(context, request)`` (it runs the
+worker of :mod:`resources.launchers.base` and calls ``judge``) and ``stop(run_ids)`` (cancel what a stopped
+pipeline left running), registered below, and its name in ``mixtures.config.LauncherName``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ def concurrency(config) -> int:
     return cls.default_concurrency or max(1, available_cores() // config.launch.threads)
 
 
+def stop_jobs(config, run_ids: list[str]) -> None:
+    """Cancel what the environment's launcher may have left running for ``run_ids`` (a pipeline being stopped)."""
+    LAUNCHERS.get(launcher_name(config))(config).stop(run_ids)
+
+
 class TrainingLauncher(dg.ConfigurableResource):
     """The launcher every training asset uses. ``name`` empty: ``$MIXTURES_LAUNCHER``, else the config's
     ``launch.launcher``; its settings come from the config's ``launch`` section."""
@@ -64,4 +69,4 @@ class TrainingLauncher(dg.ConfigurableResource):
         return name
 
 
-__all__ = ["LAUNCHERS", "TRAIN_POOL", "LaunchRequest", "TrainingLauncher", "concurrency", "launcher_name"]
+__all__ = ["LAUNCHERS", "TRAIN_POOL", "LaunchRequest", "TrainingLauncher", "concurrency", "launcher_name", "stop_jobs"]

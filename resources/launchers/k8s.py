@@ -34,6 +34,9 @@ class K8sLauncher:
         self.config = config
         self.settings: K8sLaunchConfig = config.launch.k8s
 
+    def stop(self, run_ids: list[str]) -> None:
+        """Nothing here: dagster-k8s deletes a run's Job when its step is interrupted."""
+
     def job_kwargs(self, request: LaunchRequest) -> dict[str, Any]:
         """The arguments of ``execute_k8s_job`` for ``request`` (no cluster needed to build them)."""
         s = self.settings

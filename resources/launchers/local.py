@@ -19,6 +19,9 @@ class LocalLauncher:
     def __init__(self, config) -> None:
         self.config = config
 
+    def stop(self, run_ids: list[str]) -> None:
+        """Nothing to do: a worker dies with its Dagster step (the kernel's parent-death signal)."""
+
     def launch(self, context: dg.AssetExecutionContext, request: LaunchRequest) -> None:
         out, err = request.logs / "stdout.log", request.logs / "stderr.log"
         with pipes_session(context, request) as session:

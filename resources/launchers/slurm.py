@@ -84,6 +84,11 @@ class SlurmLauncher:
         judge(request, f"Slurm job {job} ended {state['JobState']} (exit code {state.get('ExitCode', '?')}, "
                        f"reason {state.get('Reason', 'None')})", logs)
 
+    def stop(self, run_ids: list[str]) -> None:
+        """Cancel the jobs of ``run_ids`` still known to Slurm (by their job names)."""
+        for run_id in run_ids:
+            _run(["scancel", f"--name=mixtures-{run_id}"], check=False)
+
     def submit(self, script) -> str:
         done = _run(["sbatch", "--parsable", str(script)])
         return done.split(";")[0].strip()
