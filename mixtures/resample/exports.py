@@ -13,13 +13,14 @@ Mixture-level exports (a blend over per-domain datasets, HF interleave probabili
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
-def load_manifest(folder: str | Path) -> dict:
-    """The ``manifest.json`` of a materialized dataset folder."""
-    return json.loads((Path(folder) / "manifest.json").read_text())
+def read_dataset_manifest(folder: str | Path) -> dict:
+    """The ``manifest.json`` of a materialized dataset (a local folder or a URL)."""
+    from mixtures import storage
+
+    return storage.read_json(storage.join(folder, "manifest.json"))
 
 
 def blend_weights(manifest: dict) -> list[tuple[float, str]]:
@@ -57,10 +58,7 @@ def parse_blend(text: str) -> list[tuple[float, str]]:
 
 
 def hf_data_files(manifest: dict, folder: str | Path) -> list[str]:
-    """The shard files in order, as absolute paths, for ``datasets.load_dataset``."""
-    return [str((Path(folder) / s["path"]).resolve()) for s in manifest["shards"]]
+    """The shard files in order (absolute paths, or URLs), for ``datasets.load_dataset``."""
+    from mixtures import storage
 
-
-def hf_builder(manifest: dict) -> str:
-    """The ``datasets`` builder name for the shards' format: ``parquet`` or ``json``."""
-    return "parquet" if manifest["format"] == "parquet" else "json"
+    return [storage.join(storage.url_of(folder), s["path"]) for s in manifest["shards"]]
