@@ -49,12 +49,11 @@ class StorageError(MixturesError):
 def url_of(path: PathLike) -> str:
     """The canonical string of a path or URL: a URL stays a URL, ``file://`` and local paths
     become absolute local paths."""
-    text = os.fspath(path) if not isinstance(path, str) else path
-    if type(path).__name__.endswith("UPath") or (not isinstance(path, str) and hasattr(path, "protocol")):
-        protocol = getattr(path, "protocol", "")
-        if protocol in ("", "file", "local"):
-            return str(Path(getattr(path, "path", text)).resolve())
+    if not isinstance(path, str) and hasattr(path, "protocol"):  # a upath.UPath
+        if path.protocol in ("", "file", "local"):
+            return str(Path(path.path).resolve())
         return str(path)
+    text = os.fspath(path) if not isinstance(path, str) else path
     if text.startswith("file://"):
         return str(Path(text[len("file://"):]).resolve())
     if is_url(text):
