@@ -443,3 +443,54 @@ def test_columnar_domains_materialize_the_same_bytes_through_arrow(tmp_path):
     assert len(a["shards"]) > 1
     assert _sha(a) == _sha(b)
     assert a == b
+
+
+# -- the Arrow reading path of JSON lines ----------------------------------------------------------------
+
+
+def _jsonl_project(tmp_path: Path, on_bad_line: str, id_field: str | None):
+    from tests.corpus_factory import write_jsonl
+
+    folder = tmp_path / "lines"
+    texts = make_texts("legal", 400, seed=9)
+    write_jsonl(folder / "a.jsonl", texts[:150], id_prefix="a")
+    write_jsonl(folder / "b.jsonl.gz", texts[150:300], compress="gz", id_prefix="b")
+    write_jsonl(folder / "c.jsonl.zst", texts[300:], compress="zst", id_prefix="c")
+    bad = [json.dumps({"id": "d0", "text": texts[0]}), "", "   ", json.dumps({"id": 7, "text": texts[1]}),
+           "{not json", json.dumps({"id": "d3", "text": 5}), json.dumps([1, 2]), json.dumps({"id": "d5"}),
+           json.dumps({"id": "d6", "text": texts[2], "extra": {"nested": [1]}})]
+    (folder / "d.jsonl").write_bytes(("\n".join(bad) + "\n").encode() + b'{"id": "d7", "text": "caf\xff"}\n'
+                                     + json.dumps({"id": "d8", "text": texts[3]}).encode())
+    return parse_config({
+        "project": "lines", "seed": 0, "corpus": {"on_bad_line": on_bad_line, "batch_docs": 64},
+        "domains": [{"name": "lines", "paths": [str(folder)], **({"id_field": id_field} if id_field else {})}],
+    }, source="test", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("id_field", ["id", None])
+@pytest.mark.parametrize("block", [1 << 20, 997])  # one block per file, or many blocks cut mid-file
+def test_jsonl_record_batches_give_the_documents_of_iter_batches(tmp_path, id_field, block, monkeypatch):
+    from mixtures.corpus import readers
+    from mixtures.corpus.domains import iter_record_batches
+
+    monkeypatch.setattr(readers, "JSONL_BLOCK_BYTES", block)
+    project = _jsonl_project(tmp_path, "skip", id_field)
+    for split in ("train", None):
+        docs = list(iter_batches(project, "lines", split, 64))
+        batches = list(iter_record_batches(project, "lines", split, 64))
+        assert [len(b) for b in docs] == [b.num_rows for b in batches]
+        rows = [(d.text, d.doc_id, d.source, d.line) for batch in docs for d in batch]
+        got = [(r["text"], r["doc_id"], r["source"], r["line"]) for b in batches for r in b.to_pylist()]
+        assert got == rows and len(rows) > 300
+
+
+def test_jsonl_record_batches_refuse_bad_lines_like_iter_batches(tmp_path):
+    from mixtures.corpus.domains import iter_record_batches
+    from mixtures.errors import CorpusError
+
+    project = _jsonl_project(tmp_path, "fail", "id")
+    with pytest.raises(CorpusError) as slow:
+        list(iter_batches(project, "lines", "train", 64))
+    with pytest.raises(CorpusError) as fast:
+        list(iter_record_batches(project, "lines", "train", 64))
+    assert str(fast.value) == str(slow.value) and "d.jsonl line 5" in str(fast.value)

@@ -376,6 +376,11 @@ def _jsonl_block_batch(data: bytes, first_line: int, spec: ReadSpec, label: str)
         return None
     numbers = (lines + first_line + 1).astype(np.int64)
     text = table.column(0).combine_chunks()
+    try:  # Arrow's JSON reader does not check UTF-8: a bad byte goes the per-line way
+        for i in range(table.num_columns):
+            table.column(i).validate(full=True)
+    except pa.ArrowInvalid:
+        return None
     if spec.id_field:
         doc_ids = table.column(1).combine_chunks()
     else:
