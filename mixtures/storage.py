@@ -351,6 +351,33 @@ def atomic_write_frame(path: PathLike, frame: pd.DataFrame):
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def local_copy(path: PathLike, folder: PathLike) -> Path:
+    """A local file with ``path``'s bytes, for what must be memory-mapped (a local path is itself).
+
+    A URL is downloaded once into ``folder`` (named by a hash of the URL and its version stamp,
+    through a temporary file and a rename) and reused while the object is unchanged.
+    """
+    url = url_of(path)
+    if not is_url(url):
+        return Path(url)
+    import hashlib
+
+    key = hashlib.sha256(f"{url}\0{stamp(url)}".encode()).hexdigest()[:16]
+    target = Path(url_of(folder)) / f"{key}-{name(url)}"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open_read(url) as src, storage_errors(url, "read"):
+            while block := src.read(READ_BLOCK_BYTES):
+                out.write(block)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
 def remove(path: PathLike, recursive: bool = False) -> None:
     """Delete a file (or a folder / key prefix with ``recursive``); a missing one is fine."""
     url = url_of(path)

@@ -188,3 +188,20 @@ def test_redact_strips_user_info_and_signatures():
         "https://h/x?X-Amz-Signature=***&X-Amz-Credential=***&a=1")
     with pytest.raises(MaterializeError):
         Request(mixture=MIXTURE, size=10, format="parquett")
+
+
+def test_storage_helpers_on_s3_and_local_paths_agree(tmp_path, s3, s3_env):
+    s3.client().create_bucket(Bucket="helpers")
+    for base in (f"s3://helpers/h", f"file://{tmp_path}/h", str(tmp_path / "h2")):
+        storage.atomic_write_json(storage.join(base, "a", "x.json"), {"b": 1, "a": [2]})
+        storage.atomic_write_bytes(storage.join(base, "a", "y.bin"), b"\0\1")
+        assert storage.read_json(storage.join(base, "a", "x.json")) == {"a": [2], "b": 1}
+        assert storage.read_text(storage.join(base, "a", "x.json")) == '{\n  "a": [\n    2\n  ],\n  "b": 1\n}\n'
+        assert [storage.name(p) for p in storage.glob(storage.join(base, "a", "*.json"))] == ["x.json"]
+        assert storage.listdir(storage.join(base, "a")) == ["x.json", "y.bin"]
+        assert storage.size(storage.join(base, "a", "y.bin")) == 2 and storage.isdir(storage.join(base, "a"))
+        copy = storage.local_copy(storage.join(base, "a", "y.bin"), tmp_path / "copies")
+        assert copy.read_bytes() == b"\0\1"
+        storage.remove(storage.join(base, "a"), recursive=True)
+        assert not storage.exists(storage.join(base, "a", "x.json"))
+    assert s3.keys("helpers") == []

@@ -21,7 +21,7 @@ from mixtures.resample.materialize.formats import OUTPUT_FORMATS, TokenLayout
 from mixtures.resample.materialize.request import MaterializeError, Request
 from mixtures.resample.materialize.spill import spill_reader, spill_schema
 from mixtures.resample.materialize.workspace import Workspace, write_json
-from mixtures.resample.ngrams import hashed_ngrams
+from mixtures.resample.ngrams import hashed_ngrams, utf8_buffer
 from mixtures.resample.plan import DomainIndex, Plan, plan_draws
 
 OUTPUT_FIELDS = [
@@ -79,8 +79,11 @@ def check_shares(plan: Plan, indexes: dict[str, DomainIndex], request: Request) 
 
 @dataclass
 class _Gathered:
-    """Rows of one shard taken from the spills, in (domain, position) order, not yet in slot order."""
+    """Rows of one shard found in the spills, in (domain, position) order, not yet in slot order:
+    the texts as (spill batch text, rows) references (copied once, later, in slot order), the other
+    columns taken."""
 
+    texts: list = field(default_factory=list)
     pieces: list = field(default_factory=list)
     domain: list = field(default_factory=list)
     epoch: list = field(default_factory=list)
@@ -88,8 +91,9 @@ class _Gathered:
     slot: list = field(default_factory=list)
 
 
-def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered, dsir: bool) -> list[pa.RecordBatch]:
-    """Take a domain's rows of one shard from its memory-mapped spill, batch by batch.
+def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered, dsir: bool) -> list[pa.Array]:
+    """Find a domain's rows of one shard in its memory-mapped spill, batch by batch; returns their texts
+    (for the DSIR counts).
 
     Only the spill's record batches that hold a drawn row are read (the positions are sorted, so
     the batches before the first one and after the last one are skipped without a look).
@@ -102,25 +106,28 @@ def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Ga
     by_position = np.argsort(positions, kind="stable")
     sorted_positions = positions[by_position]
     log_weight = DomainIndex.load(ws.index_path(domain)).log_weight if dsir else None
-    pieces = []
+    texts = []
     start = cursor = 0
     for batch in spill_reader(ws.spill_path(domain)):
         if cursor == len(sorted_positions):
             break
         stop = int(np.searchsorted(sorted_positions, start + batch.num_rows, side="left"))
         if stop > cursor:
-            pieces.append(batch.take(numpy_to_arrow(sorted_positions[cursor:stop] - start)))
+            local = sorted_positions[cursor:stop] - start
+            into.texts.append((batch.column(0), local))
+            into.pieces.append(batch.drop_columns(["text"]).take(numpy_to_arrow(local)))
+            if dsir:
+                texts.append(batch.column(0).take(numpy_to_arrow(local)))
         cursor = stop
         start += batch.num_rows
     if cursor != len(sorted_positions):
         raise MaterializeError(f"domain {domain!r}: its spill has fewer documents than the plan draws from it; "
                                f"delete {ws.work} and run again.")
-    into.pieces += pieces
     into.domain.append(np.full(len(positions), list(plan.domains).index(domain), dtype=np.int32))
     into.epoch.append(draw.epochs[rows][by_position])
     into.slot.append(draw.slots[rows][by_position])
     into.weight.append(log_weight[sorted_positions] if log_weight is not None else np.full(len(positions), np.nan))
-    return pieces
+    return texts
 
 
 def _float64_nan_as_null(values: np.ndarray) -> pa.Array:
@@ -142,33 +149,60 @@ def shard_table(ws: Workspace, request: Request, plan: Plan, shard: int) -> tupl
     for domain in plan.domains:
         if not ws.spill_path(domain).is_file():
             raise MaterializeError(f"domain {domain!r} is not indexed yet; run index_domain for it first.")
-        pieces = _gather_domain(ws, plan, domain, shard, gathered, request.dsir is not None)
-        if request.dsir is not None and pieces:
-            drawn_counts[domain] = sum(hashed_ngrams(p.column(0), request.dsir.buckets).counts() for p in pieces)
+        texts = _gather_domain(ws, plan, domain, shard, gathered, request.dsir is not None)
+        if request.dsir is not None and texts:
+            drawn_counts[domain] = sum(hashed_ngrams(t, request.dsir.buckets).counts() for t in texts)
     slots = np.concatenate(gathered.slot)
     order = np.argsort(slots, kind="stable")
     if not np.array_equal(slots[order], np.arange(plan.shard_starts[shard], plan.shard_starts[shard + 1])):
         raise MaterializeError(f"shard {shard}: the rows gathered do not match the plan; delete {ws.work} and run again.")
-    spilled = pa.Table.from_batches(gathered.pieces, schema=spill_schema(request.tokenized))  # chunked: one copy below
+    # the texts (most of the bytes) are copied once, straight into slot order; the rest by a take
+    text = reorder_strings(gathered.texts, order)
+    gathered.texts.clear()
+    rest_schema = pa.schema([f for f in spill_schema(request.tokenized) if f.name != "text"])
+    rest = pa.Table.from_batches(gathered.pieces, schema=rest_schema)
     gathered.pieces.clear()
     # no pa.array in the workers: its first call imports pandas (see numpy_to_arrow)
     names = strings_to_arrow(list(plan.domains))
     columns = [
-        spilled.column("text"),
         pa.DictionaryArray.from_arrays(numpy_to_arrow(np.concatenate(gathered.domain)), names).cast(pa.string()),
-        spilled.column("doc_id"),
-        spilled.column("source"),
-        spilled.column("line"),
+        rest.column("doc_id"),
+        rest.column("source"),
+        rest.column("line"),
         numpy_to_arrow(np.concatenate(gathered.epoch).astype(np.int32), pa.int32()),
         _float64_nan_as_null(np.concatenate(gathered.weight)),
     ]
-    schema = OUTPUT_SCHEMA
+    fields = OUTPUT_FIELDS[1:]
     if request.tokenized:
-        columns.append(spilled.column("tokens"))
-        schema = pa.schema(OUTPUT_FIELDS + [("tokens", pa.large_binary())])
-    table = pa.Table.from_arrays(columns, schema=schema)
-    del spilled
-    return table.take(numpy_to_arrow(order)).combine_chunks(), drawn_counts
+        columns.append(rest.column("tokens"))
+        fields = fields + [("tokens", pa.large_binary())]
+    others = pa.Table.from_arrays(columns, schema=pa.schema(fields)).take(numpy_to_arrow(order)).combine_chunks()
+    del rest
+    table = pa.Table.from_arrays([text, *others.columns], schema=pa.schema([OUTPUT_FIELDS[0], *fields]))
+    return table, drawn_counts
+
+
+def reorder_strings(sources: list[tuple[pa.Array, np.ndarray]], order: np.ndarray) -> pa.Array:
+    """The strings ``(array, rows)`` of each source, one after the other, taken in ``order``, as one
+    ``large_string`` array: the bytes are copied once, from the (memory-mapped) sources straight into
+    place (a take would first copy the rows out, and a chunked take concatenates its chunks)."""
+    buffers, starts, ends = [], [], []
+    for array, rows in sources:
+        data, offsets = utf8_buffer(array)
+        buffers.append(memoryview(data))
+        starts.append(offsets[rows])
+        ends.append(offsets[rows + 1])
+    if not sources:
+        return pa.array([], type=pa.large_string())
+    source_of = np.repeat(np.arange(len(sources)), [len(rows) for _, rows in sources])[order]
+    row_of = np.concatenate([np.arange(len(rows)) for _, rows in sources])[order]
+    begin = np.concatenate(starts)[order]  # byte ranges in the output's order
+    end = np.concatenate(ends)[order]
+    data = b"".join([buffers[s][b:e] for s, b, e in zip(source_of.tolist(), begin.tolist(), end.tolist())])
+    del row_of
+    offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(end - begin, out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(order), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int, layout: TokenLayout | None = None) -> dict:

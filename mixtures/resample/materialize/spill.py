@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mixtures.resample.dsir import (
     FeatureCache,
@@ -116,14 +115,23 @@ def ids_to_binary(encoded: Sequence[np.ndarray], counts: np.ndarray, tokenizer) 
 
 
 def spill_groups(read: DocumentBatches, domain: str, split_documents: int | None) -> Iterator[pa.RecordBatch]:
-    """A domain's documents as spill record batches of about ``SPILL_BATCH_CHARS`` characters:
-    Arrow batches when the reader has them (``read.record_batches``), else from Documents."""
+    """A domain's documents as spill record batches: the reader's Arrow batches when it has them
+    (``read.record_batches``), else Documents regrouped into batches of about ``SPILL_BATCH_CHARS``
+    characters."""
     record_batches = getattr(read, "record_batches", None)
     arrow = record_batches(domain) if record_batches is not None else None
-    groups = (_grouped_arrow(arrow, SPILL_BATCH_CHARS) if arrow is not None
+    groups = (_arrow_rows(arrow) if arrow is not None
               else (_spill_batch(docs) for docs in _grouped(read(domain), SPILL_BATCH_CHARS)))
     for rows in groups:
         yield split_long_documents(rows, split_documents) if split_documents else rows
+
+
+def _arrow_rows(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
+    """The reader's Arrow tables as spill record batches, as they come (zero-copy slices: no
+    regrouping, which would copy every text once more)."""
+    for table in tables:
+        for batch in table.to_batches():
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=SPILL_SCHEMA)
 
 
 def _grouped(batches: Iterable[Sequence[Any]], max_chars: int) -> Iterator[list]:
@@ -139,26 +147,6 @@ def _grouped(batches: Iterable[Sequence[Any]], max_chars: int) -> Iterator[list]
             group, chars = [], 0
     if group:
         yield group
-
-
-def _grouped_arrow(batches: Iterable[pa.Table], max_chars: int) -> Iterator[pa.RecordBatch]:
-    """:func:`_grouped` for Arrow tables: the same groups, each one spill record batch."""
-    group: list = []
-    chars = 0
-    for batch in batches:
-        group.append(batch)
-        chars += int(pc.sum(pc.utf8_length(batch.column(0))).as_py() or 0)
-        if chars >= max_chars:
-            yield _spill_rows(group)
-            group, chars = [], 0
-    if group:
-        yield _spill_rows(group)
-
-
-def _spill_rows(tables: list[pa.Table]) -> pa.RecordBatch:
-    """One record batch (one copy) of the rows of ``tables``."""
-    batches = [pa.RecordBatch.from_arrays(b.columns, schema=SPILL_SCHEMA) for t in tables for b in t.to_batches()]
-    return pa.concat_batches(batches)
 
 
 def _spill_batch(batch: Sequence[Any]) -> pa.RecordBatch:
