@@ -185,35 +185,32 @@ def read_json(path: PathLike) -> Any:
     return json.loads(read_text(path))
 
 
-def exists(path: PathLike) -> bool:
+def _ask(path: PathLike, action: str, method: str):
+    """``fs.<method>(path)`` on the path's filesystem, errors naming the URL."""
     fs, inner = filesystem(path)
-    with storage_errors(path, "check"):
-        return bool(fs.exists(inner))
+    with storage_errors(path, action):
+        return getattr(fs, method)(inner)
+
+
+def exists(path: PathLike) -> bool:
+    return bool(_ask(path, "check", "exists"))
 
 
 def isfile(path: PathLike) -> bool:
-    fs, inner = filesystem(path)
-    with storage_errors(path, "check"):
-        return bool(fs.isfile(inner))
+    return bool(_ask(path, "check", "isfile"))
 
 
 def isdir(path: PathLike) -> bool:
-    fs, inner = filesystem(path)
-    with storage_errors(path, "check"):
-        return bool(fs.isdir(inner))
+    return bool(_ask(path, "check", "isdir"))
 
 
 def size(path: PathLike) -> int:
-    fs, inner = filesystem(path)
-    with storage_errors(path, "stat"):
-        return int(fs.size(inner))
+    return int(_ask(path, "stat", "size"))
 
 
 def stamp(path: PathLike) -> str:
     """A cheap version stamp of a file (size and modification time, or the object's ETag)."""
-    fs, inner = filesystem(path)
-    with storage_errors(path, "stat"):
-        info = fs.info(inner)
+    info = _ask(path, "stat", "info")
     version = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("mtime") or info.get("LastModified")
     if not is_url(url_of(path)):
         version = os.stat(url_of(path)).st_mtime_ns
@@ -226,20 +223,21 @@ def _with_protocol(fs, inner: str, like: str) -> str:
     return fs.unstrip_protocol(inner)
 
 
-def glob(pattern: PathLike) -> list[str]:
-    """Sorted matches of a glob (``**`` recursive) as URLs or local paths."""
-    url = url_of(pattern) if not isinstance(pattern, str) or not is_url(pattern) else pattern
+def _matches(path: PathLike, method: str) -> list[str]:
+    url = url_of(path)
     fs, inner = filesystem(url)
     with storage_errors(url, "list"):
-        return sorted(_with_protocol(fs, m, url) for m in fs.glob(inner))
+        return sorted(_with_protocol(fs, m, url) for m in getattr(fs, method)(inner))
+
+
+def glob(pattern: PathLike) -> list[str]:
+    """Sorted matches of a glob (``**`` recursive) as URLs or local paths."""
+    return _matches(pattern, "glob")
 
 
 def find(folder: PathLike) -> list[str]:
     """Every file under a folder, recursively, sorted (URLs or local paths)."""
-    url = url_of(folder)
-    fs, inner = filesystem(url)
-    with storage_errors(url, "list"):
-        return sorted(_with_protocol(fs, m, url) for m in fs.find(inner))
+    return _matches(folder, "find")
 
 
 def listdir(folder: PathLike) -> list[str]:
@@ -268,28 +266,29 @@ def _temporary_key(url: str) -> str:
     return join(parent(url), f".{name(url)}.{uuid.uuid4().hex[:12]}.tmp")
 
 
-def put_file(local: PathLike, path: PathLike) -> str:
-    """Copy a local file to ``path`` atomically (upload to a temporary key, then move it)."""
-    url = url_of(path)
-    if not is_url(url):
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(parent(url)) / f".{name(url)}.{uuid.uuid4().hex[:12]}.tmp"
-        try:
-            with open(local, "rb") as src, open(tmp, "wb") as dst:
-                while block := src.read(1 << 20):
-                    dst.write(block)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, url)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return url
+def _commit_local(target: Path, write) -> Path:
+    """``write(file)`` into a temporary file beside ``target``, then ``os.replace`` it onto ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _commit_remote(url: str, upload) -> None:
+    """``upload(fs, temporary key)``, then move the temporary key onto ``url`` (removed on failure)."""
     fs, inner = filesystem(url)
-    tmp_url = _temporary_key(url)
-    _, tmp_inner = filesystem(tmp_url)
+    _, tmp_inner = filesystem(_temporary_key(url))
     with storage_errors(url, "write"):
         try:
-            fs.put_file(str(local), tmp_inner)
+            upload(fs, tmp_inner)
             fs.mv(tmp_inner, inner)
         except BaseException:
             with contextlib.suppress(Exception):
@@ -297,7 +296,18 @@ def put_file(local: PathLike, path: PathLike) -> str:
             raise
         finally:
             _invalidate(fs)
-    return url
+
+
+def put_file(local: PathLike, path: PathLike):
+    """Copy a local file to ``path`` atomically (upload to a temporary key, then move it)."""
+    import shutil
+
+    url = url_of(path)
+    if not is_url(url):
+        with open(local, "rb") as src:
+            return _commit_local(Path(url), lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
+    _commit_remote(url, lambda fs, tmp: fs.put_file(str(local), tmp))
+    return as_path(url)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes):
@@ -305,31 +315,8 @@ def atomic_write_bytes(path: PathLike, data: bytes):
     written (a :class:`~pathlib.Path`, or a :class:`upath.UPath` for a URL)."""
     url = url_of(path)
     if not is_url(url):
-        target = Path(url)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
-    fs, inner = filesystem(url)
-    _, tmp_inner = filesystem(_temporary_key(url))
-    with storage_errors(url, "write"):
-        try:
-            fs.pipe_file(tmp_inner, data)
-            fs.mv(tmp_inner, inner)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                fs.rm(tmp_inner)
-            raise
-        finally:
-            _invalidate(fs)
+        return _commit_local(Path(url), lambda fh: fh.write(data))
+    _commit_remote(url, lambda fs, tmp: fs.pipe_file(tmp, data))
     return as_path(url)
 
 
@@ -357,25 +344,18 @@ def local_copy(path: PathLike, folder: PathLike) -> Path:
     A URL is downloaded once into ``folder`` (named by a hash of the URL and its version stamp,
     through a temporary file and a rename) and reused while the object is unchanged.
     """
+    import hashlib
+    import shutil
+
     url = url_of(path)
     if not is_url(url):
         return Path(url)
-    import hashlib
-
     key = hashlib.sha256(f"{url}\0{stamp(url)}".encode()).hexdigest()[:16]
     target = Path(url_of(folder)) / f"{key}-{name(url)}"
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open_read(url) as src, storage_errors(url, "read"):
-            while block := src.read(READ_BLOCK_BYTES):
-                out.write(block)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+    with open_read(url) as src, storage_errors(url, "read"):
+        return _commit_local(target, lambda fh: shutil.copyfileobj(src, fh, READ_BLOCK_BYTES))
 
 
 def remove(path: PathLike, recursive: bool = False) -> None:

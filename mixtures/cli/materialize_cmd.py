@@ -114,7 +114,7 @@ def materialize_command(args: argparse.Namespace) -> int:
         print(f"{name:<16}{info['weight']:>8.4f}{info['requested_units']:>22.0f}{info['drawn_units']:>20}"
               f"{info['drawn_documents']:>10}{info['epochs_drawn']:>8.3f}")
     totals = manifest["totals"]
-    print(f"{len(manifest['shards'])} {manifest['format']} files, {totals['documents']} documents, "
+    print(f"{len(manifest['shards'])} {manifest['format']} shards, {totals['documents']} documents, "
           f"{totals['bytes']} text bytes, {totals['written_tokens']} tokens written in {redact(url_of(args.out))}")
     if manifest.get("dsir"):
         print(f"DSIR: KL(target || pool) {manifest['dsir']['kl_pool']:.4f} -> dataset {manifest['dsir']['kl_dataset']:.4f} "

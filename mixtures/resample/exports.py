@@ -1,10 +1,11 @@
 """Hand the materialized dataset to training stacks.
 
-- Megatron-style blends: ``--data-path W1 PREFIX1 W2 PREFIX2 ...`` with each shard weighted by
+- Megatron-style blends: ``--data-path W1 PREFIX1 W2 PREFIX2 ...`` with each text shard weighted by
   its share of the dataset's text bytes (the shards are already mixed, so this consumes them
   evenly). Megatron reads its own indexed format: convert each shard first, e.g. with
   ``tools/preprocess_data.py --input shard-00000.jsonl --output-prefix shard-00000 --json-keys text``,
-  which writes ``shard-00000_text_document.{bin,idx}``: the prefixes listed here.
+  which writes ``shard-00000_text_document.{bin,idx}``: the prefixes listed here. The ``megatron``
+  output format writes the indexed files itself (one per domain, with its own blend).
 - Hugging Face ``datasets``: the shard files in order, for ``load_dataset("parquet" | "json", data_files=...)``.
 
 Mixture-level exports (a blend over per-domain datasets, HF interleave probabilities, YAML) are in
