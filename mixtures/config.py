@@ -174,7 +174,7 @@ class DatasetConfig(_Strict):
     size: int = Field(10_000_000, gt=0)
     unit: Literal["tokens", "bytes", "documents"] = "tokens"
     shard_mb: float = Field(64, gt=0)
-    format: str = Field("parquet", description="parquet | jsonl | megatron | hf (mixtures.resample.materialize.formats)")
+    format: str = Field("parquet", description="parquet | jsonl | megatron | hf (mixtures.resample.formats)")
     split_documents: int | None = Field(
         None, ge=16, description="cut documents longer than this many UTF-8 bytes into pieces before drawing")
     tolerance: float = Field(0.05, ge=0, description="largest relative difference of a domain's drawn and asked share")
@@ -183,7 +183,7 @@ class DatasetConfig(_Strict):
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str) -> str:
-        from mixtures.resample.materialize.formats import OUTPUT_FORMATS
+        from mixtures.resample.formats import OUTPUT_FORMATS
 
         if value not in OUTPUT_FORMATS:
             raise ValueError(OUTPUT_FORMATS.unknown_message(value))

@@ -123,7 +123,7 @@ def materialize_command(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from mixtures.resample.materialize.formats import FORMATS
+    from mixtures.resample.formats import FORMATS
 
     parser = sub.add_parser(
         "materialize", help="write the mixed training set (shards + manifest) for a mixture",

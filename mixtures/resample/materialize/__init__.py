@@ -11,7 +11,7 @@ Stages (each one a function a Dagster partition can run on its own; all state is
    domains and the shard layout (:mod:`mixtures.resample.plan`); a plan whose shares miss the
    mixture by more than the tolerance is refused here, before anything is written.
 4. :func:`write_shard` (per shard, :mod:`.shards`): the shard's rows from the memory-mapped
-   spills, in slot order, written by the output format (:mod:`.formats`).
+   spills, in slot order, written by the output format (:mod:`mixtures.resample.formats`).
 5. :func:`assemble` (:mod:`.manifest`): the format's files, the manifest, then the commit
    (:mod:`.workspace`): one rename of a local folder, or uploads with the manifest last.
 
@@ -24,7 +24,7 @@ drawn domains' text while the job runs.
 
 from mixtures.resample.inputs import ConfigReader
 from mixtures.resample.materialize.driver import materialize, token_layout, tokenizer_record
-from mixtures.resample.materialize.formats import FORMATS, OUTPUT_FORMATS, PARQUET_COMPRESSION, TokenLayout
+from mixtures.resample.formats import FORMATS, OUTPUT_FORMATS, PARQUET_COMPRESSION, TokenLayout
 from mixtures.resample.materialize.manifest import assemble
 from mixtures.resample.materialize.request import DsirSpec, MaterializeError, Request
 from mixtures.resample.materialize.shards import OUTPUT_SCHEMA, ShortfallError, make_plan, write_shard

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mixtures.resample.materialize.formats import TokenLayout
+from mixtures.resample.formats import TokenLayout
 from mixtures.resample.inputs import ConfigReader
 from mixtures.resample.materialize.manifest import assemble
 from mixtures.resample.materialize.request import MaterializeError, Request

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from mixtures.resample.materialize.formats import OUTPUT_FORMATS, TokenLayout
+from mixtures.resample.formats import OUTPUT_FORMATS, TokenLayout
 from mixtures.resample.materialize.request import FORMAT_VERSION, MaterializeError, Request
 from mixtures.resample.materialize.shards import OUTPUT_SCHEMA
 from mixtures.resample.materialize.workspace import MANIFEST, Workspace, write_json
@@ -112,7 +112,8 @@ def assemble(ws: Workspace, request: Request, plan: Plan, layout: TokenLayout | 
         "split_documents": request.split_documents,
         "tolerance": request.tolerance,
         "tokenizer": tokenizer,
-        "schema": [f"{f.name}: {f.type}" for f in OUTPUT_SCHEMA],
+        "schema": ([f"token ids: {layout.dtype.name}, end of document {layout.eod_id}"] if fmt.tokenized
+                   else [f"{f.name}: {f.type}" for f in OUTPUT_SCHEMA]),
         "totals": {
             "documents": sum(s["rows"] for s in shards),
             "bytes": sum(d["drawn_bytes"] for d in domains.values()),

@@ -60,7 +60,7 @@ class Request:
     tokenizer: str | None = None
 
     def __post_init__(self) -> None:
-        from mixtures.resample.materialize.formats import OUTPUT_FORMATS
+        from mixtures.resample.formats import OUTPUT_FORMATS
 
         if self.unit not in UNITS:
             raise MaterializeError(f"unit {self.unit!r} is not one of {UNITS}.")
@@ -84,7 +84,7 @@ class Request:
     @property
     def tokenized(self) -> bool:
         """Whether the output format holds token ids (so the spill keeps them)."""
-        from mixtures.resample.materialize.formats import OUTPUT_FORMATS
+        from mixtures.resample.formats import OUTPUT_FORMATS
 
         return OUTPUT_FORMATS.get(self.format).tokenized
 

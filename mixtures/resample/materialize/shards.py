@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from mixtures.corpus.readers import numpy_to_arrow, strings_to_arrow
 from mixtures.resample.checks import SPLIT_HINT, share_problem
-from mixtures.resample.materialize.formats import OUTPUT_FORMATS, TokenLayout
+from mixtures.resample.formats import OUTPUT_FORMATS, TokenLayout
 from mixtures.resample.materialize.request import MaterializeError, Request
 from mixtures.resample.materialize.spill import spill_reader, spill_schema
 from mixtures.resample.materialize.workspace import Workspace, write_json

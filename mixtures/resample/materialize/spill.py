@@ -26,7 +26,7 @@ from mixtures.resample.dsir import (
     ngram_counts,
     score_features,
 )
-from mixtures.resample.materialize.formats import byte_lengths
+from mixtures.resample.formats import byte_lengths
 from mixtures.resample.materialize.request import MaterializeError, Request
 from mixtures.resample.materialize.workspace import Workspace, save_npy
 from mixtures.resample.plan import DomainIndex
