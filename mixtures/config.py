@@ -178,6 +178,8 @@ class DatasetConfig(_Strict):
     split_documents: int | None = Field(
         None, ge=16, description="cut documents longer than this many UTF-8 bytes into pieces before drawing")
     tolerance: float = Field(0.05, ge=0, description="largest relative difference of a domain's drawn and asked share")
+    tolerance_floor: float = Field(
+        0.002, ge=0, le=1, description="a difference under this share of the dataset's size is always accepted")
     dsir: DsirConfig = Field(default_factory=DsirConfig)
 
     @field_validator("format")

@@ -43,7 +43,7 @@ def test_a_domain_of_one_huge_document_is_refused_before_writing_and_split_docum
     _project(tmp_path)
     assert _run(tmp_path) == 2  # today: exit 0, email 0 of 20000 tokens
     err = capsys.readouterr().err
-    assert "email: drew 0 tokens, asked 20000" in err and "the tolerance is 5.0%" in err
+    assert "email: drew 0 tokens, asked 20000" in err and "the tolerance is 5.0%, at least 200 tokens" in err
     assert "--split-documents" in err and "dataset.split_documents" in err
     assert not (tmp_path / "out").exists()
 

@@ -94,7 +94,7 @@ def materialize_command(args: argparse.Namespace) -> int:
     request = Request.from_config(
         config, mixture, size=args.size, unit=args.unit, seed=args.seed, shard_mb=args.shard_mb,
         format=args.format, dsir=dsir or False, mixture_run=run, split_documents=args.split_documents,
-        tolerance=args.tolerance,
+        tolerance=args.tolerance, tolerance_floor=args.tolerance_floor,
         corpus_fingerprint=corpus_fingerprint(config, [d for d, w in mixture.items() if w > 0]),
     )
     target = dsir_target_batches(config, args.dsir_target or []) if dsir_on else None
@@ -143,6 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="cut documents longer than BYTES into pieces before drawing (default: dataset.split_documents)")
     parser.add_argument("--tolerance", type=float,
                         help="largest relative difference of a domain's drawn and asked share (default: dataset.tolerance)")
+    parser.add_argument("--tolerance-floor", type=float,
+                        help="a difference under this share of --size is always accepted (default: dataset.tolerance_floor)")
     parser.add_argument("--dsir-target", nargs="+", metavar="PATH", help="target examples: turns DSIR resampling on")
     parser.add_argument("--dsir-min-length", type=int, help="DSIR: minimum tokens of a document (default: dataset.dsir.min_length)")
     parser.add_argument("--dsir-scope", choices=("domain", "pool"), default="domain",

@@ -111,6 +111,7 @@ def assemble(ws: Workspace, request: Request, plan: Plan, layout: TokenLayout | 
         "corpus_fingerprint": request.corpus_fingerprint,
         "split_documents": request.split_documents,
         "tolerance": request.tolerance,
+        "tolerance_floor": request.tolerance_floor,
         "tokenizer": tokenizer,
         "schema": ([f"token ids: {layout.dtype.name}, end of document {layout.eod_id}"] if fmt.tokenized
                    else [f"{f.name}: {f.type}" for f in OUTPUT_SCHEMA]),

@@ -8,14 +8,15 @@ from dataclasses import asdict, dataclass, field
 
 from mixtures.errors import MixturesError
 from mixtures.mixture import validate_mixture
-from mixtures.resample.checks import DEFAULT_TOLERANCE
+from mixtures.resample.checks import DEFAULT_TOLERANCE, DEFAULT_TOLERANCE_FLOOR
 from mixtures.resample.plan import UNITS
 
 FORMAT_VERSION = 1
 DSIR_SCOPES = ("domain", "pool")
 # fields added after FORMAT_VERSION 1: left out of the fingerprint while at these defaults, so a
 # dataset written before they existed keeps its fingerprint (and is reused, not rebuilt)
-_NEW_FIELD_DEFAULTS = {"split_documents": None, "tolerance": DEFAULT_TOLERANCE, "tokenizer": None}
+_NEW_FIELD_DEFAULTS = {"split_documents": None, "tolerance": DEFAULT_TOLERANCE,
+                       "tolerance_floor": DEFAULT_TOLERANCE_FLOOR, "tokenizer": None}
 
 
 class MaterializeError(MixturesError):
@@ -38,7 +39,8 @@ class Request:
 
     ``split_documents``: documents longer than this many UTF-8 bytes are cut into pieces of at
     most that size before drawing (``None``: never). ``tolerance``: the largest relative
-    difference between a domain's drawn and requested units the plan accepts.
+    difference between a domain's drawn and requested units the plan accepts, unless the
+    difference is under ``tolerance_floor`` of ``size`` (:mod:`mixtures.resample.checks`).
     ``tokenizer``: the fingerprint of the tokenizer that counts tokens and writes tokenized
     formats (``None``: tokens are UTF-8 bytes).
     """
@@ -57,6 +59,7 @@ class Request:
     corpus_fingerprint: str | None = None
     split_documents: int | None = None
     tolerance: float = DEFAULT_TOLERANCE
+    tolerance_floor: float = DEFAULT_TOLERANCE_FLOOR
     tokenizer: str | None = None
 
     def __post_init__(self) -> None:
@@ -72,8 +75,9 @@ class Request:
             raise MaterializeError(f"dsir scope {self.dsir.scope!r} is not one of {DSIR_SCOPES}.")
         if self.split_documents is not None and self.split_documents < 16:
             raise MaterializeError(f"split_documents is {self.split_documents}; give at least 16 bytes, or none.")
-        if not self.tolerance >= 0:
-            raise MaterializeError(f"tolerance is {self.tolerance}; it must be >= 0.")
+        if not self.tolerance >= 0 or not 0 <= self.tolerance_floor <= 1:
+            raise MaterializeError(f"tolerance is {self.tolerance}, tolerance_floor {self.tolerance_floor}; "
+                                   "give tolerance >= 0 and 0 <= tolerance_floor <= 1.")
         validate_mixture(self.mixture, where="mixture")
 
     @property
@@ -122,6 +126,7 @@ class Request:
             "dsir": dsir,
             "split_documents": ds.split_documents,
             "tolerance": ds.tolerance,
+            "tolerance_floor": ds.tolerance_floor,
         }
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**fields)

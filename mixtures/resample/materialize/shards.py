@@ -67,7 +67,7 @@ def check_shares(plan: Plan, indexes: dict[str, DomainIndex], request: Request) 
     for name, draw in plan.domains.items():
         units = indexes[name].units(request.unit)
         problem = share_problem(name, draw.requested, draw.drawn_units, request.unit, request.tolerance,
-                                float(units.max()) if len(units) else None)
+                                float(units.max()) if len(units) else None, request.tolerance_floor * request.size)
         if problem:
             problems.append(problem)
     if problems:
@@ -79,9 +79,8 @@ def check_shares(plan: Plan, indexes: dict[str, DomainIndex], request: Request) 
 
 @dataclass
 class _Gathered:
-    """Rows of one shard found in the spills, in (domain, position) order, not yet in slot order:
-    the texts as (spill batch text, rows) references (copied once, later, in slot order), the other
-    columns taken."""
+    """Rows of one shard taken from the spills, in (domain, position) order, not yet in slot order
+    (the texts apart: they are put in slot order by one more copy, :func:`reorder_strings`)."""
 
     texts: list = field(default_factory=list)
     pieces: list = field(default_factory=list)
@@ -92,8 +91,8 @@ class _Gathered:
 
 
 def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered, dsir: bool) -> list[pa.Array]:
-    """Find a domain's rows of one shard in its memory-mapped spill, batch by batch; returns their texts
-    (for the DSIR counts).
+    """Take a domain's rows of one shard from its memory-mapped spill, batch by batch; returns their
+    texts (for the DSIR counts).
 
     Only the spill's record batches that hold a drawn row are read (the positions are sorted, so
     the batches before the first one and after the last one are skipped without a look).
@@ -113,11 +112,13 @@ def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Ga
             break
         stop = int(np.searchsorted(sorted_positions, start + batch.num_rows, side="left"))
         if stop > cursor:
-            local = sorted_positions[cursor:stop] - start
-            into.texts.append((batch.column(0), local))
-            into.pieces.append(batch.drop_columns(["text"]).take(numpy_to_arrow(local)))
+            # copied out while this part of the spill is mapped: holding the batch would keep its
+            # map (and every page fault-around brought in) alive until the shard is written
+            taken = batch.take(numpy_to_arrow(sorted_positions[cursor:stop] - start))
+            into.texts.append(taken.column(0))
+            into.pieces.append(taken.drop_columns(["text"]))
             if dsir:
-                texts.append(batch.column(0).take(numpy_to_arrow(local)))
+                texts.append(taken.column(0))
         cursor = stop
         start += batch.num_rows
     if cursor != len(sorted_positions):
@@ -182,24 +183,21 @@ def shard_table(ws: Workspace, request: Request, plan: Plan, shard: int) -> tupl
     return table, drawn_counts
 
 
-def reorder_strings(sources: list[tuple[pa.Array, np.ndarray]], order: np.ndarray) -> pa.Array:
-    """The strings ``(array, rows)`` of each source, one after the other, taken in ``order``, as one
-    ``large_string`` array: the bytes are copied once, from the (memory-mapped) sources straight into
-    place (a take would first copy the rows out, and a chunked take concatenates its chunks)."""
-    buffers, starts, ends = [], [], []
-    for array, rows in sources:
-        data, offsets = utf8_buffer(array)
-        buffers.append(memoryview(data))
-        starts.append(offsets[rows])
-        ends.append(offsets[rows + 1])
-    if not sources:
+def reorder_strings(pieces: list[pa.Array], order: np.ndarray) -> pa.Array:
+    """The strings of ``pieces`` (one after the other) taken in ``order``, as one ``large_string``
+    array, copying the bytes once (a take on the chunked pieces would concatenate them first)."""
+    if not pieces:
         return pa.array([], type=pa.large_string())
-    source_of = np.repeat(np.arange(len(sources)), [len(rows) for _, rows in sources])[order]
-    row_of = np.concatenate([np.arange(len(rows)) for _, rows in sources])[order]
+    buffers, starts, ends = [], [], []
+    for piece in pieces:
+        data, offsets = utf8_buffer(piece)
+        buffers.append(memoryview(data))
+        starts.append(offsets[:-1])
+        ends.append(offsets[1:])
+    source_of = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])[order]
     begin = np.concatenate(starts)[order]  # byte ranges in the output's order
     end = np.concatenate(ends)[order]
     data = b"".join([buffers[s][b:e] for s, b, e in zip(source_of.tolist(), begin.tolist(), end.tolist())])
-    del row_of
     offsets = np.zeros(len(order) + 1, dtype=np.int64)
     np.cumsum(end - begin, out=offsets[1:])
     return pa.Array.from_buffers(pa.large_string(), len(order), [None, pa.py_buffer(offsets), pa.py_buffer(data)])

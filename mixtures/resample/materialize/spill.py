@@ -32,7 +32,7 @@ from mixtures.resample.materialize.workspace import Workspace, save_npy
 from mixtures.resample.plan import DomainIndex
 
 SPILL_BATCH_CHARS = 8_000_000  # characters of text per spilled record batch
-MAP_BYTES = 64_000_000  # spill bytes mapped at once while gathering a shard
+MAP_BYTES = 32_000_000  # spill bytes mapped at once while gathering a shard
 SPILL_FIELDS = [("text", pa.large_string()), ("doc_id", pa.string()), ("source", pa.string()), ("line", pa.int64())]
 SPILL_SCHEMA = pa.schema(SPILL_FIELDS)
 TOKENS_FIELD = ("tokens", pa.large_binary())  # raw token ids of each document (tokenized formats)
