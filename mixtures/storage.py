@@ -186,9 +186,11 @@ def read_json(path: PathLike) -> Any:
 
 
 def _ask(path: PathLike, action: str, method: str):
-    """``fs.<method>(path)`` on the path's filesystem, errors naming the URL."""
+    """``fs.<method>(path)`` on the path's filesystem, errors naming the URL. Listings cached by the
+    filesystem are dropped first: a long-running process (a sensor) must see objects that changed."""
     fs, inner = filesystem(path)
     with storage_errors(path, action):
+        _invalidate(fs)
         return getattr(fs, method)(inner)
 
 
@@ -227,6 +229,7 @@ def _matches(path: PathLike, method: str) -> list[str]:
     url = url_of(path)
     fs, inner = filesystem(url)
     with storage_errors(url, "list"):
+        _invalidate(fs)
         return sorted(_with_protocol(fs, m, url) for m in getattr(fs, method)(inner))
 
 
@@ -245,6 +248,7 @@ def listdir(folder: PathLike) -> list[str]:
     url = url_of(folder)
     fs, inner = filesystem(url)
     with storage_errors(url, "list"):
+        _invalidate(fs)
         if not fs.exists(inner):
             return []
         return sorted(name(m) for m in fs.ls(inner, detail=False))

@@ -91,6 +91,16 @@ def test_the_catalog_reads_s3_globs_like_local_files(tmp_path, s3, s3_env):
     columns = ["domain", "files", "documents", "bytes", "train_docs", "val_docs", "tokens", "content_sha256"]
     assert a[columns].to_dict("records") == b[columns].to_dict("records")
     assert int(b.set_index("domain").loc["code", "documents"]) == 30
+    from mixtures.corpus import files_fingerprint
+
+    before = files_fingerprint(remote)  # what the sensors compare: changes when an object changes
+    assert "missing" not in before.values()
+    client = s3.client()
+    key = "catalog/prose/a.jsonl"
+    client.put_object(Bucket=BUCKET, Key=key, Body=client.get_object(Bucket=BUCKET, Key=key)["Body"].read() + b"\n")
+    after = files_fingerprint(remote)
+    assert after["prose"] != before["prose"] and {k: v for k, v in after.items() if k != "prose"} == {
+        k: v for k, v in before.items() if k != "prose"}
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "megatron"])
@@ -155,7 +165,32 @@ def test_a_glob_matching_nothing_names_the_pattern(tmp_path, s3, s3_env):
         build_catalog(config)
 
 
-def test_a_connection_dropped_mid_write_leaves_no_manifest_and_a_rerun_completes(tmp_path, s3, s3_env):
+@pytest.fixture
+def own_s3(monkeypatch):
+    """A server of its own, for the test that cuts connections (what a cut leaves behind in the
+    server must not reach the other tests)."""
+    import s3fs
+
+    server = start_s3()
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+
+    def use(**kwargs):
+        for key, value in server.env(**kwargs).items():
+            monkeypatch.setenv(key, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+
+    try:
+        yield server, use
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.relay.close()
+        server.server.stop()
+
+
+def test_a_connection_dropped_mid_write_leaves_no_manifest_and_a_rerun_completes(tmp_path, own_s3):
+    s3, s3_env = own_s3
     root = tmp_path / "big"
     for i, kind in enumerate(["prose", "code", "legal", "speech"]):
         write_jsonl(root / kind / "docs.jsonl", make_texts(kind, 400, 10 + i))
@@ -190,7 +225,8 @@ def test_redact_strips_user_info_and_signatures():
         Request(mixture=MIXTURE, size=10, format="parquett")
 
 
-def test_storage_helpers_on_s3_and_local_paths_agree(tmp_path, s3, s3_env):
+def test_storage_helpers_on_s3_and_local_paths_agree(tmp_path, own_s3):
+    s3, _ = own_s3
     s3.client().create_bucket(Bucket="helpers")
     for base in (f"s3://helpers/h", f"file://{tmp_path}/h", str(tmp_path / "h2")):
         storage.atomic_write_json(storage.join(base, "a", "x.json"), {"b": 1, "a": [2]})
