@@ -29,7 +29,10 @@ def _parquet_rows(project, tmp_path, tokenizer, size: int = SIZE) -> list[dict]:
     return [row for s in manifest["shards"] for row in pq.read_table(tmp_path / "text" / s["path"]).to_pylist()]
 
 
-def _indexed_dataset():
+def _indexed_dataset(monkeypatch):
+    # megatron.core imports torch.utils.cpp_extension -> setuptools, whose distutils shim refuses to load
+    # once another test has imported the standard library's distutils: let setuptools use that one
+    monkeypatch.setenv("SETUPTOOLS_USE_DISTUTILS", "stdlib")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -41,8 +44,9 @@ def _indexed_dataset():
 
 @pytest.mark.parametrize(("tokenizer", "size"), [(ByteTokenizer(), SIZE), (WordTokenizer(), 3000)],
                          ids=["bytes-uint8", "words-uint16"])
-def test_megatron_output_reads_back_with_megatron_core_and_matches_the_token_counts(project, tmp_path, tokenizer, size):
-    IndexedDataset = _indexed_dataset()
+def test_megatron_output_reads_back_with_megatron_core_and_matches_the_token_counts(project, tmp_path, tokenizer, size,
+                                                                                   monkeypatch):
+    IndexedDataset = _indexed_dataset(monkeypatch)
     manifest = materialize(_request("megatron", size), tmp_path / "mg", ConfigReader(project), tokenizer=tokenizer)
     rows = _parquet_rows(project, tmp_path, tokenizer, size)
     assert manifest["tokenizer"]["fingerprint"] == tokenizer.fingerprint
