@@ -2,16 +2,15 @@
 can fan the reading out), then shuffled into shards with a manifest and renamed into place."""
 
 
-import json
-
 import dagster as dg
 import pandas as pd
 
 from assets.metadata import markdown_table
 from assets.partitions import DATASET_PARTITIONS, register
-from mixtures.resample.inputs import corpus_fingerprint, dsir_target_batches
+from mixtures.layout import DATASET, OPTIMAL_MIXTURE, project_file
+from mixtures.resample.checks import manifest_problems
+from mixtures.resample.inputs import ConfigReader, corpus_fingerprint, dsir_target_batches
 from mixtures.resample.materialize import (
-    ConfigReader,
     Request,
     Workspace,
     assemble,
@@ -19,9 +18,12 @@ from mixtures.resample.materialize import (
     make_plan,
     prepare_target,
     score_domain,
+    token_layout,
+    tokenizer_record,
     write_shard,
 )
-from mixtures.layout import DATASET, OPTIMAL_MIXTURE, project_file
+from mixtures.resample.materialize.driver import with_tokenizer
+from mixtures.tokenizers import project_tokenizer
 from mixtures.resample.parallel import ordered_map
 from resources.project import ProjectResource
 
@@ -40,17 +42,9 @@ def dataset_request(config, optimal: dict) -> Request:
     """The materialization request for the optimal mixture (sizes from the config's ``dataset``)."""
     mixture = optimal["weights"]
     used = [d for d, w in mixture.items() if w > 0]
-    return Request.from_config(config, mixture, mixture_run=optimal.get("mlflow_run_id"),
-                               corpus_fingerprint=corpus_fingerprint(config, used))
-
-
-def _complete(ws: Workspace, request: Request) -> dict | None:
-    path = ws.out / "manifest.json"
-    if path.is_file():
-        manifest = json.loads(path.read_text())
-        if manifest.get("fingerprint") == request.fingerprint():
-            return manifest
-    return None
+    request = Request.from_config(config, mixture, mixture_run=optimal.get("mlflow_run_id"),
+                                  corpus_fingerprint=corpus_fingerprint(config, used))
+    return with_tokenizer(request, project_tokenizer(config))
 
 
 @dg.asset(group_name="dataset", description="The materialization request for the optimal mixture; begins the work "
@@ -72,59 +66,36 @@ def dataset_domains(context: dg.AssetExecutionContext, dataset_plan: dict, proje
     request = Request.from_dict(dataset_plan)
     ws = Workspace(config.root / DATASET_DIR)
     domain = context.partition_key
-    if _complete(ws, request) is not None or domain not in request.domains:
+    if ws.finished_manifest(request) is not None or domain not in request.domains:
         return {"domain": domain, "skipped": True}
-    index = index_domain(ws, request, domain, ConfigReader(config))
+    index = index_domain(ws, request, domain, ConfigReader(config), project_tokenizer(config))
     return {"domain": domain, "documents": int(len(index.n_bytes)), "bytes": int(index.n_bytes.sum())}
-
-
-def manifest_problems(manifest: dict, mixture: dict[str, float]) -> list[str]:
-    """Where the manifest disagrees with the mixture: shares off by more than one document's worth
-    (the domain's mean document when none was drawn: a share smaller than one document rounds to none),
-    or epochs above the cap."""
-    problems = []
-    domains = manifest["domains"]
-    for name, weight in mixture.items():
-        info = domains.get(name)
-        if info is None:
-            problems.append(f"{name}: missing from the manifest")
-            continue
-        drawn, requested = float(info["drawn_units"]), float(info["requested_units"])
-        if drawn:
-            one_doc = drawn / max(int(info["drawn_documents"]), 1)
-        else:
-            one_doc = float(info.get("available_units", 0)) / max(int(info.get("eligible_documents", 0)), 1)
-        if abs(drawn - requested) > max(one_doc, 1.0) + 1e-9:
-            problems.append(f"{name}: drew {drawn:.0f} {manifest['unit']}, asked {requested:.0f} (more than one document off)")
-        cap = info.get("max_epochs", manifest.get("max_epochs_per_domain", {}).get(name, manifest["max_epochs"]))
-        if float(info["epochs_drawn"]) > cap + 1e-9:
-            problems.append(f"{name}: {info['epochs_drawn']:.3f} epochs > cap {cap}")
-        if weight == 0 and drawn > 0:
-            problems.append(f"{name}: weight 0 but {drawn:.0f} drawn")
-    return problems
 
 
 @dg.asset(group_name="dataset", deps=[dataset_domains],
           check_specs=[dg.AssetCheckSpec("manifest_matches_mixture", asset="mixed_dataset", blocking=True)],
-          description="The resampled training set: shuffled parquet/jsonl shards + manifest.json, written atomically.")
+          description="The resampled training set: shuffled shards (parquet, jsonl, megatron or hf) + manifest.json, "
+                      "written atomically.")
 def mixed_dataset(context: dg.AssetExecutionContext, dataset_plan: dict, optimal_mixture: dict, project: ProjectResource):
     config = project.load()
     request = Request.from_dict(dataset_plan)
     ws = Workspace(config.root / DATASET_DIR)
-    manifest = _complete(ws, request)
+    manifest = ws.finished_manifest(request)
     if manifest is None:
         ws.begin(request, overwrite=True)
         reader = ConfigReader(config)
+        tokenizer = project_tokenizer(config)
         for domain in request.domains:  # cached: the partitions did the reading already
-            index_domain(ws, request, domain, reader)
+            index_domain(ws, request, domain, reader, tokenizer)
         if request.dsir is not None:
             prepare_target(ws, request, dsir_target_batches(config))
             for domain in request.domains:
                 score_domain(ws, request, domain)
         plan = make_plan(ws, request)
         context.log.info(f"plan: {plan.total_rows} documents in {plan.n_shards} shards")
-        list(ordered_map(_write, [(ws, request, plan, s) for s in range(plan.n_shards)], n_jobs=1))
-        manifest = assemble(ws, request, plan)
+        layout = token_layout(tokenizer) if request.tokenized else None
+        list(ordered_map(_write, [(ws, request, plan, s, layout) for s in range(plan.n_shards)], n_jobs=1))
+        manifest = assemble(ws, request, plan, layout, tokenizer_record(tokenizer))
     problems = manifest_problems(manifest, request.mixture)
     rows = [{"domain": d, **{k: v for k, v in info.items() if not isinstance(v, dict)}} for d, info in manifest["domains"].items()]
     yield dg.Output(manifest, metadata={
@@ -133,12 +104,12 @@ def mixed_dataset(context: dg.AssetExecutionContext, dataset_plan: dict, optimal
         "shards": len(manifest["shards"]),
         "domains": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows))),
         "mixture_run": str(manifest.get("mixture_run")),
-        "path": dg.MetadataValue.path(str(ws.out)),
+        "path": dg.MetadataValue.path(ws.shown),
     })
     yield dg.AssetCheckResult(check_name="manifest_matches_mixture", passed=not problems,
                               metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")})
 
 
 def _write(args: tuple) -> dict:
-    ws, request, plan, shard = args
-    return write_shard(ws, request, plan, shard)
+    ws, request, plan, shard, layout = args
+    return write_shard(ws, request, plan, shard, layout)

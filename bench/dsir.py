@@ -116,7 +116,7 @@ def kl_reductions(raw: Path, target: Path, selections: dict[str, set[str]], jobs
     """KL(target || raw) - KL(target || selection) for each selection (by ids), one featurizer."""
     import numpy as np
 
-    from mixtures.resample.dsir import fit_importance, selected_counts
+    from mixtures.resample.dsir import StreamFeatures, fit_importance, selected_counts
 
     def column(path: Path, field: str, batch: int = 4096):
         rows = []
@@ -135,7 +135,8 @@ def kl_reductions(raw: Path, target: Path, selections: dict[str, set[str]], jobs
     out = {}
     for name, chosen_ids in selections.items():
         mask = np.array([i in chosen_ids for i in ids])
-        out[name] = kl_raw - model.kl_from_target(selected_counts(model, column(raw, "text"), mask, jobs))
+        features = StreamFeatures(lambda: column(raw, "text"), model.buckets, jobs)
+        out[name] = kl_raw - model.kl_from_target(selected_counts(features, mask))
     return out
 
 

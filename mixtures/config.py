@@ -222,8 +222,22 @@ class DatasetConfig(_Strict):
     size: int = Field(10_000_000, gt=0)
     unit: Literal["tokens", "bytes", "documents"] = "tokens"
     shard_mb: float = Field(64, gt=0)
-    format: Literal["parquet", "jsonl"] = "parquet"
+    format: str = Field("parquet", description="parquet | jsonl | megatron | hf (mixtures.resample.formats)")
+    split_documents: int | None = Field(
+        None, ge=16, description="cut documents longer than this many UTF-8 bytes into pieces before drawing")
+    tolerance: float = Field(0.05, ge=0, description="largest relative difference of a domain's drawn and asked share")
+    tolerance_floor: float = Field(
+        0.002, ge=0, le=1, description="a difference under this share of the dataset's size is always accepted")
     dsir: DsirConfig = Field(default_factory=DsirConfig)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from mixtures.resample.formats import OUTPUT_FORMATS
+
+        if value not in OUTPUT_FORMATS:
+            raise ValueError(OUTPUT_FORMATS.unknown_message(value))
+        return value
 
 
 OnlineMethod = Literal["doremi", "aioli", "dga", "reweight"]
@@ -403,8 +417,16 @@ class ProjectConfig(_Strict):
 
     # -- paths -------------------------------------------------------------------------------
     def resolve(self, path: str | Path) -> Path:
-        """A path from the config, made absolute against the config file's folder."""
-        path = Path(path).expanduser()
+        """A path from the config, made absolute against the config file's folder; a URL
+        (``s3://...``, ``gs://...``) stays a URL, as a :class:`upath.UPath`."""
+        from mixtures import storage
+
+        text = str(path)
+        if storage.is_url(text):
+            return storage.as_path(text)
+        if text.startswith("file://"):
+            text = text[len("file://"):]
+        path = Path(text).expanduser()
         return path if path.is_absolute() else (Path(self.base_dir) / path).resolve()
 
     @property

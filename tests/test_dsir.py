@@ -150,9 +150,9 @@ def test_kl_reduction_beats_a_random_selection(pool):
     random_pick = np.random.default_rng(0).choice(len(texts), 150, replace=False)
     mask = np.zeros(len(texts), dtype=bool)
     mask[random_pick] = True
-    from mixtures.resample.dsir import selected_counts
+    from mixtures.resample.dsir import StreamFeatures, selected_counts
 
-    random_kl = selection.model.kl_from_target(selected_counts(selection.model, _stream(texts)(), mask))
+    random_kl = selection.model.kl_from_target(selected_counts(StreamFeatures(_stream(texts), 10_000), mask))
     assert selection.kl_selected < random_kl
 
 

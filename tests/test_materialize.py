@@ -18,9 +18,9 @@ import pytest
 from mixtures.config import parse_config
 from mixtures.corpus import iter_batches
 from mixtures.errors import InfeasibleError
-from mixtures.resample.exports import hf_data_files, load_manifest, megatron_blend
+from mixtures.resample.exports import hf_data_files, megatron_blend, read_dataset_manifest
+from mixtures.resample.inputs import ConfigReader
 from mixtures.resample.materialize import (
-    ConfigReader,
     DsirSpec,
     MaterializeError,
     Request,
@@ -39,7 +39,7 @@ def _sha(manifest: dict) -> list[str]:
 
 
 def _rows(folder: Path) -> list[dict]:
-    manifest = load_manifest(folder)
+    manifest = read_dataset_manifest(folder)
     rows = []
     for shard in manifest["shards"]:
         path = folder / shard["path"]
@@ -112,7 +112,9 @@ def test_shard_layout_cuts_by_bytes_and_plan_round_trips(tmp_path):
 
 
 def _request(**kw) -> Request:
-    fields = {"mixture": MIXTURE, "size": 20_000, "unit": "bytes", "seed": 1, "shard_mb": 0.004}
+    # a share here is a handful of documents: the closest count can be 10-20% off (the plan refuses more than
+    # the tolerance: test_a_domain_of_one_huge_document_is_refused_or_split covers the default)
+    fields = {"mixture": MIXTURE, "size": 20_000, "unit": "bytes", "seed": 1, "shard_mb": 0.004, "tolerance": 0.3}
     fields.update(kw)
     return Request(**fields)
 
@@ -198,6 +200,11 @@ class SlowReader(ConfigReader):
 
     def __call__(self, domain):
         for batch in super().__call__(domain):
+            time.sleep(0.05)
+            yield batch
+
+    def record_batches(self, domain):
+        for batch in super().record_batches(domain):
             time.sleep(0.05)
             yield batch
 
@@ -340,13 +347,25 @@ def test_dsir_pool_scope_fits_the_raw_distribution_on_every_drawn_domain(project
         assert row["dsir_log_weight"] == pytest.approx(expected)
 
 
-def _word_tokens(texts):
-    return [len(t.split()) for t in texts]
+class WordTokenizer:
+    """A whitespace word tokenizer with the project's Tokenizer protocol (ids: word lengths)."""
+
+    name = "words"
+    vocab_size = 1 << 16
+    eod_id = 0
+    fingerprint = "words-v1"
+
+    def encode_batch(self, texts):
+        return [np.array([len(w) for w in t.split()], dtype=np.uint16) for t in texts]
+
+    def decode(self, ids):
+        return " ".join("x" * int(i) for i in ids)
 
 
 def test_a_tokenizer_makes_tokens_a_different_unit_from_bytes(project, tmp_path):
     request = _request(unit="tokens", size=3000)
-    manifest = materialize(request, tmp_path / "ds", ConfigReader(project), token_counter=_word_tokens)
+    manifest = materialize(request, tmp_path / "ds", ConfigReader(project), tokenizer=WordTokenizer())
+    assert manifest["tokenizer"] == {"name": "words", "fingerprint": "words-v1", "vocab_size": 1 << 16, "eod_id": 0}
     rows = _rows(tmp_path / "ds")
     for name, info in manifest["domains"].items():
         got = [r for r in rows if r["domain"] == name]
@@ -424,3 +443,54 @@ def test_columnar_domains_materialize_the_same_bytes_through_arrow(tmp_path):
     assert len(a["shards"]) > 1
     assert _sha(a) == _sha(b)
     assert a == b
+
+
+# -- the Arrow reading path of JSON lines ----------------------------------------------------------------
+
+
+def _jsonl_project(tmp_path: Path, on_bad_line: str, id_field: str | None):
+    from tests.corpus_factory import write_jsonl
+
+    folder = tmp_path / "lines"
+    texts = make_texts("legal", 400, seed=9)
+    write_jsonl(folder / "a.jsonl", texts[:150], id_prefix="a")
+    write_jsonl(folder / "b.jsonl.gz", texts[150:300], compress="gz", id_prefix="b")
+    write_jsonl(folder / "c.jsonl.zst", texts[300:], compress="zst", id_prefix="c")
+    bad = [json.dumps({"id": "d0", "text": texts[0]}), "", "   ", json.dumps({"id": 7, "text": texts[1]}),
+           "{not json", json.dumps({"id": "d3", "text": 5}), json.dumps([1, 2]), json.dumps({"id": "d5"}),
+           json.dumps({"id": "d6", "text": texts[2], "extra": {"nested": [1]}})]
+    (folder / "d.jsonl").write_bytes(("\n".join(bad) + "\n").encode() + b'{"id": "d7", "text": "caf\xff"}\n'
+                                     + json.dumps({"id": "d8", "text": texts[3]}).encode())
+    return parse_config({
+        "project": "lines", "seed": 0, "corpus": {"on_bad_line": on_bad_line, "batch_docs": 64},
+        "domains": [{"name": "lines", "paths": [str(folder)], **({"id_field": id_field} if id_field else {})}],
+    }, source="test", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("id_field", ["id", None])
+@pytest.mark.parametrize("block", [1 << 20, 997])  # one block per file, or many blocks cut mid-file
+def test_jsonl_record_batches_give_the_documents_of_iter_batches(tmp_path, id_field, block, monkeypatch):
+    from mixtures.corpus import readers
+    from mixtures.corpus.domains import iter_record_batches
+
+    monkeypatch.setattr(readers, "JSONL_BLOCK_BYTES", block)
+    project = _jsonl_project(tmp_path, "skip", id_field)
+    for split in ("train", None):
+        docs = list(iter_batches(project, "lines", split, 64))
+        batches = list(iter_record_batches(project, "lines", split, 64))
+        assert [len(b) for b in docs] == [b.num_rows for b in batches]
+        rows = [(d.text, d.doc_id, d.source, d.line) for batch in docs for d in batch]
+        got = [(r["text"], r["doc_id"], r["source"], r["line"]) for b in batches for r in b.to_pylist()]
+        assert got == rows and len(rows) > 300
+
+
+def test_jsonl_record_batches_refuse_bad_lines_like_iter_batches(tmp_path):
+    from mixtures.corpus.domains import iter_record_batches
+    from mixtures.errors import CorpusError
+
+    project = _jsonl_project(tmp_path, "fail", "id")
+    with pytest.raises(CorpusError) as slow:
+        list(iter_batches(project, "lines", "train", 64))
+    with pytest.raises(CorpusError) as fast:
+        list(iter_record_batches(project, "lines", "train", 64))
+    assert str(fast.value) == str(slow.value) and "d.jsonl line 5" in str(fast.value)

@@ -3,9 +3,13 @@
     mixtures materialize --config project.yaml --mixture optimal.json --out data/mixed
     mixtures materialize --weights web=0.5 code=0.3 books=0.2 --size 50000000 --unit tokens --out data/mixed
     mixtures materialize --mixture natural --dsir-target target.jsonl --out data/mixed
+    mixtures materialize --mixture optimal.json --format megatron --out s3://bucket/mixed
 
 Sizes, unit, shard size, format, seed and epoch caps default to the config's ``dataset``,
-``seed`` and ``constraints`` sections. A killed run resumes when run again with the same inputs.
+``seed`` and ``constraints`` sections. ``--out`` is a folder or a URL (s3://, gs://, file://).
+A killed run resumes when run again with the same inputs. A mixture whose shares the corpus
+cannot draw within ``--tolerance`` (a domain of a few huge documents) is refused before anything
+is written; ``--split-documents BYTES`` cuts long documents into pieces.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 from mixtures.errors import MixtureError
+from mixtures.storage import redact, url_of
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:
@@ -58,8 +63,9 @@ def read_mixture_file(path: str) -> tuple[dict[str, float], str | None]:
 def materialize_command(args: argparse.Namespace) -> int:
     from mixtures.cli.corpus_cmd import project_config
     from mixtures.mixture import validate_mixture
-    from mixtures.resample.inputs import corpus_fingerprint, dsir_target_batches
-    from mixtures.resample.materialize import ConfigReader, DsirSpec, Request, materialize
+    from mixtures.resample.inputs import ConfigReader, corpus_fingerprint, dsir_target_batches
+    from mixtures.resample.materialize import DsirSpec, Request, materialize
+    from mixtures.tokenizers import project_tokenizer
 
     config = project_config(args.config)
     run = args.mixture_run
@@ -87,7 +93,8 @@ def materialize_command(args: argparse.Namespace) -> int:
         )
     request = Request.from_config(
         config, mixture, size=args.size, unit=args.unit, seed=args.seed, shard_mb=args.shard_mb,
-        format=args.format, dsir=dsir or False, mixture_run=run,
+        format=args.format, dsir=dsir or False, mixture_run=run, split_documents=args.split_documents,
+        tolerance=args.tolerance, tolerance_floor=args.tolerance_floor,
         corpus_fingerprint=corpus_fingerprint(config, [d for d, w in mixture.items() if w > 0]),
     )
     target = dsir_target_batches(config, args.dsir_target or []) if dsir_on else None
@@ -96,8 +103,8 @@ def materialize_command(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"[materialize] {message}", file=sys.stderr, flush=True)
 
-    manifest = materialize(request, args.out, ConfigReader(config), target=target, n_jobs=args.jobs,
-                           overwrite=args.overwrite, log=log)
+    manifest = materialize(request, args.out, ConfigReader(config), target=target,
+                           tokenizer=project_tokenizer(config), n_jobs=args.jobs, overwrite=args.overwrite, log=log)
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
@@ -108,7 +115,7 @@ def materialize_command(args: argparse.Namespace) -> int:
               f"{info['drawn_documents']:>10}{info['epochs_drawn']:>8.3f}")
     totals = manifest["totals"]
     print(f"{len(manifest['shards'])} {manifest['format']} shards, {totals['documents']} documents, "
-          f"{totals['bytes']} text bytes in {Path(args.out).resolve()}")
+          f"{totals['bytes']} text bytes, {totals['written_tokens']} tokens written in {redact(url_of(args.out))}")
     if manifest.get("dsir"):
         print(f"DSIR: KL(target || pool) {manifest['dsir']['kl_pool']:.4f} -> dataset {manifest['dsir']['kl_dataset']:.4f} "
               f"(reduction {manifest['dsir']['kl_reduction']:.4f})")
@@ -116,6 +123,8 @@ def materialize_command(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from mixtures.resample.formats import FORMATS
+
     parser = sub.add_parser(
         "materialize", help="write the mixed training set (shards + manifest) for a mixture",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -124,12 +133,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--mixture", help="mixture JSON file ({domain: weight}), or 'natural'")
     source.add_argument("--weights", nargs="+", metavar="DOMAIN=WEIGHT", help="the mixture on the command line")
-    parser.add_argument("--out", required=True, help="output folder (must not exist, unless --overwrite)")
+    parser.add_argument("--out", required=True, help="output folder or URL (must not exist, unless --overwrite)")
     parser.add_argument("--size", type=int, help="target size (default: dataset.size)")
     parser.add_argument("--unit", choices=("tokens", "bytes", "documents"), help="unit of --size (default: dataset.unit)")
     parser.add_argument("--seed", type=int, help="seed of the draws and the shuffle (default: the config's seed)")
     parser.add_argument("--shard-mb", type=float, help="text MB per shard (default: dataset.shard_mb)")
-    parser.add_argument("--format", choices=("parquet", "jsonl"), help="shard format (default: dataset.format)")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: dataset.format)")
+    parser.add_argument("--split-documents", type=int, metavar="BYTES",
+                        help="cut documents longer than BYTES into pieces before drawing (default: dataset.split_documents)")
+    parser.add_argument("--tolerance", type=float,
+                        help="largest relative difference of a domain's drawn and asked share (default: dataset.tolerance)")
+    parser.add_argument("--tolerance-floor", type=float,
+                        help="a difference under this share of --size is always accepted (default: dataset.tolerance_floor)")
     parser.add_argument("--dsir-target", nargs="+", metavar="PATH", help="target examples: turns DSIR resampling on")
     parser.add_argument("--dsir-min-length", type=int, help="DSIR: minimum tokens of a document (default: dataset.dsir.min_length)")
     parser.add_argument("--dsir-scope", choices=("domain", "pool"), default="domain",

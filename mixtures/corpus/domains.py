@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mixtures.config import DomainConfig, ProjectConfig
 from mixtures.corpus.files import resolve_domain_files
-from mixtures.corpus.readers import COLUMNAR_FORMATS, Document, ReadSpec, ReadStats, read_columnar_batches, read_file
+from mixtures.corpus.readers import Document, ReadSpec, ReadStats, is_remote, read_file, read_record_batches
 from mixtures.errors import CorpusError
 
 SPLITS = ("train", "val")
@@ -43,6 +43,9 @@ def domain_files(config: ProjectConfig, name: str) -> list[tuple[Path, str]]:
 
 def file_label(path: Path, base: Path) -> str:
     """A file's stable name inside document ids: relative to ``base`` when possible."""
+    if is_remote(path) or is_remote(base):
+        text, root = str(path), str(base).rstrip("/") + "/"
+        return text[len(root):] if text.startswith(root) else text
     try:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
@@ -53,6 +56,14 @@ def label_base(files: list[tuple[Path, str]], config_dir: Path) -> Path:
     """What file labels are relative to: the config folder when every file is inside it, else the
     folder the domain's files share, so document ids (and the train/val split drawn from them) do not
     depend on where a corpus outside the config's folder happens to be checked out."""
+    if any(is_remote(p) for p, _ in files):  # the folder the URLs share (as for files outside the config's folder)
+        parents = [str(p).rstrip("/").rpartition("/")[0] for p, _ in files]
+        common = os.path.commonprefix(parents)
+        if not all(p == common or p.startswith(common.rstrip("/") + "/") for p in parents):
+            common = common.rpartition("/")[0]
+        from mixtures.storage import as_path
+
+        return as_path(common)
     config_dir = config_dir.resolve()
     resolved = [p.resolve() for p, _ in files]
     if all(config_dir in p.parents for p in resolved):
@@ -111,18 +122,13 @@ def split_mask(doc_ids: list[str], val_fraction: float, split: str):
     return is_val if split == "val" else ~is_val
 
 
-def is_columnar(config: ProjectConfig, name: str) -> bool:
-    """Whether every file of the domain is parquet or a Hugging Face folder (readable as Arrow batches)."""
-    return all(fmt in COLUMNAR_FORMATS for _, fmt in domain_files(config, name))
-
-
 def iter_record_batches(
     config: ProjectConfig, name: str, split: str | None = None, batch_docs: int | None = None
 ) -> Iterator:
     """The documents of :func:`iter_batches` as Arrow tables (``text``, ``doc_id``, ``source``,
     ``line``) of the same ``batch_docs`` rows each, made of zero-copy slices of the files' record
-    batches; only for columnar domains (:func:`is_columnar`). No Python object is made per
-    document except its id, for the split.
+    batches (:func:`~mixtures.corpus.readers.read_record_batches`). For parquet, Hugging Face
+    folders and JSON lines no Python object is made per document except its id, for the split.
     """
     import numpy as np
     import pyarrow as pa
@@ -141,9 +147,7 @@ def iter_record_batches(
     pending: list = []
     held = 0
     for path, fmt in files:
-        if fmt not in COLUMNAR_FORMATS:
-            raise CorpusError(f"{path}: format {fmt!r} is not columnar; use iter_batches.")
-        for batch in read_columnar_batches(path, fmt, spec, file_label(path, base), stats):
+        for batch in read_record_batches(path, fmt, spec, file_label(path, base), stats):
             total += batch.num_rows
             if split is not None and batch.num_rows:
                 mask = split_mask(batch.column(1).to_pylist(), config.corpus.val_fraction, split)
@@ -188,6 +192,11 @@ def files_fingerprint(config: ProjectConfig) -> dict[str, str]:
         for path, fmt in files:
             targets = sorted(path.glob("*.arrow")) if fmt == "hf" else [path]
             for target in targets:
+                if is_remote(target):
+                    from mixtures.storage import stamp
+
+                    digest.update(f"{target}\0{stamp(target)}\n".encode())
+                    continue
                 stat = target.stat()
                 digest.update(f"{target}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         out[source.name] = digest.hexdigest()

@@ -1,6 +1,9 @@
 """Stream documents out of one file, whatever its format, with errors that name file and line.
 
-Every reader yields :class:`Document` records one at a time and never holds a whole file.
+Every reader yields :class:`Document` records one at a time and never holds a whole file; files
+on object storage (:class:`upath.UPath`) are streamed through :mod:`mixtures.storage`. The
+``*_batches`` readers give the same rows as Arrow record batches, without a Python object per
+document where the input allows.
 Bad records (malformed JSON, non-UTF-8 bytes, a missing or non-string text field) either stop
 the read with a :class:`CorpusError` (policy ``"fail"``) or are skipped and counted in
 :class:`ReadStats` (policy ``"skip"``).
@@ -8,6 +11,7 @@ the read with a :class:`CorpusError` (policy ``"fail"``) or are skipped and coun
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -19,6 +23,7 @@ from typing import NamedTuple
 from mixtures.errors import CorpusError
 
 PARQUET_BATCH_ROWS = 2048
+JSONL_BLOCK_BYTES = 4 << 20  # bytes of JSON lines parsed by Arrow at once
 
 
 class Document(NamedTuple):
@@ -70,15 +75,43 @@ def _utf8(raw: bytes, where: str) -> str:
         ) from None
 
 
+def is_remote(path) -> bool:
+    """Whether ``path`` is a :class:`upath.UPath` on object storage (not a local file)."""
+    return getattr(path, "protocol", "") not in ("", "file", "local")
+
+
+def _open_raw(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, streamed (local files directly, URLs through mixtures.storage)."""
+    if not is_remote(path):
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    from mixtures import storage
+
+    return storage.open_read(path)
+
+
+class _OwningGzip(gzip.GzipFile):
+    """A gzip reader that closes the stream it reads from."""
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def _open_binary(path: Path, fmt: str) -> io.BufferedIOBase:
+    raw = _open_raw(path)
     if fmt == "jsonl.gz":
-        return gzip.open(path, "rb")
+        return _OwningGzip(raw)
     if fmt == "jsonl.zst":
         import zstandard
 
-        raw = open(path, "rb")  # noqa: SIM115 - closed through the returned reader
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-    return open(path, "rb")  # noqa: SIM115
+    return raw
 
 
 def _record_fields(record: dict, spec: ReadSpec, where: str, stats: ReadStats) -> tuple[str, str] | None:
@@ -102,39 +135,45 @@ def read_jsonl(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStat
     """JSON lines (plain, gzip or zstd): one object per line; blank lines are ignored."""
     try:
         with _open_binary(path, fmt) as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                where = f"{path} line {lineno}"
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    if spec.on_bad_line == "skip":
-                        stats.skip(f"{where}: not valid UTF-8")
-                        continue
-                    _utf8(raw, where)
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    _bad(spec, stats, f"{where}: malformed JSON ({exc.msg} at column {exc.colno})")
-                    continue
-                if not isinstance(record, dict):
-                    _bad(spec, stats, f"{where}: expected a JSON object, got {type(record).__name__}")
-                    continue
-                fields = _record_fields(record, spec, where, stats)
-                if fields is None:
-                    continue
-                text, doc_id = fields
-                yield Document(doc_id or f"{label}:{lineno}", text, label, lineno)
+            yield from _jsonl_lines(fh, path, spec, label, stats)
     except CorpusError:
         raise
     except Exception as exc:  # gzip/zstd raise several types for a damaged or truncated file
         raise CorpusError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc}); is the file complete?") from None
 
 
+def _jsonl_lines(fh, path: Path, spec: ReadSpec, label: str, stats: ReadStats, first_line: int = 0) -> Iterator[Document]:
+    """The documents of JSON lines read from ``fh`` whose first line is ``first_line + 1``."""
+    for lineno, raw in enumerate(fh, start=first_line + 1):
+        if not raw.strip():
+            continue
+        where = f"{path} line {lineno}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if spec.on_bad_line == "skip":
+                stats.skip(f"{where}: not valid UTF-8")
+                continue
+            _utf8(raw, where)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _bad(spec, stats, f"{where}: malformed JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(record, dict):
+            _bad(spec, stats, f"{where}: expected a JSON object, got {type(record).__name__}")
+            continue
+        fields = _record_fields(record, spec, where, stats)
+        if fields is None:
+            continue
+        text, doc_id = fields
+        yield Document(doc_id or f"{label}:{lineno}", text, label, lineno)
+
+
 def read_text(path: Path, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:
     """A plain-text file is one document; its id is the file's path."""
-    raw = path.read_bytes()
+    with _open_raw(path) as fh:
+        raw = fh.read()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -153,19 +192,22 @@ def _arrow_batches(path: Path, fmt: str, columns: list[str]) -> Iterator:
     import pyarrow.parquet as pq
 
     if fmt == "parquet":
-        pf = pq.ParquetFile(path)
-        missing = [c for c in columns if c not in pf.schema_arrow.names]
-        if missing:
-            raise CorpusError(
-                f"{path}: no column(s) {missing} (columns: {pf.schema_arrow.names}); set the domain's text_field/id_field."
-            )
-        yield from pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
+        with contextlib.ExitStack() as stack:
+            pf = pq.ParquetFile(stack.enter_context(_open_raw(path)) if is_remote(path) else path)
+            missing = [c for c in columns if c not in pf.schema_arrow.names]
+            if missing:
+                raise CorpusError(
+                    f"{path}: no column(s) {missing} (columns: {pf.schema_arrow.names}); "
+                    "set the domain's text_field/id_field."
+                )
+            yield from pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
         return
     files = sorted(path.glob("*.arrow"))
     if not files:
         raise CorpusError(f"{path}: a Hugging Face dataset folder without .arrow files; save it with save_to_disk.")
+    remote = is_remote(path)
     for arrow_file in files:
-        with pa.memory_map(str(arrow_file)) as source:
+        with (_open_raw(arrow_file) if remote else pa.memory_map(str(arrow_file))) as source:
             reader = pa.ipc.open_stream(source)
             missing = [c for c in columns if c not in reader.schema.names]
             if missing:
@@ -292,6 +334,115 @@ def read_columnar_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stat
         raise
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise CorpusError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc}).") from None
+
+
+_WHITESPACE = None  # bytes that str.strip() removes, as a NumPy table (made on first use)
+
+
+def _nonblank_lines(data: bytes):
+    """Line numbers (0-based, within ``data``) of the lines that are not only whitespace."""
+    import numpy as np
+
+    global _WHITESPACE
+    if _WHITESPACE is None:
+        table = np.zeros(256, dtype=bool)
+        table[list(b" \t\n\r\x0b\x0c")] = True
+        _WHITESPACE = table
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if not len(raw) or raw[-1] != 10:
+        ends = np.append(ends, len(raw))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    solid = np.concatenate([[0], np.cumsum(~_WHITESPACE[raw], dtype=np.int64)])
+    return np.flatnonzero(solid[ends] - solid[starts] > 0), len(ends)
+
+
+def _jsonl_block_batch(data: bytes, first_line: int, spec: ReadSpec, label: str):
+    """One block of whole JSON lines parsed by Arrow into (text, doc_id, source, line), or ``None``
+    when the block needs the per-line rules (bad lines, non-string fields, nulls, ...)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    fields = [(spec.text_field, pa.large_string())] + ([(spec.id_field, pa.string())] if spec.id_field else [])
+    try:
+        table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                             parse_options=pj.ParseOptions(explicit_schema=pa.schema(fields),
+                                                           unexpected_field_behavior="ignore"))
+    except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
+        return None
+    lines, _ = _nonblank_lines(data)
+    if table.num_rows != len(lines) or any(table.column(i).null_count for i in range(table.num_columns)):
+        return None
+    numbers = (lines + first_line + 1).astype(np.int64)
+    text = table.column(0).combine_chunks()
+    try:  # Arrow's JSON reader does not check UTF-8: a bad byte goes the per-line way
+        for i in range(table.num_columns):
+            table.column(i).validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    if spec.id_field:
+        doc_ids = table.column(1).combine_chunks()
+    else:
+        doc_ids = strings_to_arrow([f"{label}:{n}" for n in numbers.tolist()])
+    return pa.RecordBatch.from_arrays([text, doc_ids, repeated_string(label, len(numbers)), numpy_to_arrow(numbers)],
+                                      names=["text", "doc_id", "source", "line"])
+
+
+def _documents_batch(docs: list[Document]):
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays([
+        pa.array([d.text for d in docs], type=pa.large_string()),
+        pa.array([d.doc_id for d in docs], type=pa.string()),
+        pa.array([d.source for d in docs], type=pa.string()),
+        pa.array([d.line for d in docs], type=pa.int64()),
+    ], names=["text", "doc_id", "source", "line"])
+
+
+def read_jsonl_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator:
+    """What :func:`read_jsonl` reads, as Arrow record batches: blocks of whole lines parsed by
+    Arrow's JSON reader (no Python object per document); a block Arrow cannot take as is (a bad
+    line, a non-string text, a missing field, a number as id) goes through :func:`read_jsonl`'s
+    per-line rules, so both give the same rows, errors and skip counts."""
+    try:
+        with _open_binary(path, fmt) as fh:
+            pending = b""
+            line = 0  # lines before the current block
+            while True:
+                block = fh.read(JSONL_BLOCK_BYTES)
+                data = pending + block
+                if block:
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:
+                        pending = data
+                        continue
+                    data, pending = data[:cut], data[cut:]
+                else:
+                    pending = b""
+                if data:
+                    batch = _jsonl_block_batch(data, line, spec, label)
+                    if batch is None:
+                        docs = list(_jsonl_lines(io.BytesIO(data), path, spec, label, stats, line))
+                        batch = _documents_batch(docs)
+                    if batch.num_rows:
+                        yield batch
+                    line += _nonblank_lines(data)[1]
+                if not block:
+                    return
+    except CorpusError:
+        raise
+    except Exception as exc:  # gzip/zstd raise several types for a damaged or truncated file
+        raise CorpusError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc}); is the file complete?") from None
+
+
+def read_record_batches(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator:
+    """The documents of :func:`read_file` as Arrow record batches (``text``, ``doc_id``, ``source``, ``line``)."""
+    if fmt in COLUMNAR_FORMATS:
+        return read_columnar_batches(path, fmt, spec, label, stats)
+    if fmt in ("jsonl", "jsonl.gz", "jsonl.zst"):
+        return read_jsonl_batches(path, fmt, spec, label, stats)
+    return (_documents_batch([doc]) for doc in read_file(path, fmt, spec, label, stats))
 
 
 def read_file(path: Path, fmt: str, spec: ReadSpec, label: str, stats: ReadStats) -> Iterator[Document]:

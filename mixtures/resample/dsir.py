@@ -17,7 +17,9 @@ Raw texts come as a *stream factory*: a callable returning a fresh iterable of t
 (pyarrow string arrays or lists of str) in the same order every call; positions in that
 order identify documents. :func:`dsir_select` reads and featurizes the stream once, keeping
 the hashed n-grams in an on-disk :class:`FeatureCache` (about 0.7 bytes per text byte) for
-scoring and for the KL. Memory holds per-document numbers only, never the texts.
+scoring and for the KL, or (``cache_dir=False``) featurizes it again on each pass
+(:class:`StreamFeatures`); both give the same n-grams to the same scoring code. Memory holds
+per-document numbers only, never the texts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,22 +107,14 @@ def _chunk_counts(texts: pa.Array) -> np.ndarray:
     return hashed_ngrams(texts, _WORKER["buckets"]).counts()
 
 
-def _chunk_scores(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    grams = hashed_ngrams(texts, _WORKER["buckets"])
-    return grams.doc_sums(_WORKER["log_ratio"]), grams.words, grams.n_bytes
+def _chunk_ngrams(texts: pa.Array) -> NgramBatch:
+    return hashed_ngrams(texts, _WORKER["buckets"])
 
 
 def _chunk_features(texts: pa.Array) -> tuple:
     grams = hashed_ngrams(texts, _WORKER["buckets"])
     dtype = FeatureCache.dtype_for(_WORKER["buckets"])
     return grams.counts(), grams.words, grams.n_bytes, grams.unigram.astype(dtype), grams.bigram.astype(dtype)
-
-
-def _chunk_selected_counts(item: tuple[pa.Array, np.ndarray]) -> np.ndarray:
-    texts, keep = item
-    if not keep.any():
-        return np.zeros(_WORKER["buckets"], dtype=np.int64)
-    return hashed_ngrams(texts.filter(pa.array(keep)), _WORKER["buckets"]).counts()
 
 
 # -- fitting -----------------------------------------------------------------------------------
@@ -197,14 +192,6 @@ class ImportanceModel:
         """KL(target || distribution of ``counts``): lower is closer to the target."""
         return kl_divergence(self.target_counts, counts, self.smoothing)
 
-    def to_npz(self, path) -> None:
-        np.savez(path, raw_counts=self.raw_counts, target_counts=self.target_counts, smoothing=self.smoothing)
-
-    @classmethod
-    def from_npz(cls, path) -> ImportanceModel:
-        with np.load(path) as data:
-            return cls(data["raw_counts"], data["target_counts"], float(data["smoothing"]))
-
 
 def fit_importance(
     raw: Iterable[TextBatch] | np.ndarray,
@@ -246,11 +233,30 @@ class Scores:
 
 def score_documents(model: ImportanceModel, batches: Iterable[TextBatch], n_jobs: int | None = 1) -> Scores:
     """Log importance weights of every document of a stream, in stream order."""
-    parts = list(ordered_map(_chunk_scores, text_chunks(batches), n_jobs, _set_worker_state, (model.buckets, model.log_ratio), THREADS))
+    return score_features(model, StreamFeatures(lambda: batches, model.buckets, n_jobs))
+
+
+def score_features(model: ImportanceModel, features: StreamFeatures | FeatureCache) -> Scores:
+    """Log importance weights, tokens and bytes of every document, from its n-grams."""
+    if features.buckets != model.buckets:
+        raise DsirError(f"the features have {features.buckets} buckets, the model {model.buckets}.")
+    parts = [(grams.doc_sums(model.log_ratio), grams.words, grams.n_bytes) for grams in features.batches()]
     if not parts:
         empty = np.zeros(0)
         return Scores(empty, empty.astype(np.int64), empty.astype(np.int64))
     return Scores(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def selected_counts(features: StreamFeatures | FeatureCache, selected: np.ndarray) -> np.ndarray:
+    """Bucket counts of the documents flagged in ``selected`` (bool per stream position)."""
+    total = np.zeros(features.buckets, dtype=np.int64)
+    position = 0
+    for grams in features.batches():
+        keep = selected[position: position + len(grams)]
+        if keep.any():
+            total += grams.counts(keep)
+        position += len(grams)
+    return total
 
 
 def gumbel_top_k(
@@ -289,21 +295,21 @@ def gumbel_top_k(
     return candidates[top[order]].astype(np.int64)
 
 
-def selected_counts(
-    model: ImportanceModel, batches: Iterable[TextBatch], selected: np.ndarray, n_jobs: int | None = 1
-) -> np.ndarray:
-    """Bucket counts of the documents flagged in ``selected`` (bool per stream position)."""
+class StreamFeatures:
+    """Hashed n-grams of a stream, featurized again on every pass (nothing on disk).
 
-    def items() -> Iterator[tuple[pa.Array, np.ndarray]]:
-        position = 0
-        for chunk in text_chunks(batches):
-            yield chunk, selected[position: position + len(chunk)]
-            position += len(chunk)
+    ``stream`` is a stream factory (see the module); :meth:`batches` gives the same
+    :class:`~mixtures.resample.ngrams.NgramBatch` objects :class:`FeatureCache` gives back.
+    """
 
-    total = np.zeros(model.buckets, dtype=np.int64)
-    for counts in ordered_map(_chunk_selected_counts, items(), n_jobs, _set_worker_state, (model.buckets,), THREADS):
-        total += counts
-    return total
+    def __init__(self, stream: TextStream, buckets: int, n_jobs: int | None = 1) -> None:
+        self.stream = stream
+        self.buckets = buckets
+        self.n_jobs = n_jobs
+
+    def batches(self) -> Iterator[NgramBatch]:
+        return ordered_map(_chunk_ngrams, text_chunks(self.stream()), self.n_jobs, _set_worker_state,
+                           (self.buckets,), THREADS)
 
 
 class FeatureCache:
@@ -393,29 +399,6 @@ def featurize_to_cache(
     return total
 
 
-def score_cached(model: ImportanceModel, cache: FeatureCache) -> Scores:
-    """:func:`score_documents` from a feature cache (no text is read)."""
-    if cache.buckets != model.buckets:
-        raise DsirError(f"the cache has {cache.buckets} buckets, the model {model.buckets}.")
-    parts = [(grams.doc_sums(model.log_ratio), grams.words, grams.n_bytes) for grams in cache.batches()]
-    if not parts:
-        empty = np.zeros(0)
-        return Scores(empty, empty.astype(np.int64), empty.astype(np.int64))
-    return Scores(*(np.concatenate(column) for column in zip(*parts)))
-
-
-def cached_selected_counts(cache: FeatureCache, selected: np.ndarray) -> np.ndarray:
-    """Bucket counts of the documents flagged in ``selected``, from a feature cache."""
-    total = np.zeros(cache.buckets, dtype=np.int64)
-    position = 0
-    for grams in cache.batches():
-        keep = selected[position: position + len(grams)]
-        if keep.any():
-            total += grams.counts(keep)
-        position += len(grams)
-    return total
-
-
 def stable_seed(seed: int, *names: str) -> int:
     """A seed derived from ``seed`` and names (e.g. a domain), the same on every machine."""
     key = "\0".join(names).encode("utf-8")
@@ -497,15 +480,11 @@ def dsir_select(
     """
     if min_length < 0:
         raise DsirError(f"min_length is {min_length}; it must be >= 0.")
-    if cache_dir is False:
-        return _select_uncached(raw, target, k, buckets, min_length, seed, smoothing, n_jobs, raw_fraction,
-                                measure_kl, model)
-    with tempfile.TemporaryDirectory(prefix="dsir-", dir=cache_dir or None) as folder:
-        cache = FeatureCache(folder, model.buckets if model is not None else buckets)
-        raw_counts = featurize_to_cache(raw(), cache, n_jobs, raw_fraction, seed)
+    with _raw_features(raw, model.buckets if model is not None else buckets, n_jobs, raw_fraction, seed,
+                       cache_dir, need_counts=model is None) as (features, raw_counts):
         if model is None:
             model = fit_importance(raw_counts, target, buckets, smoothing, n_jobs)
-        scores = score_cached(model, cache)
+        scores = score_features(model, features)
         eligible = scores.eligible(min_length)
         indices = gumbel_top_k(scores.log_weight, k, seed, eligible)
         selection = DsirSelection(indices, scores, min_length, int((~eligible).sum()), seed, model)
@@ -513,21 +492,20 @@ def dsir_select(
             mask = np.zeros(len(scores), dtype=bool)
             mask[indices] = True
             selection.kl_raw = model.kl_from_target(model.raw_counts)
-            selection.kl_selected = model.kl_from_target(cached_selected_counts(cache, mask))
+            selection.kl_selected = model.kl_from_target(selected_counts(features, mask))
     return selection
 
 
-def _select_uncached(raw, target, k, buckets, min_length, seed, smoothing, n_jobs, raw_fraction, measure_kl,
-                     model) -> DsirSelection:
-    if model is None:
-        model = fit_importance(raw(), target, buckets, smoothing, n_jobs, raw_fraction, seed)
-    scores = score_documents(model, raw(), n_jobs)
-    eligible = scores.eligible(min_length)
-    indices = gumbel_top_k(scores.log_weight, k, seed, eligible)
-    selection = DsirSelection(indices, scores, min_length, int((~eligible).sum()), seed, model)
-    if measure_kl:
-        mask = np.zeros(len(scores), dtype=bool)
-        mask[indices] = True
-        selection.kl_raw = model.kl_from_target(model.raw_counts)
-        selection.kl_selected = model.kl_from_target(selected_counts(model, raw(), mask, n_jobs))
-    return selection
+@contextmanager
+def _raw_features(raw: TextStream, buckets: int, n_jobs: int | None, fraction: float, seed: int,
+                  cache_dir: str | Path | None | bool, need_counts: bool) -> Iterator[tuple]:
+    """The raw stream's features (cached in a temporary folder, or re-featurized per pass when
+    ``cache_dir`` is ``False``) and its bucket counts (``None`` when not needed)."""
+    if cache_dir is False:
+        counts = ngram_counts(raw(), buckets, n_jobs, fraction, seed) if need_counts else None
+        yield StreamFeatures(raw, buckets, n_jobs), counts
+        return
+    with tempfile.TemporaryDirectory(prefix="dsir-", dir=cache_dir or None) as folder:
+        cache = FeatureCache(folder, buckets)
+        counts = featurize_to_cache(raw(), cache, n_jobs, fraction, seed)
+        yield cache, counts

@@ -1,10 +1,11 @@
 """Hand the materialized dataset to training stacks.
 
-- Megatron-style blends: ``--data-path W1 PREFIX1 W2 PREFIX2 ...`` with each shard weighted by
+- Megatron-style blends: ``--data-path W1 PREFIX1 W2 PREFIX2 ...`` with each text shard weighted by
   its share of the dataset's text bytes (the shards are already mixed, so this consumes them
   evenly). Megatron reads its own indexed format: convert each shard first, e.g. with
   ``tools/preprocess_data.py --input shard-00000.jsonl --output-prefix shard-00000 --json-keys text``,
-  which writes ``shard-00000_text_document.{bin,idx}``: the prefixes listed here.
+  which writes ``shard-00000_text_document.{bin,idx}``: the prefixes listed here. The ``megatron``
+  output format writes the indexed files itself (one per domain, with its own blend).
 - Hugging Face ``datasets``: the shard files in order, for ``load_dataset("parquet" | "json", data_files=...)``.
 
 Mixture-level exports (a blend over per-domain datasets, HF interleave probabilities, YAML) are in
@@ -13,13 +14,14 @@ Mixture-level exports (a blend over per-domain datasets, HF interleave probabili
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
-def load_manifest(folder: str | Path) -> dict:
-    """The ``manifest.json`` of a materialized dataset folder."""
-    return json.loads((Path(folder) / "manifest.json").read_text())
+def read_dataset_manifest(folder: str | Path) -> dict:
+    """The ``manifest.json`` of a materialized dataset (a local folder or a URL)."""
+    from mixtures import storage
+
+    return storage.read_json(storage.join(folder, "manifest.json"))
 
 
 def blend_weights(manifest: dict) -> list[tuple[float, str]]:
@@ -57,10 +59,7 @@ def parse_blend(text: str) -> list[tuple[float, str]]:
 
 
 def hf_data_files(manifest: dict, folder: str | Path) -> list[str]:
-    """The shard files in order, as absolute paths, for ``datasets.load_dataset``."""
-    return [str((Path(folder) / s["path"]).resolve()) for s in manifest["shards"]]
+    """The shard files in order (absolute paths, or URLs), for ``datasets.load_dataset``."""
+    from mixtures import storage
 
-
-def hf_builder(manifest: dict) -> str:
-    """The ``datasets`` builder name for the shards' format: ``parquet`` or ``json``."""
-    return "parquet" if manifest["format"] == "parquet" else "json"
+    return [storage.join(storage.url_of(folder), s["path"]) for s in manifest["shards"]]

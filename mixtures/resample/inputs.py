@@ -1,4 +1,4 @@
-"""What a materialization reads besides the domains: DSIR target texts and the corpus fingerprint."""
+"""What a materialization reads: the domains' documents, DSIR target texts and the corpus fingerprint."""
 
 from __future__ import annotations
 
@@ -11,6 +11,38 @@ from mixtures.config import ProjectConfig
 from mixtures.errors import ConfigError
 
 BATCH_DOCS = 1024
+
+
+class ConfigReader:
+    """Batches of a domain's documents through the project's corpus layer (picklable)."""
+
+    def __init__(self, config, split: str | None = "train", batch_docs: int | None = None) -> None:
+        self.config = config
+        self.split = split
+        self.batch_docs = batch_docs
+
+    def __call__(self, domain: str) -> Iterator[list]:
+        from mixtures.corpus import iter_batches
+
+        return iter_batches(self.config, domain, self.split, self.batch_docs)
+
+    def record_batches(self, domain: str) -> Iterator | None:
+        """The same documents as Arrow tables of the same sizes (no Python object per document
+        where the format allows: parquet, Hugging Face folders, JSON lines)."""
+        from mixtures.corpus.domains import iter_record_batches
+
+        return iter_record_batches(self.config, domain, self.split, self.batch_docs)
+
+    def input_bytes(self, domain: str) -> int:
+        """Bytes of the domain's files (to start the largest domains first)."""
+        from mixtures import storage
+        from mixtures.corpus import domain_files
+
+        total = 0
+        for path, _ in domain_files(self.config, domain):
+            files = storage.find(path) if storage.isdir(path) else [path]
+            total += sum(storage.size(f) for f in files)
+        return total
 
 
 def dsir_target_batches(config: ProjectConfig, paths: list[str] | None = None) -> Iterator[list[str]]:

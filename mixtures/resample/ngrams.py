@@ -109,11 +109,6 @@ class NgramBatch:
     def __len__(self) -> int:
         return len(self.words)
 
-    @property
-    def n_ngrams(self) -> np.ndarray:
-        """Unigrams plus bigrams of each text (``2 * words - 1``, 0 for an empty text)."""
-        return np.maximum(2 * self.words - 1, 0)
-
     def counts(self, docs: np.ndarray | None = None) -> np.ndarray:
         """Bucket counts (int64) summed over the batch, or over the texts flagged in ``docs``."""
         unigram, bigram = self.unigram, self.bigram

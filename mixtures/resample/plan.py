@@ -156,13 +156,6 @@ class Plan:
     def n_shards(self) -> int:
         return len(self.shard_starts) - 1
 
-    def shard_of(self, slots: np.ndarray) -> np.ndarray:
-        """The shard of each slot."""
-        return np.searchsorted(self.shard_starts, slots, side="right") - 1
-
-    def shard_rows(self, shard: int) -> int:
-        return int(self.shard_starts[shard + 1] - self.shard_starts[shard])
-
     def shard_draws(self, domain: str, shard: int) -> slice:
         """The range of a domain's draws (kept in slot order) that fall into ``shard``."""
         slots = self.domains[domain].slots
