@@ -71,6 +71,7 @@ def _configs(tmp_path: Path, s3, prefix: str):
     make_corpus(root)
     _upload(s3, root, BUCKET, prefix)
     local = corpus_config(root)
+    local["corpus"] = {**local.get("corpus", {}), "val_fraction": 0.2}  # every small domain gets validation documents
     remote = json.loads(json.dumps(local))
     for source in [*local["domains"], *local["target"]["sets"]]:
         source["paths"] = [str(root / p) for p in source["paths"]]
