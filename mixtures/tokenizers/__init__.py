@@ -16,14 +16,11 @@ import hashlib
 import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from mixtures.registry import Registry
-
-if TYPE_CHECKING:
-    from mixtures.config import ProjectConfig
 
 
 @runtime_checkable
@@ -102,13 +99,13 @@ def fit_byte_counts(counts: np.ndarray, total: int) -> np.ndarray:
     return counts.astype(np.uint16)
 
 
-def tokenizer_name(config: ProjectConfig) -> str:
+def tokenizer_name(config: Any) -> str:
     """The registry name ``corpus.tokenizer`` stands for (``"hf"`` for ``{hf: {path: ...}}``)."""
     choice = config.corpus.tokenizer
     return choice if isinstance(choice, str) else "hf"
 
 
-TokenizerFactory = Callable[["ProjectConfig"], Tokenizer]
+TokenizerFactory = Callable[[Any], Tokenizer]  # a ProjectConfig -> its tokenizer (this module cannot import config)
 TOKENIZERS: Registry[TokenizerFactory] = Registry("tokenizer", field="corpus.tokenizer")
 TOKENIZERS.add("bytes", lambda config: ByteTokenizer())
 
@@ -116,7 +113,7 @@ TOKENIZERS.add("bytes", lambda config: ByteTokenizer())
 def _lazy(module: str, function: str) -> TokenizerFactory:
     """A factory that imports its backend module when first called (keeps this module import-light)."""
 
-    def factory(config: ProjectConfig) -> Tokenizer:
+    def factory(config: Any) -> Tokenizer:
         return getattr(importlib.import_module(module), function)(config)
 
     factory.__qualname__ = f"{module}.{function}"
@@ -127,12 +124,12 @@ TOKENIZERS.add("bpe", _lazy("mixtures.tokenizers.bpe", "bpe_tokenizer"))
 TOKENIZERS.add("hf", _lazy("mixtures.tokenizers.hf", "hf_tokenizer"))
 
 
-def project_tokenizer(config: ProjectConfig) -> Tokenizer:
+def project_tokenizer(config: Any) -> Tokenizer:
     """The tokenizer ``config.corpus.tokenizer`` names (``bpe`` is trained on first use, then reused)."""
     return TOKENIZERS.get(tokenizer_name(config))(config)
 
 
-def tokenizer_file(config: ProjectConfig) -> Path | None:
+def tokenizer_file(config: Any) -> Path | None:
     """The tokenizer's file (``tokenizer.json``) for ``bpe`` and ``hf``, ``None`` for ``bytes``.
 
     What a pipeline logs as an MLflow artifact and hands to the command trainer."""
