@@ -25,6 +25,7 @@ from mixtures.resample.materialize import (
 from mixtures.resample.materialize.driver import with_tokenizer
 from mixtures.tokenizers import project_tokenizer
 from mixtures.resample.parallel import ordered_map
+from mixtures.storage import isfile, read_json
 from resources.project import ProjectResource
 
 DATASET_DIR = DATASET
@@ -33,9 +34,9 @@ DATASET_DIR = DATASET
 def dataset_keys(config) -> list[str]:
     """The dataset's partitions: the optimal mixture's domains with weight > 0."""
     path = project_file(config, OPTIMAL_MIXTURE)
-    if not path.is_file():
+    if not isfile(path):
         return []
-    return [d for d, w in json.loads(path.read_text())["weights"].items() if w > 0]
+    return [d for d, w in read_json(path)["weights"].items() if w > 0]
 
 
 def dataset_request(config, optimal: dict) -> Request:
