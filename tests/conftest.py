@@ -44,3 +44,20 @@ def mlflow_uri(tmp_path, _migrated_mlflow_db) -> str:
     shutil.copy(_migrated_mlflow_db, target)
     return f"sqlite:///{target}"
 
+
+
+@pytest.fixture(scope="session")
+def local_pipeline(tmp_path_factory, _migrated_mlflow_db):
+    """One finished pipeline of the engine tests' config with the local launcher, shared by the tests that read it
+    (the pipeline test, and the Slurm test's bitwise reference): ``(root, config path, env, first run)``."""
+    import shutil
+
+    from tests.engine_support import LOCAL_PIPELINE, cli_env, engine_config, run_cli
+
+    root = tmp_path_factory.mktemp("local-pipeline")
+    shutil.copy(_migrated_mlflow_db, root / "mlflow.db")
+    config = engine_config(root, f"sqlite:///{root / 'mlflow.db'}", **LOCAL_PIPELINE)
+    env = cli_env(root)
+    done = run_cli(config, env, "--out", str(root / "out"))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return root, config, env, done

@@ -14,6 +14,9 @@ import yaml
 from tests.pipeline_config import tiny_pipeline_config
 
 REPO = Path(__file__).resolve().parents[1]
+# The shared local pipeline (conftest's ``local_pipeline``): proxies long enough (a few seconds of training) that a
+# test can cancel a Slurm job after its first checkpoint and compare with these runs.
+LOCAL_PIPELINE = {"proxy_tokens": 120_000, "eval_points": 3}
 
 
 def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 40_000, eval_points: int = 2,

@@ -25,5 +25,5 @@ def tiny_pipeline_config(root: Path, mlflow_uri: str) -> dict:
     cfg["constraints"] = {"max_epochs": 50}
     cfg["optimize"] = {"solver": "slsqp", "tokens": 20000}
     cfg["validation"] = {"scale": {"model": "micro", "tokens": 24000}, "seeds": [0, 1]}
-    cfg["dataset"] = {"size": 8000, "unit": "bytes", "shard_mb": 0.004}
+    cfg["dataset"] = {"size": 8000, "unit": "bytes", "shard_mb": 0.004, "split_documents": 1000}
     return cfg

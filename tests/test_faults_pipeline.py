@@ -102,12 +102,21 @@ def test_kill_9_of_the_cli_stops_every_process_of_the_run(tmp_path, _migrated_ml
     _assert_all_stopped(root, env)
 
 
-def test_two_first_runs_at_once_share_the_folder(tmp_path, _migrated_mlflow_db):
-    root, config, env = _project(tmp_path, _migrated_mlflow_db)
+@pytest.fixture(scope="module")
+def two_first_runs(tmp_path_factory, _migrated_mlflow_db):
+    """Two ``mixtures run`` started together in one empty folder (its own copy of the corpus, which the idle-daemon
+    test then changes): ``(root, config, env, [(returncode, output), ...])``."""
+    root, config, env = _project(tmp_path_factory.mktemp("two"), _migrated_mlflow_db, own_corpus=True)
     first, second = run_cli(config, env, background=True), run_cli(config, env, background=True)
     outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
-    for process, out in zip((first, second), outputs, strict=True):
-        assert process.returncode == 0 and "Traceback" not in out, out[-3000:]
+    return root, config, env, [(p.returncode, out) for p, out in zip((first, second), outputs, strict=True)]
+
+
+def test_two_first_runs_at_once_share_the_folder(two_first_runs):
+    root, config, env, results = two_first_runs
+    for code, out in results:
+        assert code == 0 and "Traceback" not in out, out[-3000:]
+    outputs = [out for _, out in results]
     assert any("waiting for it to finish" in out for out in outputs)
     waited = next(out for out in outputs if "waiting for it to finish" in out)
     assert "proxy_job: all 4 runs reused" in waited and "validation_job: all" in waited
@@ -115,15 +124,12 @@ def test_two_first_runs_at_once_share_the_folder(tmp_path, _migrated_mlflow_db):
     proxy = mlflow_runs(uri, "pipeline-test", "proxy_run")
     validation = mlflow_runs(uri, "pipeline-test", "validation_run")
     assert len(proxy) == len({r.info.run_name for r in proxy}) == 4  # each run trained and logged once
-    assert len(validation) == len({r.info.run_name for r in validation})
-    again = run_cli(config, env)  # and the folder stays usable
-    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert len(validation) == len({r.info.run_name for r in validation})  # and the second run used the folder
 
 
-def test_an_idle_daemon_launches_nothing_until_a_domain_file_changes(tmp_path, _migrated_mlflow_db):
-    root, config, env = _project(tmp_path, _migrated_mlflow_db, own_corpus=True)
-    done = run_cli(config, env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+def test_an_idle_daemon_launches_nothing_until_a_domain_file_changes(two_first_runs):
+    root, config, env, results = two_first_runs
+    assert all(code == 0 for code, _ in results)  # a finished folder
     home = Path(env["DAGSTER_HOME"])
     os.environ["DAGSTER_HOME"], previous = str(home), os.environ.get("DAGSTER_HOME")
     daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w",

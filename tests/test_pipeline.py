@@ -7,29 +7,22 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import dagster as dg
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.engine_support import cli_env, engine_config, run_cli
+from tests.engine_support import run_cli
 from tests.pipeline_config import DOMAINS
 
 pytestmark = pytest.mark.slow
 
 
-def test_whole_pipeline_runs_every_training_as_a_partition(tmp_path, _migrated_mlflow_db, monkeypatch):
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(_migrated_mlflow_db, root / "mlflow.db")
+def test_whole_pipeline_runs_every_training_as_a_partition(local_pipeline, monkeypatch):
+    root, config, env, first = local_pipeline
     mlflow_uri = f"sqlite:///{root / 'mlflow.db'}"
-    config = engine_config(root, mlflow_uri)
-    env = cli_env(root)
-    out = tmp_path / "out"
-    first = run_cli(config, env, "--out", str(out))
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    out = root / "out"
     assert "validation.json:" in first.stdout and "report.html:" in first.stdout  # the verdict's files are named
     stores = root / ".mixtures" / "runs"
     stamps = {p: p.stat().st_mtime_ns for p in stores.glob("*/*/result.parquet")}
@@ -87,4 +80,4 @@ def test_whole_pipeline_runs_every_training_as_a_partition(tmp_path, _migrated_m
     assert {f"w_{d}" for d in DOMAINS} <= set(proxy.data.params) and proxy.data.params["threads"] == "1"
     assert proxy.data.tags["dagster.partition"] == proxy.info.run_name
     history = client.get_metric_history(proxy.info.run_id, "loss_docs")
-    assert len(history) == 2  # two eval points along D
+    assert len(history) == 3  # three eval points along D
