@@ -1,4 +1,5 @@
-"""The proxy-run table: one row per run and eval point, in the wide format of DESIGN.md.
+"""The proxy-run table: one row per run and eval point, in the wide format (README: "Laws, optimizer and
+dataset on their own").
 
 Columns: ``run_id``, ``w_<domain>`` for every training domain, ``n_params`` (N), ``n_tokens`` (D),
 ``seed``, ``trainer``, ``loss_<domain>`` for every evaluation domain, and optionally

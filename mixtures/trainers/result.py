@@ -69,7 +69,7 @@ def run_rows(
     trainer: str,
     loss_unit: str = BITS_PER_BYTE,
 ) -> pd.DataFrame:
-    """The run's rows in the wide format of CONVENTIONS.md, one per eval point.
+    """The run's rows in the wide run-table format (:mod:`mixtures.runs_table`), one per eval point.
 
     ``evals``: ``[{"step": int, "n_tokens": int, "loss": {name: value}}]``; names without a value
     get an empty (NaN) cell.
