@@ -7,9 +7,7 @@ import pandas as pd
 from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
 from mixtures.evaluation.checks import extrapolation_report
-from mixtures.laws import fit_law
 from mixtures.layout import LAW, project_file
-from mixtures.laws.tracking import log_law
 from mixtures.objective import objective_weights
 from mixtures.plots import predicted_vs_actual
 from mixtures.runs_table import loss_columns
@@ -36,6 +34,9 @@ def _oof_figure(fit, targets: list[str]):
 )
 def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, domain_catalog: pd.DataFrame,
                 project: ProjectResource, tracking: MlflowTracking):
+    from mixtures.laws import fit_law  # here, not at the top: scikit-learn would load in every run worker
+    from mixtures.laws.tracking import log_law
+
     config = project.load()
     targets = [c for c in loss_columns(proxy_results) if proxy_results[c].notna().any()]
     fit = fit_law(proxy_results, targets, law=config.laws.law, folds=config.laws.folds,
