@@ -76,7 +76,7 @@ def optimal_mixture(context: dg.AssetExecutionContext, mixing_laws, domain_catal
                 "decision": {"above_noise_floor": above, "statement": statement,
                              "predicted_gain": baseline_objective - optimum_objective, "best_baseline": baseline},
                 "scale": {"n_params": n_params, "n_tokens": n_tokens},
-                **({"reuse": {"components": result.weights, **plan.to_dict()}} if plan is not None else {})}
+                **({"reuse": {**plan.to_dict(), "optimum_components": result.weights}} if plan is not None else {})}
     atomic_write_json(project_file(config, OPTIMAL_MIXTURE), document)
     yield dg.Output(document, metadata={
         "weights": dg.MetadataValue.json(optimum),
