@@ -30,7 +30,8 @@ def proxy_design(context: dg.AssetExecutionContext, domain_catalog: pd.DataFrame
     plan = decide(config, domain_catalog)
     specs = reuse_runs(config, domain_catalog, plan) if plan is not None else design_runs(config, domain_catalog)
     store = RunStore(config.root)
-    stored = sum(store.finished(s) is not None for s in specs)
+    finished = [store.finished(s) is not None for s in specs]  # before planning: which runs are reused, which new
+    stored = sum(finished)
     changed = store.plan(specs)
     frame = design_frame(specs)
     atomic_write_frame(project_file(config, PROXY_DESIGN), frame)
@@ -47,7 +48,7 @@ def proxy_design(context: dg.AssetExecutionContext, domain_catalog: pd.DataFrame
         "reuse": plan.message() if plan is not None else f"full design (reuse: {config.reuse})",
         "runs_reused": stored,
         "runs_new": len(specs) - stored,
-        "design": table(frame),
+        "design": table(frame.assign(run=["reused" if f else "new" for f in finished])),
         "mixtures_plot": image(mixture_bars(dict(list(weights.items())[:12]), title="design mixtures"), "design mixtures"),
     })
 
