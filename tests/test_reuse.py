@@ -130,6 +130,9 @@ def test_the_design_reuses_after_a_revision_and_not_before(tmp_path):
             assert spec.weights[first] / spec.weights[third] == pytest.approx(0.4 / 0.2)
     save_plan(config, plan)
     assert active_plan(config) == plan
+    save_optimum_catalog(config, changed)  # the reuse's optimum, made from the changed corpus
+    assert decide(config, changed) == plan  # run again on the same corpus: the reuse's design stands
     save_plan(config, None)
+    assert decide(config, changed) is None  # after a full design: the full design stands
     assert active_plan(config) is None
     assert decide(config.model_copy(update={"reuse": "never"}), changed) is None

@@ -42,7 +42,10 @@ def decide(config: ProjectConfig, catalog: pd.DataFrame) -> ReusePlan | None:
     weights, before = previous
     change = detect_change(before, catalog)
     if not change.any:
-        return None  # the same corpus: the full design's stored runs are reused as they are
+        # the corpus the optimum was made from: the design that made it stands (its runs are stored), be it a
+        # reuse (the plan in force) or a full design
+        current = active_plan(config)
+        return current if current is not None and list(current.domains) == config.domain_names else None
     try:
         plan = plan_reuse(weights, change, config.domain_names)
         if not plan.needs_runs:
