@@ -11,7 +11,10 @@
   headline is the best law over (N, D, h); ``power_per_mixture`` (one plain law per mixture) is
   reported beside it on the test rows whose mixture it has seen. Tune on the validation splits
   inside the training sizes, never on the test: ``val_fit_le_310m`` (fit N <= 310M, predict 680M
-  and 937M) and ``val_fit_le_680m`` (fit N <= 680M, predict 937M), reported per scaling law.
+  and 937M) and ``val_fit_le_680m`` (fit N <= 680M, predict 937M), reported per scaling law. Beside the MRE,
+  ``regret_at_1_fit_*``: among the test mixtures at the largest (N, D), how much worse (mean loss) the one the law
+  ranks first is than the best; ``auto_selection``: the family ``auto`` picks on the N <= 937M rows.
+- ``oof_regret_at_1`` (mixinglaws, per family): out-of-fold regret@1 of the Pile-weighted total.
 - fit time: ``fit_law(law="auto")`` (every family, 5-fold CV) on a synthetic 512 runs x 17
   domains table, one target; the peer is RidgeCV alone on the same folds (the floor).
 
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixtures.laws import LAWS, fit_law, score  # noqa: E402
 from mixtures.laws.data import features  # noqa: E402
 from mixtures.laws.families import AUTO, make  # noqa: E402
+from mixtures.laws.metrics import regret_at_1  # noqa: E402
 from mixtures.laws.per_mixture import PerMixturePowerLaw  # noqa: E402
 from mixtures.laws.robust import ConvergenceWarning  # noqa: E402
 from mixtures.laws.synthetic import synthetic_runs  # noqa: E402
@@ -90,6 +94,8 @@ def bench_mixinglaws(data: Path, name: str, families: list[str]) -> dict:
             "chosen": {t[5:]: fit.chosen[t] for t in domains} if family == "auto" else None,
             "total_explicit_aggregation": {k: agg_score[k] for k in ("spearman", "mre")},
             "total_direct_fit": {"spearman": float(d["spearman"]), "mre": float(d["mre"])},
+            # how much worse (Pile-weighted loss) the held-out mixture the law ranks first is than the best one
+            "oof_regret_at_1": round(regret_at_1(at.loc[oof.index, "loss_pile_weighted"], agg), 5),
             "fit_seconds": round(seconds, 2),
         }
     return out
@@ -120,6 +126,7 @@ def bench_dmsl(data: Path, families: list[str]) -> dict:
             if label.startswith("val") and family == "power_per_mixture":
                 continue
             errs, coverage, start = {}, {}, time.perf_counter()
+            predicted = pd.DataFrame(index=test.index)
             for t in targets:
                 tr, te = train.dropna(subset=[t]), test.dropna(subset=[t])
                 est = PerMixturePowerLaw() if family == "power_per_mixture" else make(family, 0)
@@ -127,6 +134,7 @@ def bench_dmsl(data: Path, families: list[str]) -> dict:
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     est.fit(features(tr, domains, True), tr[t].to_numpy())
                 pred = est.predict(features(te, domains, True))
+                predicted.loc[te.index, t] = pred
                 ok = np.isfinite(pred)  # the per-mixture law predicts seen mixtures only
                 errs[t[5:]] = float(np.mean(np.abs(pred[ok] - te[t][ok]) / te[t][ok]))
                 coverage[t[5:]] = float(ok.mean())
@@ -134,14 +142,29 @@ def bench_dmsl(data: Path, families: list[str]) -> dict:
             result[family][f"mre_per_target_fit_{label}"] = {k: round(v, 5) for k, v in errs.items()}
             result[family][f"fit_seconds_{label}"] = round(time.perf_counter() - start, 2)
             result[family][f"test_rows_covered_{label}"] = round(float(np.mean(list(coverage.values()))), 4)
+            result[family][f"regret_at_1_fit_{label}"] = _regret_at_largest(test, predicted, targets)
     # the headline is a law that predicts every test row (unseen mixtures too)
     best = min([f for f in families if f != "power_per_mixture"], key=lambda f: result[f]["mre_fit_le_937m"])
-    return {"families": result, "best_family": best,
+    # what auto selects on this table by in-scale CV (the selection the dataset got), fitted on N <= 937M
+    train = table[table["n_params"] <= 9.4e8]
+    selected = fit_law(train.assign(run_id=np.arange(len(train)).astype(str)), targets[:1], law=AUTO, folds=5,
+                       seed=0).chosen[targets[0]]
+    return {"families": result, "best_family": best, "auto_selection": selected,
             "mre_fit_le_937m": result[best]["mre_fit_le_937m"],
             "mre_fit_le_310m": result[best]["mre_fit_le_310m"],
             "val_fit_le_310m": result[best]["mre_fit_val_le_310m"],
             "val_fit_le_680m": result[best]["mre_fit_val_le_680m"],
             "test_rows": int(test_rows.sum())}
+
+
+def _regret_at_largest(test: pd.DataFrame, predicted: pd.DataFrame, targets: list[str]) -> float | None:
+    """Regret@1 of the mean loss over ``targets`` among the test mixtures at the largest (N, D)."""
+    top = test[(test["n_params"] == test["n_params"].max()) & (test["n_tokens"] == test["n_tokens"].max())]
+    rows = top.dropna(subset=targets).index.intersection(predicted.dropna(subset=targets).index)
+    if len(rows) < 2:
+        return None
+    actual = top.loc[rows, targets].mean(axis=1)
+    return round(regret_at_1(actual, predicted.loc[rows, targets].mean(axis=1)), 5)
 
 
 def bench_fit_time() -> dict:

@@ -116,6 +116,9 @@ class ProxyConfig(_Strict):
     n_mixtures: int = Field(16, ge=2, description="mixtures in the design, natural and uniform included")
     scales: list[ScaleConfig] = Field(default_factory=lambda: [ScaleConfig(model="tiny", tokens=1_000_000)], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    repeats: int = Field(0, ge=0, description="extra seeds of proxy.repeats_mixture (seeds after proxy.seeds) that "
+                         "measure the noise floor (the objective's seed spread); kept out of the law's fit")
+    repeats_mixture: str = Field("uniform", description="the design mixture the repeats train (natural, uniform, ...)")
     temperature: float = Field(0.5, gt=0)
     strength: tuple[float, float] = (0.1, 5.0)
     max_epochs: float = Field(4.0, gt=0)
@@ -183,6 +186,8 @@ class OptimizeConfig(_Strict):
     solver: str = Field("slsqp", description="a solver of mixtures.optimize.SOLVERS")
     options: dict[str, Any] = Field(default_factory=dict, description="the solver's options, e.g. {starts: 8}")
     tokens: int | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
+    kl_penalty: float = Field(0.0, ge=0, description="adds kl_penalty x KL(w || natural) to the objective: a pull "
+                              "toward the prior (the natural mixture), as Olmix's proposer does; 0 = off")
 
     @model_validator(mode="after")
     def _known_solver(self) -> OptimizeConfig:
@@ -373,6 +378,10 @@ class ProjectConfig(_Strict):
 
     project: str = "mixtures"
     seed: int = 0
+    reuse: Literal["auto", "never", "always"] = Field(
+        "never", description="after a corpus change, reuse the previous optimum (its unchanged domains' ratios as "
+        "one virtual domain, a small swarm over it and the changed domains): auto = when it is cheaper than a full "
+        "design, always = whenever there is a previous optimum, never = a full design (mixtures.reuse)")
     domains: list[DomainConfig] = Field(min_length=1)
     target: TargetConfig = Field(default_factory=TargetConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
