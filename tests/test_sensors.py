@@ -123,8 +123,9 @@ def test_partitions_sensor_runs_missing_partitions_then_the_analysis_once(projec
         first = proxy_partitions_sensor(_context(instance, None, project_file))
         assert sorted(r.partition_key for r in _requests(first)) == keys
         assert {r.job_name for r in _requests(first)} == {"proxy_job"}
-        for spec in specs:  # the runs finish
-            store.save(spec, pd.DataFrame({"run_id": [spec.run_id], "n_tokens": [1000], "loss_code": [1.0]}))
+        for spec in specs:  # the runs finish (stored and logged, as the training asset does)
+            stored = store.save(spec, pd.DataFrame({"run_id": [spec.run_id], "n_tokens": [1000], "loss_code": [1.0]}))
+            store.mark_logged(stored, f"mlflow-{spec.run_id}")
             instance.report_runless_asset_event(dg.AssetMaterialization("proxy_runs", partition=spec.run_id))
         done = proxy_partitions_sensor(_context(instance, None, project_file))
         assert [r.job_name for r in _requests(done)] == ["analysis_job"]
