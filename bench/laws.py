@@ -12,6 +12,9 @@
   reported beside it on the test rows whose mixture it has seen. Tune on the validation splits
   inside the training sizes, never on the test: ``val_fit_le_310m`` (fit N <= 310M, predict 680M
   and 937M) and ``val_fit_le_680m`` (fit N <= 680M, predict 937M), reported per scaling law.
+- two-step (task loss -> accuracy, :mod:`mixtures.laws.two_step`): the error on any shipped table with
+  per-run task accuracies; the data folder is scanned for accuracy columns and, where none exist (today:
+  mixinglaws and dmsl hold losses only, doremi weights only), ``two_step`` says so.
 - fit time: ``fit_law(law="auto")`` (every family, 5-fold CV) on a synthetic 512 runs x 17
   domains table, one target; the peer is RidgeCV alone on the same folds (the floor).
 
@@ -158,6 +161,19 @@ def bench_fit_time() -> dict:
             "cv_seconds_per_family": per_family, "chosen": fit.chosen[target]}
 
 
+def bench_two_step(data: Path) -> dict:
+    """Which shipped tables hold per-run task accuracies (``acc``/``accuracy`` columns) for the two-step law."""
+    tables = sorted(data.rglob("*.csv"))
+    with_acc = [str(p.relative_to(data)) for p in tables
+                if any("acc" in str(c).lower() for c in pd.read_csv(p, nrows=0).columns)]
+    if not with_acc:
+        return {"available": False, "tables_scanned": len(tables),
+                "reason": "no shipped table has per-run task accuracies (losses or weights only); "
+                          "bench/tasks.py measures the two-step error on the demo's cloze task instead"}
+    return {"available": True, "tables": with_acc, "fitted": False,
+            "reason": "tables with accuracy columns found; their layout has no reader here yet"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="folder with mixinglaws/ and dmsl/")
@@ -173,6 +189,7 @@ def main() -> None:
     print(json.dumps({"dmsl": out["dmsl"]}), flush=True)
     if not args.quick:
         out["mixinglaws"] = {name: bench_mixinglaws(args.data, name, mixing) for name in ("5Mix", "RedPajama")}
+    out["two_step"] = bench_two_step(args.data)
     out["loadavg_end"] = os.getloadavg()[0]
     print(json.dumps(out, default=float))
 

@@ -209,3 +209,28 @@ def test_the_builtin_trainer_measures_each_task_at_every_eval_point(tmp_path, mo
         again = evaluator(model, chunk=4, device="cpu", autocast=contextlib.nullcontext)["cloze"]
     assert again["loss"] == pytest.approx(table["taskloss_cloze"].iloc[-1], rel=1e-5)
     assert again["acc"] == table["acc_cloze"].iloc[-1]
+
+
+def test_the_demo_cloze_continues_the_true_text_against_spans_of_other_documents():
+    from mixtures.demo_corpus.tasks import cloze_items
+    from mixtures.tasks import parse_item
+
+    prose = {
+        "a": "Title\n=====\n\nThe template engine renders every variable through its filters before output.\n\n"
+             ".. code-block:: python\n\n    x = 1\n",
+        "b": "Middleware runs around each request and may return a response early when needed.",
+        "c": "Migrations record every change to your models so the database schema follows them.",
+        "d": "Signals let decoupled applications get notified when actions occur elsewhere in it.",
+    }
+    documents = sorted(prose.items())
+    items = cloze_items(documents, n_items=12, seed=3)
+    assert items == cloze_items(documents, n_items=12, seed=3) != cloze_items(documents, n_items=12, seed=4)
+    paragraphs = {doc: " ".join(t.split("\n\n")[1:2]) if doc == "a" else t for doc, t in prose.items()}
+    for record in items:
+        item = parse_item(record, "cloze")
+        doc = record["id"].split("@")[0]
+        assert item.context + item.choices[item.answer] in paragraphs[doc]  # the true continuation
+        assert "code-block" not in item.context and len(item.choices) == 4
+        for k, choice in enumerate(item.choices):
+            if k != item.answer:  # drawn from another document of the source
+                assert any(choice in p for d, p in paragraphs.items() if d != doc)

@@ -2,11 +2,14 @@
 
 The ``docs`` target set (Django's reStructuredText docs, never trained on) is cut into prose paragraphs
 (blank-line separated blocks that are not directives, headings, lists, tables or code, joined into one
-line). Each item is a point inside a paragraph: the ``context`` is up to ``context_bytes`` of text before
-it (whole words), the correct choice the words that follow (up to ``choice_bytes``, leading space kept),
-and the other choices are word spans of the same kind drawn from paragraphs of other documents of the
-same source. The spans fit a byte-level ``micro`` model's 64-byte context. Every draw is seeded: the
-same corpus and seed give the same file, byte for byte.
+line). Each item is a point inside a word of a paragraph (at least ``MIN_PART`` letters on each side):
+the ``context`` is up to ``context_bytes`` of text before it (starting at a word), the correct choice the
+text that follows, the rest of the word and the words after it up to ``choice_bytes``; the other choices
+are spans of the same kind (starting inside a word) drawn from paragraphs of other documents of the same
+source. Whether a continuation completes the word and the phrase is what a byte-level model can judge
+(the true next sentence against others, the issue's example, is beyond a ``micro`` model: measured at
+chance). The spans fit a ``micro`` model's 64-byte context. Every draw is seeded: the same corpus and
+seed give the same file, byte for byte.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from mixtures.storage import atomic_write_bytes
 CONTEXT_BYTES = 40
 CHOICE_BYTES = 20
 N_CHOICES = 4
-MIN_WORDS = 2
+MIN_WORDS = 1      # whole words after the rest of the cut word
+MIN_PART = 2       # letters of the cut word on each side of the cut
 _MARKUP = (".. ", "=", "-", "*", "|", ":", "#", ">>>", "+", "`", "$", "~", "^")
 _PROSE = re.compile(r"^[A-Za-z0-9 ,.;'()\-]+$")
 
@@ -44,18 +48,24 @@ def prose_paragraphs(text: str, min_bytes: int) -> list[str]:
 
 
 def _span(paragraph: str, cut: int, max_bytes: int) -> str | None:
-    """The whole words after ``cut`` (a space) up to ``max_bytes``, with the leading space; None if too short."""
-    words = paragraph[cut:].split(" ")[1:]
-    span, n = "", 0
+    """From ``cut`` (inside a word): the rest of the word, then whole words up to ``max_bytes``; None when
+    fewer than ``MIN_WORDS`` words follow the rest of the word."""
+    rest, *words = paragraph[cut:].split(" ")
+    span, n = rest, 0
     for word in words:
         if not word or len(span) + 1 + len(word) > max_bytes:
             break
         span, n = f"{span} {word}", n + 1
-    return span if n >= MIN_WORDS else None
+    return span if n >= MIN_WORDS and len(span) <= max_bytes else None
 
 
-def _spaces(paragraph: str, lo: int) -> list[int]:
-    return [i for i, ch in enumerate(paragraph) if ch == " " and i >= lo]
+def _cuts(paragraph: str, lo: int) -> list[int]:
+    """Positions from ``lo`` inside a word of letters, ``MIN_PART`` letters or more on each side."""
+    out = []
+    for match in re.finditer(r"[A-Za-z]+", paragraph):
+        a, b = match.span()
+        out.extend(i for i in range(a + MIN_PART, b - MIN_PART + 1) if i >= lo)
+    return out
 
 
 def cloze_items(documents: Sequence[tuple[str, str]], *, n_items: int, seed: int = 0,
@@ -74,24 +84,28 @@ def cloze_items(documents: Sequence[tuple[str, str]], *, n_items: int, seed: int
     while len(items) < n_items and tries < 50 * n_items:
         tries += 1
         doc_id, paragraph = paragraphs[int(rng.integers(len(paragraphs)))]
-        cuts = _spaces(paragraph, context_bytes)
+        cuts = _cuts(paragraph, context_bytes)
         if not cuts:
             continue
         cut = cuts[int(rng.integers(len(cuts)))]
         answer_text = _span(paragraph, cut, choice_bytes)
         head = paragraph[max(0, cut - context_bytes):cut]
-        context = head if cut <= context_bytes else head[head.find(" ") + 1:]
+        context = head[head.find(" ") + 1:]  # from a word start
         if answer_text is None or not context.strip() or (doc_id, cut) in seen:
             continue
         distractors: list[str] = []
-        while len(distractors) < n_choices - 1:
+        for _ in range(100 * n_choices):
+            if len(distractors) == n_choices - 1:
+                break
             other_id, other = paragraphs[int(rng.integers(len(paragraphs)))]
             if other_id == doc_id:
                 continue
-            other_cuts = _spaces(other, 0)
+            other_cuts = _cuts(other, 0)
             span = _span(other, other_cuts[int(rng.integers(len(other_cuts)))], choice_bytes) if other_cuts else None
             if span is not None and span != answer_text and span not in distractors:
                 distractors.append(span)
+        if len(distractors) < n_choices - 1:
+            continue
         answer = int(rng.integers(n_choices))
         choices = distractors[:answer] + [answer_text] + distractors[answer:]
         seen.add((doc_id, cut))
