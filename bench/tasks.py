@@ -12,11 +12,13 @@ trainer's task evaluation (:mod:`mixtures.trainers.task_eval`), so the numbers a
 1. The task: :func:`mixtures.demo_corpus.tasks.write_cloze_task` on the held-out ``docs`` source (never
    trained on), 4 choices (chance 0.25).
 2. Above chance: each validation run's accuracy, its binomial test against chance.
-3. Two steps from the proxies only: step 1 loss-to-loss, the demo's law predicts ``loss_docs`` at the
-   validation scale and :class:`~mixtures.laws.LossToLoss` (fitted on the proxies' final ``loss_docs``,
-   ``taskloss_cloze``) maps it to the task loss; step 2 :class:`~mixtures.laws.two_step.SigmoidAccuracy`
-   fitted on the proxies' (task loss, accuracy). Errors per step against the validation runs, in
-   bits per byte and in accuracy points, per mixture and for the optimum, over the 3 seeds.
+3. Two steps from the proxies only: step 1 loss-to-loss, the demo's law predicts a domain loss at the
+   validation scale and :class:`~mixtures.laws.LossToLoss` (fitted on the proxies' final domain loss and
+   ``taskloss_cloze``) maps it to the task loss; the domain loss is the one whose map has the lowest
+   leave-one-proxy-out error (chosen on the proxies alone; ``--via`` names one instead); step 2
+   :class:`~mixtures.laws.two_step.SigmoidAccuracy` fitted on the proxies' (task loss, accuracy). Errors
+   per step against the validation runs, in bits per byte and in accuracy points, per mixture and for the
+   optimum, over the 3 seeds.
 
 Prints ONE JSON object as the last line.
 """
@@ -48,7 +50,20 @@ from mixtures.trainers.builtin import CHECKPOINT, WeightAverage  # noqa: E402
 from mixtures.trainers.model import build_model, get_preset  # noqa: E402
 from mixtures.trainers.task_eval import encode_task, score_encoded  # noqa: E402
 
-VIA = "loss_docs"
+
+
+def choose_via(proxies: pd.DataFrame, columns: list[str]) -> tuple[str, dict[str, float]]:
+    """The loss column whose loss-to-loss map to the task loss has the lowest leave-one-proxy-out MAE."""
+    errors = {}
+    for column in columns:
+        X, y = proxies[[column]].to_numpy(), proxies["taskloss_cloze"].to_numpy()
+        misses = []
+        for i in range(len(y)):
+            keep = np.arange(len(y)) != i
+            fit = LossToLoss(random_state=0).fit(X[keep], y[keep])
+            misses.append(abs(float(fit.predict(X[[i]])[0]) - y[i]))
+        errors[column] = round(float(np.mean(misses)), 4)
+    return min(errors, key=errors.get), errors
 
 
 def score_checkpoint(workdir: Path, model_name: str, encoded) -> tuple[float, float]:
@@ -88,6 +103,7 @@ def main() -> None:
     parser.add_argument("--ref", required=True, type=Path, help="storage root of a finished demo (.mixtures)")
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--via", default="auto", help="the domain loss column of step 1 (auto: by proxy LOO error)")
     args = parser.parse_args()
     import torch
 
@@ -105,15 +121,17 @@ def main() -> None:
     out["task"] = {"name": "cloze", "source": "docs (held out)", "items": len(items), "choices": 4,
                    "chance": chance}
 
-    # step 1: the demo's law -> loss_docs at the validation scale -> loss-to-loss -> task loss
+    # step 1: the demo's law -> a domain loss at the validation scale -> loss-to-loss -> task loss
     law = load_law(args.ref / "law.json")
-    loss_map = LossToLoss(random_state=0).fit(proxies[[VIA]].to_numpy(), proxies["taskloss_cloze"].to_numpy())
+    via, via_errors = choose_via(proxies, law.targets) if args.via == "auto" else (args.via, {})
+    out["step1_via"], out["step1_via_loo_mae"] = via, via_errors
+    loss_map = LossToLoss(random_state=0).fit(proxies[[via]].to_numpy(), proxies["taskloss_cloze"].to_numpy())
     sigmoid = SigmoidAccuracy(chance=chance, bootstrap=200, random_state=0).fit(
         proxies[["taskloss_cloze"]].to_numpy(), proxies["acc_cloze"].to_numpy())
-    law_docs = law.predict(validation)[VIA].to_numpy()
-    validation["pred_loss_docs"] = law_docs
-    validation["pred_taskloss"] = loss_map.predict(law_docs.reshape(-1, 1))
-    validation["pred_taskloss_given_docs"] = loss_map.predict(validation[[VIA]].to_numpy())
+    law_via = law.predict(validation)[via].to_numpy()
+    validation["pred_via_loss"] = law_via
+    validation["pred_taskloss"] = loss_map.predict(law_via.reshape(-1, 1))
+    validation["pred_taskloss_given_via"] = loss_map.predict(validation[[via]].to_numpy())
     validation["pred_acc"] = sigmoid.predict(validation[["pred_taskloss"]].to_numpy())
     validation["pred_acc_given_taskloss"] = sigmoid.predict(validation[["taskloss_cloze"]].to_numpy())
     lo, hi = sigmoid.predict_interval(validation[["pred_taskloss"]].to_numpy(), 0.9)
@@ -129,11 +147,11 @@ def main() -> None:
             "above_chance_points": round(100 * float(measured.mean() - chance), 2),
             "binomial_p_vs_chance_per_seed": [float(f"{p:.3g}") for p in tests],
             "measured_taskloss_mean": round(float(group["taskloss_cloze"].mean()), 4),
-            "measured_loss_docs_mean": round(float(group[VIA].mean()), 4),
-            "step1_law_loss_docs_error": round(float(group["pred_loss_docs"].mean() - group[VIA].mean()), 4),
+            "measured_via_loss_mean": round(float(group[via].mean()), 4),
+            "step1_law_via_loss_error": round(float(group["pred_via_loss"].mean() - group[via].mean()), 4),
             "step1_taskloss_error": round(float(group["pred_taskloss"].mean() - group["taskloss_cloze"].mean()), 4),
-            "step1_taskloss_error_given_measured_loss_docs": round(
-                float(group["pred_taskloss_given_docs"].mean() - group["taskloss_cloze"].mean()), 4),
+            "step1_taskloss_error_given_measured_via_loss": round(
+                float(group["pred_taskloss_given_via"].mean() - group["taskloss_cloze"].mean()), 4),
             "step2_error_points_given_measured_taskloss": round(
                 100 * float(np.mean(np.abs(group["pred_acc_given_taskloss"] - group["acc_cloze"]))), 2),
             "predicted_acc": round(float(group["pred_acc"].mean()), 4),

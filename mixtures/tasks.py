@@ -82,9 +82,15 @@ def parse_item(record: object, where: str) -> TaskItem:
     return TaskItem(context=context, choices=tuple(choices), answer=int(answer))
 
 
+def _as_path(path) -> Path:
+    """A path object for ``path``: a string becomes a :class:`~pathlib.Path`; a path (or a URL's
+    :class:`upath.UPath`, from :meth:`~mixtures.config.ProjectConfig.resolve`) stays as it is."""
+    return Path(path) if isinstance(path, str) else path
+
+
 def read_items(path: str | Path) -> list[TaskItem]:
     """Every item of a task file; the first bad line is refused by number (nothing partial is returned)."""
-    path = Path(path)
+    path = _as_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -108,7 +114,7 @@ def read_items(path: str | Path) -> list[TaskItem]:
 
 def task_fingerprint(path: str | Path) -> str:
     """The SHA-256 of a task file's bytes (what a run's results depend on)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(_as_path(path).read_bytes()).hexdigest()
 
 
 def task_fingerprints(config) -> dict[str, str]:
