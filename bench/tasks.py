@@ -20,6 +20,12 @@ trainer's task evaluation (:mod:`mixtures.trainers.task_eval`), so the numbers a
    per step against the validation runs, in bits per byte and in accuracy points, per mixture and for the
    optimum, over the 3 seeds.
 
+With ``--ladder OUT`` the proxies are also trained again (in ``OUT``, 2 processes) with the task in
+``target.tasks``, so every eval point along D has its task loss and accuracy: the model-ladder form,
+step 1 the ``additive`` law fitted directly on ``taskloss_cloze`` over (h, D), step 2 the sigmoid on every
+eval point (:func:`mixtures.laws.two_step.fit_two_step`). Their domain losses are compared with the
+reference's, which they must equal bit for bit (measuring a task does not change training).
+
 Prints ONE JSON object as the last line.
 """
 
@@ -98,11 +104,70 @@ def scored(ref: Path, kind: str, encoded) -> pd.DataFrame:
     return table
 
 
+def _train_one(args):
+    config, spec, catalog, workdir = args
+    from mixtures.trainers import train_proxy
+
+    result = train_proxy(config, spec, catalog, workdir)
+    if not result.finished:
+        raise RuntimeError(f"{spec.run_id}: {result.reason}")
+    return result.table
+
+
+def train_ladder(ref: Path, task: Path, out: Path, workers: int = 2) -> pd.DataFrame:
+    """The reference demo's proxy runs trained again with the task measured at every eval point."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mixtures.config import TaskConfig
+    from mixtures.defaults import load_demo_config
+    from mixtures.runs import RunSpec
+
+    config = load_demo_config(ref.parent)
+    config.storage.cache = str(out / "cache")
+    config.target.tasks = [TaskConfig(name="cloze", path=str(task))]
+    catalog = pd.read_parquet(ref / "catalog.parquet")
+    specs = [RunSpec.from_record(json.loads(p.read_text())["spec"]) for p in sorted((ref / "proxy_runs").glob("*.json"))]
+    jobs = [(config, spec, catalog, out / "work" / spec.run_id) for spec in specs]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pd.concat(list(pool.map(_train_one, jobs)), ignore_index=True)
+
+
+def ladder_report(ref: Path, ladder: pd.DataFrame, validation: pd.DataFrame, chance: float) -> dict:
+    """Bitwise check of the domain losses; the model-ladder two-step fit and its errors per step."""
+    from mixtures.laws.two_step import fit_two_step
+
+    reference = pd.read_parquet(ref / "proxy_results.parquet").sort_values(["run_id", "n_tokens"])
+    mine = ladder.sort_values(["run_id", "n_tokens"])
+    losses = [c for c in reference.columns if c.startswith("loss_") and c != "loss_unit"]
+    equal = bool(np.array_equal(reference[losses].to_numpy(), mine[losses].to_numpy()))
+    law = fit_two_step(ladder, "cloze", chance=chance, law="additive", bootstrap=200, seed=0)
+    predicted = law.predict(validation)
+    frame = validation.assign(pred_taskloss=predicted["taskloss_cloze"], pred_acc=predicted["acc_cloze"])
+    per_mixture = {}
+    for name, group in frame.groupby("mixture_name", sort=True):
+        per_mixture[name] = {
+            "step1_taskloss_error": round(float(group["pred_taskloss"].mean() - group["taskloss_cloze"].mean()), 4),
+            "predicted_acc": round(float(group["pred_acc"].mean()), 4),
+            "measured_acc_mean": round(float(group["acc_cloze"].mean()), 4),
+            "two_step_abs_error_points_mean_over_seeds": round(
+                100 * float(np.mean(np.abs(group["pred_acc"] - group["acc_cloze"]))), 2)}
+    errors = law.step_errors(validation)
+    return {"domain_losses_bitwise_equal_to_reference": equal, "eval_points": len(ladder),
+            "step_errors_all_validation_runs": {k: {m: (round(v, 4) if isinstance(v, float) else v)
+                                                    for m, v in e.items()} for k, e in errors.items()},
+            "sigmoid_b_k_L0": [round(float(v), 4) for v in law.accuracy.theta_], "validation": per_mixture,
+            "optimal_two_step_error_points": per_mixture.get("optimal", {}).get(
+                "two_step_abs_error_points_mean_over_seeds")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", required=True, type=Path, help="storage root of a finished demo (.mixtures)")
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ladder", type=Path, default=None,
+                        help="train the proxies again here with the task at every eval point (minutes)")
     parser.add_argument("--via", default="auto", help="the domain loss column of step 1 (auto: by proxy LOO error)")
     args = parser.parse_args()
     import torch
@@ -111,9 +176,11 @@ def main() -> None:
     started = time.perf_counter()
     out: dict = {"cpus": os.cpu_count(), "loadavg_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_cloze_task(args.ref / "demo-corpus", Path(tmp) / "cloze.jsonl", n_items=args.items,
+        task_dir = args.ladder or Path(tmp)
+        path = write_cloze_task(args.ref / "demo-corpus", task_dir / "cloze.jsonl", n_items=args.items,
                                 seed=args.seed)
         items = read_items(path)
+        ladder = train_ladder(args.ref, path, args.ladder) if args.ladder else None
     encoded = encode_task(items, ByteTokenizer(), get_preset("micro").seq_len, name="cloze")
     chance = 0.25
     proxies = scored(args.ref, "proxy", encoded)
@@ -174,6 +241,10 @@ def main() -> None:
     out["optimal_two_step_error_points"] = optimum.get("two_step_abs_error_points_mean_over_seeds")
     out["optimal_above_chance_points"] = optimum.get("above_chance_points")
     out["goal_within_2_points"] = bool(optimum) and optimum["two_step_abs_error_points_mean_over_seeds"] <= 2.0
+    if ladder is not None:
+        ladder.to_parquet(args.ladder / "ladder.parquet")
+        out["ladder"] = ladder_report(args.ref, ladder, validation, chance)
+        print(json.dumps({"ladder": out["ladder"]}), flush=True)
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["loadavg_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))
