@@ -15,6 +15,9 @@
   ``regret_at_1_fit_*``: among the test mixtures at the largest (N, D), how much worse (mean loss) the one the law
   ranks first is than the best; ``auto_selection``: the family ``auto`` picks on the N <= 937M rows.
 - ``oof_regret_at_1`` (mixinglaws, per family): out-of-fold regret@1 of the Pile-weighted total.
+- two-step (task loss -> accuracy, :mod:`mixtures.laws.two_step`): the error on any shipped table with
+  per-run task accuracies; the data folder is scanned for accuracy columns and, where none exist (today:
+  mixinglaws and dmsl hold losses only, doremi weights only), ``two_step`` says so.
 - fit time: ``fit_law(law="auto")`` (every family, 5-fold CV) on a synthetic 512 runs x 17
   domains table, one target; the peer is RidgeCV alone on the same folds (the floor).
 
@@ -181,6 +184,19 @@ def bench_fit_time() -> dict:
             "cv_seconds_per_family": per_family, "chosen": fit.chosen[target]}
 
 
+def bench_two_step(data: Path) -> dict:
+    """Which shipped tables hold per-run task accuracies (``acc``/``accuracy`` columns) for the two-step law."""
+    tables = sorted(data.rglob("*.csv"))
+    with_acc = [str(p.relative_to(data)) for p in tables
+                if any("acc" in str(c).lower() for c in pd.read_csv(p, nrows=0).columns)]
+    if not with_acc:
+        return {"available": False, "tables_scanned": len(tables),
+                "reason": "no shipped table has per-run task accuracies (losses or weights only); "
+                          "bench/tasks.py measures the two-step error on the demo's cloze task instead"}
+    return {"available": True, "tables": with_acc, "fitted": False,
+            "reason": "tables with accuracy columns found; their layout has no reader here yet"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="folder with mixinglaws/ and dmsl/")
@@ -196,6 +212,7 @@ def main() -> None:
     print(json.dumps({"dmsl": out["dmsl"]}), flush=True)
     if not args.quick:
         out["mixinglaws"] = {name: bench_mixinglaws(args.data, name, mixing) for name in ("5Mix", "RedPajama")}
+    out["two_step"] = bench_two_step(args.data)
     out["loadavg_end"] = os.getloadavg()[0]
     print(json.dumps(out, default=float))
 

@@ -46,11 +46,22 @@ class TargetSetConfig(DomainConfig):
     weight: float = Field(1.0, gt=0)
 
 
+class TaskConfig(_Strict):
+    """A multiple-choice task (jsonl items, :mod:`mixtures.tasks`): its loss and accuracy are measured at every
+    eval point; with ``weight > 0`` its accuracy enters the objective (maximised), else it is only reported."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="letters, digits, _ . - ; no path separators")
+    path: str = Field(description="a jsonl file of items {context, choices, answer}, relative to the config file")
+    weight: float = Field(0.0, ge=0, description="weight of the task's accuracy in the objective; 0 = reported only")
+
+
 class TargetConfig(_Strict):
-    """What the optimizer minimizes: a weighted sum of per-domain losses and/or held-out sets."""
+    """What the optimizer minimizes: a weighted sum of per-domain losses and/or held-out sets (and, maximised,
+    task accuracies)."""
 
     domains: dict[str, float] = Field(default_factory=dict, description="training domain -> weight; empty = natural shares")
     sets: list[TargetSetConfig] = Field(default_factory=list)
+    tasks: list[TaskConfig] = Field(default_factory=list, description="multiple-choice tasks (mixtures.tasks)")
 
     @field_validator("domains")
     @classmethod
@@ -407,6 +418,10 @@ class ProjectConfig(_Strict):
         clash = sorted(set(set_names) & set(names))
         if clash:
             raise ValueError(f"target.sets: name(s) {clash} are also training domains; rename them")
+        task_names = [t.name for t in self.target.tasks]
+        twice = sorted({n for n in task_names if task_names.count(n) > 1})
+        if twice:
+            raise ValueError(f"target.tasks: duplicate task name(s) {twice}; each task needs its own name")
         for section, keys in (
             ("target.domains", self.target.domains),
             ("constraints.bounds", self.constraints.bounds),

@@ -2,7 +2,8 @@
 
 Public API: :class:`MixtureLawRegressor` (the scikit-learn estimator), :func:`fit_law` (it, on a run
 table, with its CV report :class:`LawFit`), :class:`MixtureLaw` (the fitted law: predict, save, load) and
-:func:`load_law`, the family registry :data:`LAWS`, :func:`extrapolation_check`, and the family classes.
+:func:`load_law`, the family registry :data:`LAWS`, :func:`extrapolation_check`, the family classes, and the
+two-step task law (:func:`fit_two_step`, :class:`TwoStepLaw`, :class:`SigmoidAccuracy`).
 """
 
 from mixtures.lazy import lazy_exports
@@ -13,6 +14,7 @@ _EXPORTS = {
     "ExpLaw": "parametric", "JointLaw": "parametric", "LossToLoss": "parametric", "PowerLaw": "parametric",
     "PerMixturePowerLaw": "per_mixture", "GBMLaw": "regression", "LinearLaw": "regression",
     "ConvergenceWarning": "robust", "LawFit": "selection", "extrapolation_check": "selection", "fit_law": "selection",
+    "SigmoidAccuracy": "two_step", "TwoStepLaw": "two_step", "fit_two_step": "two_step",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)  # scikit-learn loads with the first estimator, not with the package
