@@ -58,7 +58,7 @@ def _check(runs: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
 
 
 def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: int = 5,
-            bootstrap: int = 0, seed: int = 0) -> LawFit:
+            bootstrap: int = 0, seed: int = 0, context: dict | None = None) -> LawFit:
     """Fit one law per target with K-fold CV (grouped by mixture) of every candidate family.
 
     Parameters
@@ -69,9 +69,10 @@ def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: in
     folds : number of CV folds (fewer if there are fewer mixtures).
     bootstrap : number of bootstrap refits (resampling mixtures) for prediction intervals.
     seed : seeds folds, starts, LightGBM and the bootstrap.
+    context : project values for the families' ``context_params`` (see :class:`MixtureLawRegressor`).
     """
     runs = _check(runs, list(targets))
-    estimator = MixtureLawRegressor(law=law, folds=folds, bootstrap=bootstrap, random_state=seed)
+    estimator = MixtureLawRegressor(law=law, folds=folds, bootstrap=bootstrap, random_state=seed, context=context)
     estimator.fit(runs, runs[list(targets)])
     return LawFit(estimator.law_, estimator.cv_, estimator.chosen_, estimator.oof_)
 
