@@ -19,6 +19,7 @@ from mixtures.laws import (LAWS, AdditiveLaw, ExpLaw, GBMLaw, JointLaw, LinearLa
                            law_choices, load_law)
 from mixtures.laws.ot import OTLaw
 from mixtures.laws.repetition import RepetitionLaw
+from mixtures.laws.revealed import PointCloud, RevealedFeatures
 from mixtures.laws.data import apply_scale_rule, features, mixture_keys, single_scale_rule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "laws"
@@ -153,10 +154,15 @@ def test_config_accepts_exactly_the_registrys_laws():
 def test_the_cli_accepts_exactly_the_registrys_laws(train, tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     train.to_csv(runs, index=False)
+    rng = np.random.default_rng(0)
+    revealed = tmp_path / "revealed.npz"
+    RevealedFeatures({f"d{j}": PointCloud(rng.normal(j, 1, (3, 2)), np.full(3, 1 / 3)) for j in range(4)},
+                     {"d0": PointCloud(rng.normal(0, 1, (3, 2)), np.full(3, 1 / 3))}).save(revealed)
+    context = {"ot": ["--revealed", str(revealed)], "repetition": ["--unique-tokens", "d1=1e12"]}
     for name in law_choices():
         out = tmp_path / f"{name}.json"
         assert main(["fit", "--runs", str(runs), "--target", "loss_d0", "--law", name, "--folds", "2",
-                     "--out", str(out)]) == 0, capsys.readouterr().err
+                     *context.get(name, []), "--out", str(out)]) == 0, capsys.readouterr().err
         family = load_law(out).families["loss_d0"]
         assert family == name or (name == "auto" and family in [*LAWS.names(), "ensemble"])
     assert main(["fit", "--runs", str(runs), "--target", "loss_d0", "--law", "ridge", "--out",
