@@ -104,3 +104,16 @@ def revealed_features(domains: Mapping[str, Sequence[str]], targets: Mapping[str
         clouds[key] = PointCloud(km.cluster_centers_, masses / masses.sum())
     return RevealedFeatures({n: c for (kind, n), c in clouds.items() if kind == "d"},
                             {n: c for (kind, n), c in clouds.items() if kind == "t"})
+
+
+def project_revealed_features(config, *, buckets: int = DEFAULT_BUCKETS, dims: int = DEFAULT_DIMS,
+                              support: int = DEFAULT_SUPPORT) -> RevealedFeatures:
+    """The revealed features of a project: each training domain's revealed training documents, and as
+    targets each training domain's revealed validation documents (the target of ``loss_<domain>``) and each
+    target set's revealed documents (``loss_<set>``); ``revealed`` of each domain or set says how many."""
+    from mixtures.corpus.revealed import revealed_texts
+
+    domains = {d.name: revealed_texts(config, d.name, "train") for d in config.domains}
+    targets = {d.name: revealed_texts(config, d.name, "val") for d in config.domains}
+    targets.update({t.name: revealed_texts(config, t.name) for t in config.target.sets})
+    return revealed_features(domains, targets, buckets=buckets, dims=dims, support=support, seed=config.seed)
