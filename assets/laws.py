@@ -8,6 +8,7 @@ from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
 from mixtures.evaluation.checks import extrapolation_report
 from mixtures.laws import fit_law
+from mixtures.laws.context import law_context
 from mixtures.layout import LAW, project_file
 from mixtures.laws.tracking import log_law
 from mixtures.objective import objective_weights
@@ -38,13 +39,14 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
                 project: ProjectResource, tracking: MlflowTracking):
     config = project.load()
     targets = [c for c in loss_columns(proxy_results) if proxy_results[c].notna().any()]
+    families_context = law_context(config, domain_catalog)
     fit = fit_law(proxy_results, targets, law=config.laws.law, folds=config.laws.folds,
-                  bootstrap=config.laws.bootstrap, seed=config.seed)
+                  bootstrap=config.laws.bootstrap, seed=config.seed, context=families_context)
     path = project_file(config, LAW)
     fit.law.save(path)
     weights = objective_weights(config, natural_mixture(domain_catalog))
     extrapolation = extrapolation_report(proxy_results, targets, [t for t in weights if t in targets], law=config.laws.law,
-                                         uses_scale=fit.law.uses_scale, seed=config.seed)
+                                         uses_scale=fit.law.uses_scale, seed=config.seed, context=families_context)
     chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]
     spearman = float(objective_rows["spearman"].mean()) if len(objective_rows) else float("nan")

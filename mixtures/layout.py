@@ -10,6 +10,7 @@ CATALOG = "catalog.parquet"
 PROXY_DESIGN = "proxy_design.parquet"
 PROXY_RESULTS = "proxy_results.parquet"
 LAW = "law.json"
+REVEALED_FEATURES = "revealed_features.npz"  # the ot law's features (mixtures.laws.context)
 OPTIMAL_MIXTURE = "optimal_mixture.json"
 VALIDATION_DESIGN = "validation_design.json"
 VALIDATION = "validation.json"

@@ -3,6 +3,8 @@ whose target is a known mixture, its gradient against finite differences, and th
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import ot
 import pandas as pd
@@ -11,6 +13,7 @@ from scipy.stats import spearmanr
 
 from mixtures.laws import LAWS, fit_law
 from mixtures.laws.estimator import candidate_families
+from mixtures.laws.context import law_context
 from mixtures.laws.ot import OTLaw, entropic_ot, squared_cost
 from mixtures.laws.revealed import PointCloud, RevealedFeatures, revealed_features
 
@@ -165,3 +168,31 @@ def test_revealed_features_of_texts_put_a_domain_nearest_itself():
     pure = [np.concatenate([revealed.domains["code"].masses, np.zeros(len(points) - n_code)]),
             np.concatenate([np.zeros(n_code), revealed.domains["prose"].masses])]
     assert entropic_ot(pure[0], b, cost, 0.05)[0] < entropic_ot(pure[1], b, cost, 0.05)[0]
+
+
+def test_revealed_documents_follow_the_config(tmp_path):
+    from mixtures.config import parse_config
+    from mixtures.corpus.revealed import revealed_texts
+
+    for name in ("a", "b"):
+        lines = [json.dumps({"id": f"{name}{i}", "text": f"document {i} of {name}"}) for i in range(100)]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    config = parse_config({"domains": [{"name": "a", "paths": ["a.jsonl"], "id_field": "id", "revealed": 0.1},
+                                       {"name": "b", "paths": ["b.jsonl"], "id_field": "id", "revealed": 3}],
+                           "corpus": {"val_fraction": 0.3}},
+                          base_dir=tmp_path)
+    a, b = revealed_texts(config, "a"), revealed_texts(config, "b")
+    assert len(a) == 10 and len(b) == 3 and len(set(a)) == 10
+    assert revealed_texts(config, "a") == a and revealed_texts(config, "a", seed=1) != a  # seeded, stable
+    assert set(revealed_texts(config, "a", "train")) <= {f"document {i} of a" for i in range(100)}
+    with pytest.raises(Exception, match="revealed"):
+        parse_config({"domains": [{"name": "a", "paths": ["a.jsonl"], "revealed": -1}]}, base_dir=tmp_path)
+    # the law stage's context: the revealed features, and the unique tokens when the law is repetition
+    config.laws.law, config.storage.root = "repetition", str(tmp_path / "root")
+    catalog = pd.DataFrame({"domain": ["b", "a"], "train_tokens": [900, 700]})
+    context = law_context(config, catalog)
+    assert context["unique_tokens"] == (700.0, 900.0)  # in the config's domain order
+    revealed = RevealedFeatures.load(context["features"])
+    assert list(revealed.domains) == ["a", "b"] and set(revealed.targets) == {"a", "b"}
+    config.laws.law = "auto"
+    assert "unique_tokens" not in law_context(config, catalog)

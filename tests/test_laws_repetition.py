@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mixtures.laws import LAWS, AdditiveLaw
-from mixtures.laws.repetition import RepetitionLaw, effective_tokens
+from mixtures.laws.repetition import R_STAR_PRIOR, RepetitionLaw, effective_tokens
 
 K = 3
 R_STAR = 6.0
@@ -77,6 +77,9 @@ def test_it_recovers_a_known_r_star_from_synthetic_runs():
     y = truth._value_jac(np.append(_theta(K), np.log(R_STAR)), X, jac=False)[0] * np.exp(rng.normal(0, 0.002, len(X)))
     law = RepetitionLaw(unique_tokens=UNIQUE).fit(X, y)
     assert law.r_star_[0] == pytest.approx(R_STAR, rel=0.25)
+    # without a repeated run there is nothing to fit R* from: the published value stays
+    once = X[:, -1] * X[:, 0] <= UNIQUE[0]
+    assert RepetitionLaw(unique_tokens=UNIQUE).fit(X[once], y[once]).r_star_[0] == pytest.approx(R_STAR_PRIOR)
     # the additive law, blind to repetition, fits these runs worse
     blind = AdditiveLaw().fit(X, y)
     assert np.mean(np.abs(law.predict(X) / y - 1)) < 0.5 * np.mean(np.abs(blind.predict(X) / y - 1))

@@ -9,7 +9,8 @@ worth almost as much as fresh tokens, and ``D'_j`` saturates at ``U_j (1 + R*)``
 ``L = E + A / N^alpha + B / D'^beta + 1 / sum_j C_j (D'_j / D)^gamma_j`` with ``D' = sum_j D'_j``,
 
 so the mixture term sees each domain's effective share and the optimizer may repeat a small domain while that
-pays. ``R*`` is fitted, one shared or one per domain. With unlimited data (``unique_tokens=None``) it is the
+pays. ``R*`` is fitted, one shared or one per domain (a domain no fitted run repeats keeps the published
+``R_STAR_PRIOR``; the proxy design must repeat a domain for its ``R*`` to be learnt). With unlimited data (``unique_tokens=None``) it is the
 additive law. The epoch cap of the optimizer (``constraints.max_epochs``) stays a hard bound on top.
 """
 
@@ -22,6 +23,8 @@ import numpy as np
 from mixtures.laws.parametric import AdditiveLaw, _power
 
 R_STAR_BOUNDS = (0.1, 200.0)
+#: R* when the fitted runs never repeat a domain (nothing to fit it from): Muennighoff et al.'s fitted R*_D
+R_STAR_PRIOR = 15.4
 
 
 def effective_tokens(tokens: np.ndarray, unique: np.ndarray, r_star: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,15 +101,23 @@ class RepetitionLaw(AdditiveLaw):
         J_r = per_domain.sum(axis=1, keepdims=True) if n_r == 1 else per_domain
         return pred, np.hstack([J, J_r])
 
+    def _repeated(self, X) -> np.ndarray:
+        """Per ``R*``: whether any row repeats its domain(s)."""
+        k = X.shape[1] - 2
+        repeats = X[:, :k] * X[:, -1:] > self._unique(k)[None, :]
+        return np.array([repeats.any()]) if self.shared_r_star else repeats.any(axis=0)
+
     def _bounds(self, X, y):
         lo, hi = np.log(R_STAR_BOUNDS)
-        return super()._bounds(X, y) + [(float(lo), float(hi))] * self._n_r(X.shape[1] - 2)
+        prior = float(np.log(R_STAR_PRIOR))
+        return super()._bounds(X, y) + [(float(lo), float(hi)) if seen else (prior, prior)
+                                        for seen in self._repeated(X)]
 
     def _starts(self, X, y, rng):
         base = super()._starts(X, y, rng)
-        n_r = self._n_r(X.shape[1] - 2)
         grid = np.log([2.0, 5.0, 15.0, 40.0])
-        r = np.repeat(grid[np.arange(len(base)) % len(grid)][:, None], n_r, axis=1)
+        r = np.column_stack([grid[np.arange(len(base)) % len(grid)] if seen else np.full(len(base), np.log(R_STAR_PRIOR))
+                             for seen in self._repeated(X)])
         return np.hstack([base, r])
 
     @property

@@ -79,7 +79,7 @@ def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: in
 
 def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto",
                         by: str = "n_params", seed: int = 0, folds: int = 5,
-                        fit_fraction: float = 1.0) -> pd.DataFrame:
+                        fit_fraction: float = 1.0, context: dict | None = None) -> pd.DataFrame:
     """Fit on the smaller value(s) of ``by`` (at most ``fit_fraction`` x the largest), predict the rows
     at its largest value (``by="n_tokens"`` with ``fit_fraction=0.5``: half of each curve predicts its end).
 
@@ -95,7 +95,7 @@ def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto
     if train[by].nunique() < (2 if by == "n_tokens" else 1):
         raise TableError(f"extrapolation_check: too few values of {by!r} at or below {fit_fraction:g} x {top:g} to fit on.")
     test = runs[runs[by] == top]
-    fit = fit_law(train, targets, law=law, folds=folds, seed=seed)
+    fit = fit_law(train, targets, law=law, folds=folds, seed=seed, context=context)
     pred = fit.law.predict(test)
     out = []
     for t in targets:
