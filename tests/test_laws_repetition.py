@@ -8,6 +8,7 @@ import pytest
 
 from mixtures.laws import LAWS, AdditiveLaw
 from mixtures.laws.repetition import R_STAR_PRIOR, RepetitionLaw, effective_tokens
+from mixtures.laws.synthetic import repeated_runs
 
 K = 3
 R_STAR = 6.0
@@ -69,12 +70,7 @@ def test_its_jacobian_matches_finite_differences(shared):
 
 
 def test_it_recovers_a_known_r_star_from_synthetic_runs():
-    rng = np.random.default_rng(3)
-    X = _X(rng, 90, tokens=(4e6, 16e6, 64e6))  # domain 0 (2M unique) is repeated up to ~30x
-    X[:30, :K] = rng.dirichlet([6.0, 1.0, 1.0], size=30)  # runs that lean on the scarce domain
-    truth = RepetitionLaw(unique_tokens=UNIQUE)
-    truth._prepare(X, np.ones(len(X)))
-    y = truth._value_jac(np.append(_theta(K), np.log(R_STAR)), X, jac=False)[0] * np.exp(rng.normal(0, 0.002, len(X)))
+    X, y = repeated_runs(unique=UNIQUE, r_star=R_STAR)  # domain 0 (2M unique) is repeated up to ~30x
     law = RepetitionLaw(unique_tokens=UNIQUE).fit(X, y)
     assert law.r_star_[0] == pytest.approx(R_STAR, rel=0.25)
     # without a repeated run there is nothing to fit R* from: the published value stays
