@@ -51,6 +51,7 @@ from mixtures.optimize.solvers import SOLVERS  # noqa: E402
 from mixtures.runs.execute import execute  # noqa: E402
 from mixtures.runs.imports import results_table  # noqa: E402
 from mixtures.runs.store import RunStore  # noqa: E402
+from mixtures.runs_table import loss_columns  # noqa: E402
 
 
 def scarce_copy(ref: Path, work: Path, domain: str, keep: float, val_fraction: float, seed: int = 0) -> Path:
@@ -120,7 +121,7 @@ def main() -> None:
     runs, _ = results_table(config, RunStore(config.root), specs)
     print(json.dumps({"proxies": int(runs["run_id"].nunique())}), flush=True)
     n_params, tokens = validation_point(config)
-    targets = [c for c in runs.columns if c.startswith("loss_")]
+    targets = loss_columns(runs)
     laws = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
