@@ -14,7 +14,8 @@ under ``--work`` and points the demo config at it (every other domain and target
    published prior);
 3. the optimum of the demo objective at the validation scale (4x the proxy compute): ``capped`` = the additive
    law with at most 1 epoch of every domain (no repetition), ``repetition`` = the repetition law with up to
-   ``--max-epochs`` epochs; both report the scarce domain's epochs;
+   ``--max-epochs`` epochs; both report the scarce domain's epochs (and, for reference, not validated, the
+   additive law's optimum under the default cap of ``constraints.max_epochs``);
 4. unless ``--no-validate``: both optima trained at the validation scale with 3 seeds, and the verdict
    (win / tie / loss: the mean difference above the seed spread and Welch's p < 0.05).
 
@@ -134,6 +135,12 @@ def main() -> None:
     out["proxy_max_epochs_of_scarce"] = proxy_max_epochs
     optima = {"capped": optimum(config, laws["capped"], catalog, 1.0, tokens, n_params),
               "repetition": optimum(config, laws["repetition"], catalog, args.max_epochs, tokens, n_params)}
+    # for reference, not validated: the additive law under the default cap (it repeats blind to the cost)
+    default_cap = type(config.constraints).model_fields["max_epochs"].default
+    out["capped_at_default_epochs"] = {"max_epochs": default_cap,
+                                       **optimum(config, laws["capped"], catalog, default_cap, tokens, n_params)}
+    out["capped_at_default_epochs"]["scarce_epochs"] = (out["capped_at_default_epochs"]["weights"][args.scarce]
+                                                        * tokens / float(unique[args.scarce]))
     for result in optima.values():
         result["scarce_epochs"] = result["weights"][args.scarce] * tokens / float(unique[args.scarce])
     out["optima"] = optima
