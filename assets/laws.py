@@ -43,6 +43,7 @@ def _oof_figure(fit, targets: list[str]):
 def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, domain_catalog: pd.DataFrame,
                 project: ProjectResource, tracking: MlflowTracking):
     from mixtures.laws import fit_law  # here, not at the top: scikit-learn would load in every run worker
+    from mixtures.laws.context import law_context
     from mixtures.laws.tracking import log_law
     from mixtures.reuse.law import ReusedLaw
 
@@ -51,13 +52,14 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
     # a reuse fits over its components (the virtual domain and the changed ones); a full design over every domain
     table = plan.component_table(proxy_results) if plan is not None else proxy_results
     targets = [c for c in loss_columns(table) if table[c].notna().any()]
+    families_context = law_context(config, domain_catalog)
     fit = fit_law(table, targets, law=config.laws.law, folds=config.laws.folds,
-                  bootstrap=config.laws.bootstrap, seed=config.seed)
+                  bootstrap=config.laws.bootstrap, seed=config.seed, context=families_context)
     path = project_file(config, LAW)
     fit.law.save(path)
     weights = objective_weights(config, natural_mixture(domain_catalog))
     extrapolation = extrapolation_report(table, targets, [t for t in weights if t in targets], law=config.laws.law,
-                                         uses_scale=fit.law.uses_scale, seed=config.seed)
+                                         uses_scale=fit.law.uses_scale, seed=config.seed, context=families_context)
     chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]
     spearman = float(objective_rows["spearman"].mean()) if len(objective_rows) else float("nan")

@@ -18,6 +18,11 @@
 - two-step (task loss -> accuracy, :mod:`mixtures.laws.two_step`): the error on any shipped table with
   per-run task accuracies; the data folder is scanned for accuracy columns and, where none exist (today:
   mixinglaws and dmsl hold losses only, doremi weights only), ``two_step`` says so.
+- ``repetition`` (issue 22): synthetic runs of a data-constrained law whose first domain is repeated up to
+  ~30x (:func:`mixtures.laws.synthetic.repeated_runs`, R* = 6); fit on n_tokens <= 16M, predict 64M: MRE of
+  the repetition law vs the additive law, and the fitted R*.
+- ``ot`` (issue 22), with ``--demo-ref DIR``: the partial-reveal comparison of ``bench/reveal.py`` (5% of the
+  demo's documents; halves of the demo's proxy mixtures), OT law vs the regression laws.
 - fit time: ``fit_law(law="auto")`` (every family, 5-fold CV) on a synthetic 512 runs x 17
   domains table, one target; the peer is RidgeCV alone on the same folds (the floor).
 
@@ -41,11 +46,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mixtures.laws import LAWS, fit_law, score  # noqa: E402
 from mixtures.laws.data import features  # noqa: E402
-from mixtures.laws.families import AUTO, make  # noqa: E402
+from mixtures.laws.families import AUTO, applies, make  # noqa: E402
 from mixtures.laws.metrics import regret_at_1  # noqa: E402
+from mixtures.laws.repetition import RepetitionLaw  # noqa: E402
 from mixtures.laws.per_mixture import PerMixturePowerLaw  # noqa: E402
 from mixtures.laws.robust import ConvergenceWarning  # noqa: E402
-from mixtures.laws.synthetic import synthetic_runs  # noqa: E402
+from mixtures.laws.synthetic import repeated_runs, synthetic_runs  # noqa: E402
 from mixtures.objective import objective_of  # noqa: E402
 
 TOKENS_PER_STEP = 4096 * 256
@@ -197,17 +203,48 @@ def bench_two_step(data: Path) -> dict:
             "reason": "tables with accuracy columns found; their layout has no reader here yet"}
 
 
+def bench_repetition() -> dict:
+    """The repetition law vs the additive law, extrapolating 4x along D on data-constrained synthetic runs."""
+    unique, r_star = (2e6, None, None), 6.0
+    X, y = repeated_runs(n_runs=120, unique=unique, r_star=r_star)
+    fit, test = X[:, -1] <= 16e6, X[:, -1] > 16e6
+    out = {"true_r_star": r_star, "fit_rows": int(fit.sum()), "test_rows": int(test.sum())}
+    for name, est in (("repetition", RepetitionLaw(unique_tokens=unique)), ("additive", make("additive"))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X[fit], y[fit])
+        out[name] = score(y[test], est.predict(X[test]))
+        if name == "repetition":
+            out["fitted_r_star"] = float(est.r_star_[0])
+    return out
+
+
+def bench_ot(ref: Path) -> dict:
+    """``bench/reveal.py``'s comparison at 5% reveal, 4 splits."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("reveal.py")), "--ref", str(ref),
+                           "--splits", "4"], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="folder with mixinglaws/ and dmsl/")
     parser.add_argument("--quick", action="store_true", help="skip the mixinglaws part")
+    parser.add_argument("--demo-ref", type=Path, help="a demo run folder (with .mixtures/): adds the ot row")
     args = parser.parse_args()
     out: dict = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
     timing = bench_fit_time()
     print(json.dumps({"fit_time": timing}), flush=True)
     out.update(timing)
-    scaling = [f for f in LAWS if LAWS.get(f).uses_scale]  # additive, joint
-    mixing = [f for f in LAWS if not LAWS.get(f).uses_scale] + [AUTO]  # linear, gbm, exp, auto
+    plain = [f for f in LAWS if applies(f)]  # ot and repetition need a project's context: their own rows below
+    scaling = [f for f in plain if LAWS.get(f).uses_scale]  # additive, joint
+    mixing = [f for f in plain if not LAWS.get(f).uses_scale] + [AUTO]  # linear, gbm, exp, auto
+    out["repetition"] = bench_repetition()
+    print(json.dumps({"repetition": out["repetition"]}), flush=True)
+    if args.demo_ref:
+        out["ot"] = bench_ot(args.demo_ref)
     out["dmsl"] = bench_dmsl(args.data, [*scaling, "power_per_mixture"])
     print(json.dumps({"dmsl": out["dmsl"]}), flush=True)
     if not args.quick:

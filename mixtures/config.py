@@ -31,6 +31,8 @@ class DomainConfig(_Strict):
     format: Format = "auto"
     text_field: str = "text"
     id_field: str | None = None
+    revealed: float | None = Field(None, gt=0, description="documents revealed to the ot law: a count (>= 1) or a "
+                                                           "fraction (< 1) of the split's documents; null: all")
 
     @field_validator("name")
     @classmethod
