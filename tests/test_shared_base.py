@@ -32,6 +32,21 @@ def test_run_spec_record_round_trips_and_fixes_identity():
         RunSpec.create("x", {"a": 1.0}, "micro", 1, 0, kind="sweep")
 
 
+def test_a_stored_spec_keeps_every_digit_of_its_weights(tmp_path):
+    """The run table's w_ columns come from the stored spec: a rounded weight moves the laws' fit (it moved the
+    demo's optimum in the fourth decimal)."""
+    import json
+
+    from mixtures.runs.store import RunStore
+
+    weights = {"a": 0.1591186458740486, "b": 1 - 0.1591186458740486}
+    spec = RunSpec.create("natural", weights, "micro", 4096, 0)
+    store = RunStore(tmp_path)
+    store.plan([spec])
+    assert store.spec("proxy", spec.run_id).weights == weights
+    assert RunSpec.from_record(json.loads(spec.to_json())).weights == weights
+
+
 def test_byte_tokenizer_round_trips_text(project):
     tokenizer = project_tokenizer(project)
     assert isinstance(tokenizer, ByteTokenizer)

@@ -71,7 +71,8 @@ class RunSpec:
         return {"run_id": self.run_id, "kind": self.kind, "mixture_name": self.mixture_name, "model": self.model,
                 "tokens": int(self.tokens), "seed": int(self.seed), "trainer": self.trainer, "method": self.method,
                 "options": self.options, "threads": int(self.threads), "setup": self.setup,
-                "weights": {d: round(float(w), 9) for d, w in self.weights.items()}}
+                # exact: JSON round-trips a float, and the run table's w_ columns (what the laws fit) come from here
+                "weights": {d: float(w) for d, w in self.weights.items()}}
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> RunSpec:
