@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mixtures.errors import ConfigError
+from mixtures.errors import ConfigError, InfeasibleError, MixturesError
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text", "hf"]
 
@@ -95,11 +95,35 @@ class CorpusConfig(_Strict):
         return value
 
 
+def _listed_once(value: list, what: str) -> list:
+    """``value`` unless an item repeats (a repeated seed or scale would only train the same runs again)."""
+    dupes = [item for i, item in enumerate(value) if item in value[:i]]
+    if dupes:
+        raise ValueError(f"{what} {dupes[0]!r} is listed twice; list each once")
+    return value
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class ScaleConfig(_Strict):
     """One proxy scale: a model preset (size N) and a training budget in tokens (D)."""
 
-    model: str = "tiny"
+    model: str = Field("tiny", description="a preset of mixtures.trainers.model.MODEL_PRESETS")
     tokens: int = Field(gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        from mixtures.trainers.model import MODEL_PRESETS
+
+        if value not in MODEL_PRESETS:
+            raise ValueError(f"unknown model preset {value!r}{did_you_mean(value, list(MODEL_PRESETS))}; "
+                             f"presets: {list(MODEL_PRESETS)}")
+        return value
 
 
 class CommandTrainerConfig(_Strict):
@@ -131,6 +155,16 @@ class ProxyConfig(_Strict):
     micro_batch: int | None = Field(None, ge=1, description="sequences per forward pass (gradient accumulation)")
     runs_table: str | None = Field(None, description="a wide-format table of finished runs to import")
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, value: list[int]) -> list[int]:
+        return _listed_once(value, "seed")
+
+    @field_validator("scales")
+    @classmethod
+    def _scales_once(cls, value: list[ScaleConfig]) -> list[ScaleConfig]:
+        return _listed_once(value, "scale")
+
     @model_validator(mode="after")
     def _command_given(self) -> ProxyConfig:
         if self.trainer == "command" and self.command is None:
@@ -160,20 +194,46 @@ class LawsConfig(_Strict):
             raise ValueError(str(exc)) from None
 
 
+def check_bounds(bounds: dict[str, tuple[float, float]], domains: list[str], where: str = "bounds") -> None:
+    """Refuse per-domain weight bounds no mixture over ``domains`` can meet: an unknown domain or ``min > max`` or
+    outside [0, 1] (:class:`ConfigError`); minimums summing above 1 or maximums (1 where unbounded) summing below 1
+    (:class:`InfeasibleError`).
+    The config checks ``constraints.bounds`` with it at load; the optimizer, the bounds it is given (its
+    :class:`~mixtures.optimize.problem.Problem` then adds what data availability and the KL bound allow)."""
+    unknown = [name for name in bounds if name not in domains]
+    if unknown:
+        hint = did_you_mean(unknown[0], list(domains))
+        raise ConfigError(f"{where} names unknown domain(s) {unknown}{hint}; domains are {list(domains)}")
+    for name, (lo, hi) in bounds.items():
+        if not 0 <= lo <= hi <= 1:
+            raise ConfigError(f"{where}: bounds of {name!r} are [{lo}, {hi}]; need 0 <= min <= max <= 1")
+    lows = sum(lo for lo, _ in bounds.values())
+    if lows > 1 + 1e-12:
+        floored = ", ".join(f"{n}>={lo:g} by bounds" for n, (lo, _) in bounds.items() if lo > 0)
+        raise InfeasibleError(f"{where}: infeasible constraints: the sum of per-domain minima ({floored}) is "
+                              f"{lows:.4g} > 1; lower some minimum.")
+    highs = sum(bounds.get(d, (0.0, 1.0))[1] for d in domains)
+    if highs < 1 - 1e-12:
+        capped = ", ".join(f"{n}<={hi:g} by bounds" for n, (_, hi) in bounds.items())
+        raise InfeasibleError(f"{where}: infeasible constraints: the sum of per-domain maxima ({capped}) is "
+                              f"{highs:.4g} < 1; raise some maximum.")
+
+
 class ConstraintsConfig(_Strict):
     """Constraints on the optimized mixture."""
 
-    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict, description="domain -> [min, max] "
+                                                   "(checked with the domains by check_bounds)")
     max_epochs: float = Field(4.0, gt=0)
     max_epochs_per_domain: dict[str, float] = Field(default_factory=dict)
     kl_to_natural_max: float | None = Field(None, gt=0)
 
-    @field_validator("bounds")
+    @field_validator("max_epochs_per_domain")
     @classmethod
-    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for name, (lo, hi) in value.items():
-            if not 0 <= lo <= hi <= 1:
-                raise ValueError(f"bounds of {name!r} are [{lo}, {hi}]; need 0 <= min <= max <= 1")
+    def _positive_epochs(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, epochs in value.items():
+            if not epochs > 0:
+                raise ValueError(f"max_epochs_per_domain of {name!r} is {epochs}; it must be > 0")
         return value
 
 
@@ -203,6 +263,11 @@ class ValidationConfig(_Strict):
     scale: ScaleConfig | None = Field(None, description="default: next preset up, 4x the proxy compute")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     mixtures: dict[str, dict[str, float]] = Field(default_factory=dict, description="extra named baselines")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, value: list[int]) -> list[int]:
+        return _listed_once(value, "seed")
 
 
 class DsirConfig(_Strict):
@@ -305,6 +370,9 @@ class OnlineConfig(_Strict):
 LauncherName = Literal["local", "slurm", "k8s"]  # resources.launchers.LAUNCHERS (the library cannot import it)
 
 
+SLURM_TIME = r"^([0-9]+(:[0-9]{1,2}){0,2}|[0-9]+-[0-9]{1,2}(:[0-9]{1,2}){0,2}|UNLIMITED|INFINITE)$"
+
+
 class SlurmLaunchConfig(_Strict):
     """One ``sbatch`` job per training run (``launch.launcher: slurm``)."""
 
@@ -313,7 +381,8 @@ class SlurmLaunchConfig(_Strict):
     gpus: int = Field(0, ge=0, description="--gres=gpu:N per run (0: none)")
     cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task; default: launch.threads")
     mem: str | None = Field(None, pattern=r"^[0-9]+[KMGT]?$", description="--mem, e.g. 16G")
-    time: str | None = Field(None, description="--time, e.g. 02:00:00")
+    time: str | None = Field(None, pattern=SLURM_TIME, description="--time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, "
+                             "D-HH:MM:SS or UNLIMITED, e.g. 02:00:00")
     qos: str | None = Field(None, description="--qos")
     extra_args: list[str] = Field(default_factory=list, description="more sbatch options, e.g. ['--constraint=a100']")
     setup: list[str] = Field(default_factory=list, description="shell lines run before the worker (module load, venv)")
@@ -322,14 +391,23 @@ class SlurmLaunchConfig(_Strict):
     node_down_timeout_s: float = Field(300.0, gt=0, description="fail a pending job after its partition has had "
                                        "no usable node (all down or drained) for this long")
 
+    @field_validator("extra_args")
+    @classmethod
+    def _options_only(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if not arg.startswith("-"):
+                raise ValueError(f"{arg!r} is not an sbatch option; write it as an option, e.g. '--{arg}'")
+        return value
+
 
 class K8sLaunchConfig(_Strict):
     """One Kubernetes Job per training run through dagster-k8s Pipes (``launch.launcher: k8s``)."""
 
     image: str | None = Field(None, description="an image with mixtures installed (pip install '.[k8s]')")
     namespace: str = "default"
-    cpu: str = Field("2", description="resources.requests/limits cpu")
-    memory: str = Field("8Gi", description="resources.requests/limits memory")
+    cpu: str = Field("2", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="resources.requests/limits cpu, e.g. 2 or 500m")
+    memory: str = Field("8Gi", pattern=r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?|k)?$",
+                        description="resources.requests/limits memory, e.g. 8Gi or 512M")
     gpus: int = Field(0, ge=0, description="resources.limits nvidia.com/gpu")
     service_account: str | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -351,6 +429,13 @@ class LaunchConfig(_Strict):
                          "and resumes from its checkpoint")
     slurm: SlurmLaunchConfig = Field(default_factory=SlurmLaunchConfig)
     k8s: K8sLaunchConfig = Field(default_factory=K8sLaunchConfig)
+
+    @model_validator(mode="after")
+    def _k8s_image(self) -> LaunchConfig:
+        if self.launcher == "k8s" and not self.k8s.image:
+            raise ValueError("launch.launcher is k8s but launch.k8s.image is not set: give an image with mixtures "
+                             "installed (pip install '.[k8s]'); see README: Run on a cluster")
+        return self
 
 
 class StorageConfig(_Strict):
@@ -400,19 +485,31 @@ class ProjectConfig(_Strict):
             raise ValueError(f"target.sets: name(s) {clash} are also training domains; rename them")
         for section, keys in (
             ("target.domains", self.target.domains),
-            ("constraints.bounds", self.constraints.bounds),
             ("constraints.max_epochs_per_domain", self.constraints.max_epochs_per_domain),
+            *((f"validation.mixtures.{label}", mixture) for label, mixture in self.validation.mixtures.items()),
         ):
             unknown = [k for k in keys if k not in names]
             if unknown:
-                raise ValueError(f"{section} names unknown domain(s) {unknown}; domains are {names}")
+                raise ValueError(f"{section} names unknown domain(s) {unknown}{did_you_mean(unknown[0], names)}; "
+                                 f"domains are {names}")
         unknown_sets = [t for t in self.dataset.dsir.target if t not in set_names]
         if unknown_sets:
-            raise ValueError(f"dataset.dsir.target names unknown target set(s) {unknown_sets}; sets are {set_names}")
+            raise ValueError(f"dataset.dsir.target names unknown target set(s) {unknown_sets}"
+                             f"{did_you_mean(unknown_sets[0], set_names)}; sets are {set_names}")
+        if self.target.domains and not self.target.sets and not sum(self.target.domains.values()) > 0:
+            raise ValueError("target.domains: every weight is 0, so there is nothing to minimize; give some "
+                             "domain a weight > 0 (or leave target.domains empty for the natural shares)")
+        from mixtures.mixture import validate_mixture
+
         for label, mixture in self.validation.mixtures.items():
-            unknown = [k for k in mixture if k not in names]
-            if unknown:
-                raise ValueError(f"validation.mixtures.{label} names unknown domain(s) {unknown}")
+            try:
+                validate_mixture(mixture, names, where=f"validation.mixtures.{label}")
+            except MixturesError as exc:
+                raise ValueError(str(exc)) from None
+        try:
+            check_bounds(self.constraints.bounds, names, where="constraints.bounds")
+        except MixturesError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     # -- paths -------------------------------------------------------------------------------
