@@ -99,8 +99,16 @@ def _listed_once(value: list, what: str) -> list:
     """``value`` unless an item repeats (a repeated seed or scale would only train the same runs again)."""
     dupes = [item for i, item in enumerate(value) if item in value[:i]]
     if dupes:
-        raise ValueError(f"{what} {dupes[0]!r} is listed twice; list each once")
+        raise ValueError(f"{what} {dupes[0]} is listed twice; list each once")
     return value
+
+
+def _seeds(value: list[int]) -> list[int]:
+    """Seeds: each once, none negative (numpy refuses a negative seed only when the run starts)."""
+    for seed in value:
+        if seed < 0:
+            raise ValueError(f"seed {seed} is negative; seeds are integers >= 0")
+    return _listed_once(value, "seed")
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
@@ -158,7 +166,7 @@ class ProxyConfig(_Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds_once(cls, value: list[int]) -> list[int]:
-        return _listed_once(value, "seed")
+        return _seeds(value)
 
     @field_validator("scales")
     @classmethod
@@ -267,7 +275,7 @@ class ValidationConfig(_Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds_once(cls, value: list[int]) -> list[int]:
-        return _listed_once(value, "seed")
+        return _seeds(value)
 
 
 class DsirConfig(_Strict):
@@ -457,7 +465,7 @@ class ProjectConfig(_Strict):
     """The whole project."""
 
     project: str = "mixtures"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     domains: list[DomainConfig] = Field(min_length=1)
     target: TargetConfig = Field(default_factory=TargetConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
