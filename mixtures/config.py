@@ -605,11 +605,8 @@ def _describe(error: dict[str, Any]) -> str:
         key = str(loc[-1])
         hint = ""
         if model is not None:
-            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.5)
-            if close:
-                hint = f"; did you mean {close[0]!r}?"
-            else:
-                hint = f"; known keys here: {sorted(k for k in model.model_fields if k != 'base_dir')}"
+            hint = (did_you_mean(key, list(model.model_fields))
+                    or f"; known keys here: {sorted(k for k in model.model_fields if k != 'base_dir')}")
         return f"unknown key {where!r}{hint}"
     msg = error["msg"]
     if msg.startswith("Value error, "):
