@@ -8,6 +8,7 @@ See ``examples/project.yaml`` for a documented example.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -611,6 +612,8 @@ def _describe(error: dict[str, Any]) -> str:
     msg = error["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    if error["type"] == "literal_error" and isinstance(error.get("input"), str):  # a typo of one of the choices
+        msg += did_you_mean(error["input"], re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", ""))))
     return f"{where}: {msg}" if loc else msg
 
 

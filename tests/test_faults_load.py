@@ -85,6 +85,10 @@ def test_the_optimizer_refuses_the_same_bounds_with_the_same_check():
     ({"proxy": {"scales": [{"model": "micro", "tokens": 1000}, {"model": "micro", "tokens": 1000}]}},
      "proxy.scales: scale model='micro' tokens=1000 is listed twice"),
     ({"constraints": {"max_epochs_per_domain": {"web": 0}}}, "max_epochs_per_domain of 'web' is 0.0; it must be > 0"),
+    ({"launch": {"launcher": "slrum"}}, "launch.launcher: Input should be 'local', 'slurm' or 'k8s'; did you mean "
+                                        "'slurm'?"),
+    ({"online": {"methods": ["doremy"]}}, "online.methods.0: Input should be 'doremi', 'aioli', 'dga' or 'reweight'; "
+                                          "did you mean 'doremi'?"),
     ({"launch": {"launcher": "k8s"}}, "launch.launcher is k8s but launch.k8s.image is not set"),
     ({"launch": {"slurm": {"time": "2h"}}}, "launch.slurm.time"),
     ({"launch": {"slurm": {"extra_args": ["constraint=a100"]}}}, "'constraint=a100' is not an sbatch option"),
