@@ -10,14 +10,29 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mixtures.errors import ConfigError, InfeasibleError, MixturesError
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text", "hf"]
+
+
+def _count(value: Any) -> Any:
+    """``1e6`` as YAML writes it (a string: YAML 1.1 floats need a dot) or ``1.0e6``: the integer it names."""
+    if isinstance(value, (str, float)) and not isinstance(value, bool):
+        try:
+            number = float(str(value).replace("_", ""))
+        except ValueError:
+            return value
+        if number.is_integer():
+            return int(number)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_count)]  # token counts and sizes: 1e6, 1_000_000 and 1000000 alike
 
 
 class _Strict(BaseModel):
@@ -122,7 +137,7 @@ class ScaleConfig(_Strict):
     """One proxy scale: a model preset (size N) and a training budget in tokens (D)."""
 
     model: str = Field("tiny", description="a preset of mixtures.trainers.model.MODEL_PRESETS")
-    tokens: int = Field(gt=0)
+    tokens: Count = Field(gt=0)
 
     @field_validator("model")
     @classmethod
@@ -251,7 +266,7 @@ class OptimizeConfig(_Strict):
 
     solver: str = Field("slsqp", description="a solver of mixtures.optimize.SOLVERS")
     options: dict[str, Any] = Field(default_factory=dict, description="the solver's options, e.g. {starts: 8}")
-    tokens: int | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
+    tokens: Count | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
 
     @model_validator(mode="after")
     def _known_solver(self) -> OptimizeConfig:
@@ -293,7 +308,7 @@ class DsirConfig(_Strict):
 class DatasetConfig(_Strict):
     """The materialized training set."""
 
-    size: int = Field(10_000_000, gt=0)
+    size: Count = Field(10_000_000, gt=0)
     unit: Literal["tokens", "bytes", "documents"] = "tokens"
     shard_mb: float = Field(64, gt=0)
     format: str = Field("parquet", description="parquet | jsonl | megatron | hf (mixtures.resample.formats)")

@@ -233,3 +233,17 @@ def test_a_step_failing_on_bad_input_is_marked_for_exit_2():
                 execute(_step_failing_with(error), instance, tags={})
             assert info.value.bad_input is bad_input
             assert "step step failed:" in str(info.value) and str(error) in str(info.value)
+
+
+def test_token_counts_written_1e6_load_as_integers(tmp_path):
+    """YAML reads ``1e6`` as a string (its floats need a dot); a count written so is the integer it names."""
+    from mixtures.config import load_config
+
+    path = tmp_path / "p.yaml"
+    path.write_text("domains: [{name: web, paths: [web]}]\nproxy: {scales: [{model: micro, tokens: 1e6}]}\n"
+                    "dataset: {size: 2.5e7}\noptimize: {tokens: 1_000_000_000}\n")
+    config = load_config(path)
+    assert (config.proxy.scales[0].tokens, config.dataset.size, config.optimize.tokens) == (10**6, 25 * 10**6, 10**9)
+    path.write_text("domains: [{name: web, paths: [web]}]\ndataset: {size: 2.5}\n")
+    with pytest.raises(ConfigError, match="dataset.size: Input should be a valid integer"):
+        load_config(path)

@@ -19,6 +19,7 @@
    tests/test_faults_load.py::test_other_config_mistakes_are_refused_at_load,
    tests/test_faults_load.py::test_mixtures_run_refuses_a_bad_preset_before_anything_starts,
    tests/test_faults_load.py::test_numeric_flags_are_range_checked_with_the_subcommands_usage,
+   tests/test_faults_load.py::test_token_counts_written_1e6_load_as_integers,
    tests/test_faults_inputs.py::test_typo_gets_did_you_mean_from_every_command
 6. Opening the UI starts no work; a changed domain file starts exactly its refresh:
    tests/test_faults_pipeline.py::test_an_idle_daemon_launches_nothing_until_a_domain_file_changes
