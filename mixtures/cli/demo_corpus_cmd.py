@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mixtures.cli.argtypes import non_negative, positive
+from mixtures.cli.argtypes import positive
 from mixtures.errors import CorpusError
 
 DEFAULT_OUT = ".mixtures/demo-corpus"
@@ -31,7 +31,7 @@ def _domain_cap(text: str) -> tuple[str, float]:
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the build options to ``parser`` and set its handler (the builder is imported only to run)."""
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
-    parser.add_argument("--cap-mb", type=non_negative(float), default=None,
+    parser.add_argument("--cap-mb", type=float, default=None,
                         help="MB of text kept per domain (default: 2); 0 keeps everything")
     parser.add_argument("--cap", type=_domain_cap, nargs="+", action="extend", default=[], metavar="DOMAIN=MB",
                         help="per-domain cap overriding --cap-mb (several, or the flag repeated)")
