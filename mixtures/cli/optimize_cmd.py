@@ -4,8 +4,9 @@
     mixtures optimize --law law.json --target loss_docs=2 --target loss_web=1 --tokens 100000000 \\
         --catalog catalog.parquet --max-epochs 4 --bounds code=0:0.3 --solver slsqp --out optimal/ --json
 
-The default target is every law target, equally weighted (with ``--config``: the config's target). Every NAME=VALUE flag (``--target``, ``--bounds``, ``--available``, ``--option``, ``--prefix``) takes several
-items, or is repeated, like ``mixtures materialize --weights``. Data availability
+The default target is every law target, equally weighted (with ``--config``: the config's target). Every
+NAME=VALUE flag (``--target``, ``--bounds``, ``--available``, ``--option``, ``--prefix``) takes several items or
+is repeated, like ``mixtures materialize --weights``. Data availability
 (``w_i <= max_epochs * tokens_i / D_target``) applies when ``--tokens`` and the available tokens
 (``--catalog`` train tokens or ``--available DOMAIN=TOKENS``) are given.
 """
@@ -164,7 +165,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="project config: its target, constraints and optimize sections apply "
                                          "(the catalog is built from it unless --catalog is given)")
     parser.add_argument("--target", nargs="+", action="extend", metavar="loss_X=WEIGHT",
-                        help="target losses and their weights (several, or the flag repeated; default: every law target, equal weights)")
+                        help="target losses and their weights (several, or the flag repeated; default: every law "
+                             "target, equal weights)")
     parser.add_argument("--tokens", type=positive(float), help="final training budget D_target (tokens)")
     parser.add_argument("--params", type=positive(float), help="final model size N (for laws that use scale)")
     parser.add_argument("--solver", help="a solver of mixtures.optimize.SOLVERS: slsqp (default, or the config's "
