@@ -8,6 +8,7 @@ from assets.metadata import markdown_table, table
 from mixtures.corpus import build_catalog, natural_mixture
 from mixtures.layout import CATALOG, project_file
 from mixtures.storage import atomic_write_frame
+from mixtures.tokenizers import tokenizer_file
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
@@ -30,6 +31,8 @@ def domain_catalog(context: dg.AssetExecutionContext, project: ProjectResource, 
         run.log_params({"domains": ",".join(config.domain_names), "val_fraction": config.corpus.val_fraction})
         run.log_metrics({f"tokens_{r.domain}": r.tokens for r in catalog.itertuples()})
         run.log_table(catalog, "catalog.csv")
+        if (tokenizer := tokenizer_file(config)) is not None:  # bpe / hf: the file the token counts came from
+            run.log_artifact(tokenizer, "tokenizer")
         url = run.url
     yield dg.Output(
         catalog,

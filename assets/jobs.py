@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import dagster as dg
 
 corpus_job = dg.define_asset_job("corpus_job", selection=["domain_catalog"], description="Catalog the corpus.")
+reuse_job = dg.define_asset_job(
+    "reuse_job", selection=["domain_catalog", "proxy_design"],
+    description="Catalog the changed corpus and design its reuse swarm (proxy_partitions_sensor then trains it and "
+                "runs the analysis).")
 design_job = dg.define_asset_job("design_job", selection=["proxy_design"], description="Design the proxy runs.")
 proxy_job = dg.define_asset_job("proxy_job", selection=["proxy_runs"],
                                 executor_def=dg.in_process_executor, description="Train one proxy run (one partition).")
@@ -70,5 +74,5 @@ COMPARISON_STAGES = [
     Stage("validation_job", partitions="method_validation"),
     Stage("comparison_job"),
 ]
-JOBS = [corpus_job, design_job, proxy_job, analysis_job, validation_job, verdict_job, dataset_job, finish_job,
+JOBS = [corpus_job, reuse_job, design_job, proxy_job, analysis_job, validation_job, verdict_job, dataset_job, finish_job,
         refit_job, online_design_job, online_job, method_design_job, comparison_job]

@@ -1,5 +1,6 @@
 """The mixing-law asset: every law family fitted and cross-validated, the best per target chosen."""
 
+import math
 
 import dagster as dg
 import pandas as pd
@@ -7,15 +8,20 @@ import pandas as pd
 from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
 from mixtures.evaluation.checks import extrapolation_report
-from mixtures.laws import fit_law
+from mixtures.evaluation.decision import decision_quality, log_decision, with_repeats
 from mixtures.layout import LAW, project_file
-from mixtures.laws.tracking import log_law
 from mixtures.objective import objective_weights
 from mixtures.plots import predicted_vs_actual
+from mixtures.reuse.decide import active_plan
 from mixtures.runs_table import loss_columns
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
+
+
+def _number(value: float):
+    """A float for the metadata, or the text ``unknown`` for NaN (Dagster shows NaN as an error)."""
+    return float(value) if math.isfinite(value) else "unknown"
 
 
 def _oof_figure(fit, targets: list[str]):
@@ -36,21 +42,32 @@ def _oof_figure(fit, targets: list[str]):
 )
 def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, domain_catalog: pd.DataFrame,
                 project: ProjectResource, tracking: MlflowTracking):
+    from mixtures.laws import fit_law  # here, not at the top: scikit-learn would load in every run worker
+    from mixtures.laws.context import law_context
+    from mixtures.laws.tracking import log_law
+    from mixtures.reuse.law import ReusedLaw
+
     config = project.load()
-    targets = [c for c in loss_columns(proxy_results) if proxy_results[c].notna().any()]
-    fit = fit_law(proxy_results, targets, law=config.laws.law, folds=config.laws.folds,
-                  bootstrap=config.laws.bootstrap, seed=config.seed)
+    plan = active_plan(config)
+    # a reuse fits over its components (the virtual domain and the changed ones); a full design over every domain
+    table = plan.component_table(proxy_results) if plan is not None else proxy_results
+    targets = [c for c in loss_columns(table) if table[c].notna().any()]
+    families_context = law_context(config, domain_catalog)
+    fit = fit_law(table, targets, law=config.laws.law, folds=config.laws.folds,
+                  bootstrap=config.laws.bootstrap, seed=config.seed, context=families_context)
     path = project_file(config, LAW)
     fit.law.save(path)
     weights = objective_weights(config, natural_mixture(domain_catalog))
-    extrapolation = extrapolation_report(proxy_results, targets, [t for t in weights if t in targets], law=config.laws.law,
-                                         uses_scale=fit.law.uses_scale, seed=config.seed)
+    extrapolation = extrapolation_report(table, targets, [t for t in weights if t in targets], law=config.laws.law,
+                                         uses_scale=fit.law.uses_scale, seed=config.seed, context=families_context)
     chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]
     spearman = float(objective_rows["spearman"].mean()) if len(objective_rows) else float("nan")
     figure = _oof_figure(fit, list(weights))
+    decision = decision_quality(fit, with_repeats(config, proxy_results), weights)
     with tracking.run(context, "mixing_laws", config, tags={"mixtures.role": "law_fit"}) as run:
         logged = log_law(run, fit.law, fit, registered_model=config.tracking.registered_model)
+        log_decision(run, decision)
         if extrapolation is not None:
             run.log_table(extrapolation, "extrapolation.csv")
             run.log_metrics({f"extrapolation_mre.{r.target}": r.mre for r in extrapolation.itertuples()})
@@ -59,7 +76,10 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
         "cv": dg.MetadataValue.md(markdown_table(fit.cv)),
         "chosen": dg.MetadataValue.json(fit.chosen),
         "objective_cv_spearman": spearman,
-        "runs": int(proxy_results["run_id"].nunique()),
+        "noise_floor": _number(decision.noise_floor),
+        "oof_regret_at_1": _number(decision.oof_regret_at_1),
+        "decision_quality": dg.MetadataValue.md(decision.message()),
+        "runs": int(table["run_id"].nunique()),
         "mlflow_run": dg.MetadataValue.url(url),
         "registered_model_version": str(logged.get("version")),
         "path": dg.MetadataValue.path(str(path)),
@@ -68,8 +88,11 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
         metadata["predicted_vs_actual"] = image(figure, "predicted vs actual (out of fold)")
     if extrapolation is not None:
         metadata["extrapolation"] = dg.MetadataValue.md(markdown_table(extrapolation))
-    yield dg.Output(fit.law, metadata=metadata)
-    passed = bool(spearman >= config.laws.min_spearman)
+    if plan is not None:
+        metadata["reuse"] = plan.message()
+    yield dg.Output(ReusedLaw(plan, fit.law) if plan is not None else fit.law, metadata=metadata)
+    # rounded: a mean of per-target Spearmans exactly at the threshold (0.4 and 0.6 -> 0.49999999999999994) passes
+    passed = bool(round(spearman, 9) >= config.laws.min_spearman)
     advice = "" if passed else (
         f"the law's cross-validated Spearman on the objective's targets is {spearman:.3f}, below "
         f"laws.min_spearman = {config.laws.min_spearman}: it cannot rank the mixtures well enough to trust its "

@@ -352,7 +352,7 @@ def _duration(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
 
 def stage_keys(stage: Stage, config) -> tuple[list[str], list[str]]:
     """``(all keys, keys still to run)`` of a partitioned stage: the runs its design planned, less those the
-    run store holds (dataset domains: all, unless the dataset is complete)."""
+    run store holds, logged (dataset domains: all, unless the dataset is complete)."""
     from mixtures.layout import METHOD_DESIGN, ONLINE_DESIGN, PROXY_DESIGN, VALIDATION_DESIGN, project_file
     from mixtures.runs import RunSpec
     from mixtures.runs.store import RunStore
@@ -373,7 +373,13 @@ def stage_keys(stage: Stage, config) -> tuple[list[str], list[str]]:
                   "online": ONLINE_DESIGN}[stage.partitions]
         specs = [RunSpec.from_record(r) for r in json.loads(project_file(config, design).read_text())["runs"]]
     keys = [s.run_id for s in specs]
-    return keys, [s.run_id for s in specs if store.finished(s) is None]
+    return keys, [s.run_id for s in specs if not _done(store.finished(s))]
+
+
+def _done(stored) -> bool:
+    """A run is done once stored and logged: a result whose partition failed before MLflow recorded it (its job
+    ended as the launcher gave up on it) is run again, and its partition reuses the result and logs it."""
+    return stored is not None and stored.mlflow_run_id is not None
 
 
 def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops: dict | None = None,

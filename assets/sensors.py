@@ -2,7 +2,7 @@
 
 | sensor | watches | requests | default |
 | --- | --- | --- | --- |
-| ``corpus_files_sensor`` | the domain files (paths, sizes, mtimes) | ``corpus_job`` (the catalog; downstream then shows stale) | running |
+| ``corpus_files_sensor`` | the domain files (paths, sizes, mtimes) | ``corpus_job`` (the catalog; downstream then shows stale), or ``reuse_job`` (the catalog and the reuse design) with ``reuse`` on and a previous optimum | running |
 | ``external_runs_sensor`` | ``<root>/external_runs/*.csv|parquet`` dropped by other jobs | ``refit_job`` | running |
 | ``proxy_partitions_sensor`` | the proxy design's planned runs | ``proxy_job`` per missing run, then ``analysis_job`` | running |
 | ``validation_partitions_sensor`` | the validation design's planned runs | ``validation_job`` per missing run, then ``verdict_job`` | running |
@@ -31,6 +31,7 @@ from assets.jobs import (
     finish_job,
     proxy_job,
     refit_job,
+    reuse_job,
     validation_job,
     verdict_job,
 )
@@ -67,9 +68,12 @@ def _metadata(event, key: str):
     return None if value is None else value.value
 
 
-@dg.sensor(job=corpus_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="New or changed domain files -> refresh the catalog (downstream assets then show stale).")
+@dg.sensor(jobs=[corpus_job, reuse_job], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="New or changed domain files -> refresh the catalog (downstream assets then show stale); with "
+                       "reuse on and a previous optimum, also design the reuse swarm (reuse_job).")
 def corpus_files_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
+    from mixtures.reuse.decide import previous_optimum
+
     config = project.load()
     if pipeline_running(config):
         return dg.SkipReason("a mixtures pipeline is driving this folder")
@@ -78,8 +82,14 @@ def corpus_files_sensor(context: dg.SensorEvaluationContext, project: ProjectRes
         return dg.SensorResult(cursor=key, skip_reason="domain files unchanged since the catalog was built")
     if context.cursor == key:
         return dg.SkipReason("this change was already requested")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"corpus-{key}", tags={"mixtures/files": key})],
-                           cursor=key)
+    tags = {"mixtures/files": key}
+    if config.reuse != "never" and previous_optimum(config) is not None:
+        # the design compares the new catalog's fingerprints with the optimum's and swarms only what changed
+        request = dg.RunRequest(job_name=reuse_job.name, run_key=f"reuse-{key}",
+                                tags={**tags, "mixtures/reuse": config.reuse})
+    else:
+        request = dg.RunRequest(job_name=corpus_job.name, run_key=f"corpus-{key}", tags=tags)
+    return dg.SensorResult(run_requests=[request], cursor=key)
 
 
 @dg.sensor(job=refit_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -47,6 +47,8 @@ class DomainConfig(_Strict):
     format: Format = "auto"
     text_field: str = "text"
     id_field: str | None = None
+    revealed: float | None = Field(None, gt=0, description="documents revealed to the ot law: a count (>= 1) or a "
+                                                           "fraction (< 1) of the split's documents; null: all")
 
     @field_validator("name")
     @classmethod
@@ -62,11 +64,22 @@ class TargetSetConfig(DomainConfig):
     weight: float = Field(1.0, gt=0)
 
 
+class TaskConfig(_Strict):
+    """A multiple-choice task (jsonl items, :mod:`mixtures.tasks`): its loss and accuracy are measured at every
+    eval point; with ``weight > 0`` its accuracy enters the objective (maximised), else it is only reported."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="letters, digits, _ . - ; no path separators")
+    path: str = Field(description="a jsonl file of items {context, choices, answer}, relative to the config file")
+    weight: float = Field(0.0, ge=0, description="weight of the task's accuracy in the objective; 0 = reported only")
+
+
 class TargetConfig(_Strict):
-    """What the optimizer minimizes: a weighted sum of per-domain losses and/or held-out sets."""
+    """What the optimizer minimizes: a weighted sum of per-domain losses and/or held-out sets (and, maximised,
+    task accuracies)."""
 
     domains: dict[str, float] = Field(default_factory=dict, description="training domain -> weight; empty = natural shares")
     sets: list[TargetSetConfig] = Field(default_factory=list)
+    tasks: list[TaskConfig] = Field(default_factory=list, description="multiple-choice tasks (mixtures.tasks)")
 
     @field_validator("domains")
     @classmethod
@@ -164,6 +177,9 @@ class ProxyConfig(_Strict):
     n_mixtures: int = Field(16, ge=2, description="mixtures in the design, natural and uniform included")
     scales: list[ScaleConfig] = Field(default_factory=lambda: [ScaleConfig(model="tiny", tokens=1_000_000)], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    repeats: int = Field(0, ge=0, description="extra seeds of proxy.repeats_mixture (seeds after proxy.seeds) that "
+                         "measure the noise floor (the objective's seed spread); kept out of the law's fit")
+    repeats_mixture: str = Field("uniform", description="the design mixture the repeats train (natural, uniform, ...)")
     temperature: float = Field(0.5, gt=0)
     strength: tuple[float, float] = (0.1, 5.0)
     max_epochs: float = Field(4.0, gt=0)
@@ -267,6 +283,8 @@ class OptimizeConfig(_Strict):
     solver: str = Field("slsqp", description="a solver of mixtures.optimize.SOLVERS")
     options: dict[str, Any] = Field(default_factory=dict, description="the solver's options, e.g. {starts: 8}")
     tokens: Count | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
+    kl_penalty: float = Field(0.0, ge=0, description="adds kl_penalty x KL(w || natural) to the objective: a pull "
+                              "toward the prior (the natural mixture), as Olmix's proposer does; 0 = off")
 
     @model_validator(mode="after")
     def _known_solver(self) -> OptimizeConfig:
@@ -482,6 +500,10 @@ class ProjectConfig(_Strict):
 
     project: str = "mixtures"
     seed: int = Field(0, ge=0)
+    reuse: Literal["auto", "never", "always"] = Field(
+        "never", description="after a corpus change, reuse the previous optimum (its unchanged domains' ratios as "
+        "one virtual domain, a small swarm over it and the changed domains): auto = when it is cheaper than a full "
+        "design, always = whenever there is a previous optimum, never = a full design (mixtures.reuse)")
     domains: list[DomainConfig] = Field(min_length=1)
     target: TargetConfig = Field(default_factory=TargetConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
@@ -507,6 +529,10 @@ class ProjectConfig(_Strict):
         clash = sorted(set(set_names) & set(names))
         if clash:
             raise ValueError(f"target.sets: name(s) {clash} are also training domains; rename them")
+        task_names = [t.name for t in self.target.tasks]
+        twice = sorted({n for n in task_names if task_names.count(n) > 1})
+        if twice:
+            raise ValueError(f"target.tasks: duplicate task name(s) {twice}; each task needs its own name")
         for section, keys in (
             ("target.domains", self.target.domains),
             ("constraints.max_epochs_per_domain", self.constraints.max_epochs_per_domain),

@@ -126,7 +126,7 @@ def design_mixtures(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, d
             "Lower proxy.n_mixtures or the proxy tokens, raise proxy.max_epochs or proxy.strength, or add data."
         )
     if proxy.space_filling:
-        picked = _max_min_select(np.array(candidates), np.array(list(chosen.values())), wanted)
+        picked = max_min_select(np.array(candidates), np.array(list(chosen.values())), wanted)
     else:
         picked = candidates[:wanted]
     for i, vec in enumerate(picked):
@@ -134,7 +134,7 @@ def design_mixtures(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, d
     return {name: _as_dict(vec, domains) for name, vec in chosen.items()}
 
 
-def _max_min_select(candidates: np.ndarray, anchors: np.ndarray, k: int) -> list[np.ndarray]:
+def max_min_select(candidates: np.ndarray, anchors: np.ndarray, k: int) -> list[np.ndarray]:
     """Greedy max-min (farthest point) selection of ``k`` candidates, away from ``anchors``."""
     nearest = np.min(np.linalg.norm(candidates[:, None, :] - anchors[None, :, :], axis=2), axis=1)
     picked: list[np.ndarray] = []
@@ -152,13 +152,31 @@ def _as_dict(vector: np.ndarray, domains: list[str]) -> dict[str, float]:
     return {d: float(v) for d, v in zip(domains, vector, strict=True)}
 
 
+def repeat_seeds(config: ProjectConfig) -> list[int]:
+    """The seeds of the noise-floor repeats: ``proxy.repeats`` seeds after the largest of ``proxy.seeds``."""
+    first = max(config.proxy.seeds) + 1
+    return list(range(first, first + config.proxy.repeats))
+
+
 def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[RunSpec]:
-    """Every proxy run of the design: mixtures x ``proxy.scales`` x ``proxy.seeds``."""
+    """Every proxy run of the design: mixtures x ``proxy.scales`` x ``proxy.seeds``, then the noise-floor
+    repeats (``proxy.repeats_mixture`` x scales x :func:`repeat_seeds`), which :func:`is_repeat` tells apart."""
     setup = training_setup(config, catalog)
+    mixtures = design_mixtures(config, catalog)
+    groups = [(name, weights, config.proxy.seeds) for name, weights in mixtures.items()]
+    if config.proxy.repeats:
+        name = config.proxy.repeats_mixture
+        if name not in mixtures:
+            raise InfeasibleError(f"proxy.repeats_mixture {name!r} is not a design mixture; use one of {list(mixtures)[:4]}...")
+        groups.append((name, mixtures[name], repeat_seeds(config)))
     return [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="proxy", trainer=config.proxy.trainer,
                            threads=config.launch.threads, setup=setup)
-            for name, weights in design_mixtures(config, catalog).items()
-            for scale in config.proxy.scales for seed in config.proxy.seeds]
+            for name, weights, seeds in groups for scale in config.proxy.scales for seed in seeds]
+
+
+def is_repeat(config: ProjectConfig, spec: RunSpec) -> bool:
+    """True for a noise-floor repeat: measured for the seed spread, kept out of the law's fit and the baselines."""
+    return spec.mixture_name == config.proxy.repeats_mixture and spec.seed in repeat_seeds(config)
 
 
 def design_frame(specs: list[RunSpec]) -> pd.DataFrame:

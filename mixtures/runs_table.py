@@ -1,8 +1,12 @@
-"""The proxy-run table: one row per run and eval point, in the wide format of DESIGN.md.
+"""The proxy-run table: one row per run and eval point, in the wide format (README: "Laws, optimizer and
+dataset on their own").
 
 Columns: ``run_id``, ``w_<domain>`` for every training domain, ``n_params`` (N), ``n_tokens`` (D),
 ``seed``, ``trainer``, ``loss_<domain>`` for every evaluation domain, and optionally
 ``loss_unit`` (``bits_per_byte`` for the built-in trainer). Empty loss cells mean "not measured".
+Each task of ``target.tasks`` (:mod:`mixtures.tasks`) adds ``taskloss_<task>`` (bits per byte of the correct
+choices given their contexts) and ``acc_<task>`` (accuracy, a fraction in [0, 1]); they are not ``loss_``
+columns, so a law fitted on the domain losses never mistakes them for one.
 """
 
 from __future__ import annotations

@@ -9,6 +9,20 @@ import pytest
 from mixtures.config import parse_config
 from tests.corpus_factory import corpus_config, make_corpus
 
+# Modules that share a session fixture (the local pipeline) or a fixed resource (the local Slurm cluster's ports):
+# under pytest-xdist they run on one worker, one after the other.
+SHARED_GROUPS = {"test_pipeline": "local_pipeline", "test_engine_slurm": "local_pipeline"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With ``--dist loadgroup`` (``tasks.py test``) each module's tests stay on one worker, so a module-scoped
+    fixture is built once; the modules of :data:`SHARED_GROUPS` share one worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__.rsplit(".", 1)[-1]
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+
 
 @pytest.fixture
 def corpus(tmp_path: Path):

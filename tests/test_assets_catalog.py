@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import yaml
 from mlflow.tracking import MlflowClient
@@ -46,6 +48,29 @@ def test_catalog_materializes_and_logs_to_mlflow(corpus, mlflow_uri):
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`dagster.run_id` = '{run_id}'")
     assert len(runs) == 1 and runs[0].data.metrics["tokens_code"] == catalog.loc["code", "tokens"]
     assert runs[0].data.tags["mlflow.parentRunId"]  # nested under the pipeline's run
+    assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["catalog.csv"]  # bytes: no tokenizer file
+
+
+def test_a_trained_tokenizer_is_logged_with_the_catalog_it_counted(corpus, mlflow_uri):
+    from mixtures.config import load_config
+    from mixtures.tokenizers import tokenizer_file
+
+    root, _ = corpus
+    path = _write_config(root, mlflow_uri, corpus={"tokenizer": "bpe", "bpe_vocab_size": 300, "bpe_sample_mb": 0.05})
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [domain_catalog], instance=instance,
+            resources={"project": ProjectResource(config_path=str(path)), "tracking": MlflowTracking()},
+        )
+        assert result.success
+        run_id = result.run_id
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.search_runs([client.get_experiment_by_name("t").experiment_id],
+                             filter_string=f"tags.`dagster.run_id` = '{run_id}'")[0]
+    local = tokenizer_file(load_config(path))
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "tokenizer")] == [f"tokenizer/{local.name}"]
+    logged = Path(client.download_artifacts(run.info.run_id, f"tokenizer/{local.name}", str(root / "got")))
+    assert logged.read_bytes() == local.read_bytes()
 
 
 def test_broken_domain_fails_the_blocking_check(corpus, mlflow_uri):

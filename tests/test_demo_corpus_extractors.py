@@ -93,6 +93,8 @@ def test_code_takes_python_files_outside_tests(tmp_path):
         "sympy/isympy.py": "print('hi')\n",
         "sympy/sympy/core/add.py": "def add(a, b):\n    return a + b\n",
     }
+    # the held-back domain (tests) is exactly what code leaves out
+    assert _docs(code.extract_tests, {"sympy": whl}) == {"sympy-tests/sympy/core/tests/test_add.py": "def test(): pass\n"}
 
 
 def test_legal_drops_front_matter_and_non_english_licenses(tmp_path):

@@ -104,3 +104,21 @@ def test_runs_cross_mixtures_scales_and_seeds(setup):
     assert np.allclose(frame.filter(like="w_").sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="outside"):
         RunSpec.make_run_id("my mix", "micro", 1, 0)
+
+
+def test_repeats_add_seeds_of_one_mixture_after_the_design(setup):
+    from mixtures.design import is_repeat
+
+    config, catalog = setup
+    plain = design_runs(config, catalog)
+    proxy = config.proxy.model_copy(update={"seeds": [0, 2], "repeats": 3, "repeats_mixture": "uniform"})
+    repeated = config.model_copy(update={"proxy": proxy})
+    specs = design_runs(repeated, catalog)
+    base = [s for s in specs if not is_repeat(repeated, s)]
+    extra = [s for s in specs if is_repeat(repeated, s)]
+    assert specs[:len(base)] == base  # the design first, unchanged, then the repeats
+    assert [s.seed for s in extra] == [3, 4, 5] and {s.mixture_name for s in extra} == {"uniform"}
+    assert {s.run_id for s in base if s.seed == 0} == {s.run_id for s in plain}
+    assert all(s.weights == extra[0].weights for s in extra)
+    with pytest.raises(InfeasibleError, match="repeats_mixture 'nope'"):
+        design_runs(config.model_copy(update={"proxy": proxy.model_copy(update={"repeats_mixture": "nope"})}), catalog)

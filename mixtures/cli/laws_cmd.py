@@ -24,20 +24,50 @@ def _clean(value):
 
 
 def fit_command(args: argparse.Namespace) -> int:
+    from mixtures.evaluation.decision import decision_quality
     from mixtures.laws import fit_law
+    from mixtures.storage import atomic_write_json
     from mixtures.laws.families import checked_law
     from mixtures.runs_table import load_runs
 
     checked_law(args.law)
     runs = load_runs(args.runs)
-    fit = fit_law(runs, args.target, law=args.law, folds=args.folds, bootstrap=args.bootstrap, seed=args.seed)
+    context = {"features": args.revealed, "unique_tokens": _unique_tokens(args.unique_tokens, runs, args.runs)}
+    fit = fit_law(runs, args.target, law=args.law, folds=args.folds, bootstrap=args.bootstrap, seed=args.seed,
+                  context=context)
     fit.law.save(args.out)
     best = fit.best_metrics()
     for target, row in best.iterrows():
         print(f"{target}: {row['family']} (CV spearman {row['spearman']:.3f}, mae {row['mae']:.4g}, "
               f"mre {row['mre']:.3%}, {int(row['n'])} mixtures)", file=sys.stderr)
+    weights = {t: 1.0 / len(fit.chosen) for t in fit.chosen}
+    decision = decision_quality(fit, runs, weights)
+    print(f"decision quality (objective: the mean of {', '.join(weights)}): {decision.message()}", file=sys.stderr)
+    if args.decision_json:
+        atomic_write_json(args.decision_json, {"objective_weights": weights, **decision.to_dict()})
+        print(f"wrote {args.decision_json}", file=sys.stderr)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _unique_tokens(given: list[str] | None, runs, source) -> tuple | None:
+    """``--unique-tokens domain=N`` flags as the per-domain tuple of the table's domain order (None: unlimited)."""
+    from mixtures.errors import ConfigError
+    from mixtures.runs_table import domains_of
+
+    if not given:
+        return None
+    domains = domains_of(runs)
+    values: dict[str, float] = {}
+    for item in given:
+        name, _, number = item.partition("=")
+        try:
+            values[name] = float(number)
+        except ValueError:
+            raise ConfigError(f"--unique-tokens {item!r}: give domain=tokens, e.g. --unique-tokens code=2e6.") from None
+        if name not in domains:
+            raise ConfigError(f"--unique-tokens {item!r}: {source} has no domain {name!r} (its domains: {domains}).")
+    return tuple(values.get(d) for d in domains)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -76,7 +106,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=in_range(2, kind=int), default=5, help="CV folds, grouped by mixture (default 5)")
     p.add_argument("--bootstrap", type=non_negative(int), default=0, help="bootstrap refits for prediction intervals")
     p.add_argument("--seed", type=non_negative(int), default=0)
+    p.add_argument("--revealed", help="revealed-features file (.npz, mixtures.laws.revealed) for the ot law")
+    p.add_argument("--unique-tokens", nargs="+", action="extend", metavar="DOMAIN=TOKENS",
+                   help="domains' unique tokens, for the repetition law (several, or the flag repeated; others "
+                        "unlimited)")
     p.add_argument("--out", required=True, help="where to write the law (JSON)")
+    p.add_argument("--decision-json", help="also write the decision metrics (noise floor from repeated seeds of a "
+                                           "mixture, out-of-fold regret@1; objective: the targets' mean) as JSON")
     p.set_defaults(func=fit_command)
 
     e = sub.add_parser("evaluate", help="score a fitted law on a run table",

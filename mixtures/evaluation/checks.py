@@ -30,7 +30,7 @@ def trained_data_problems(losses: Mapping[str, float], baseline: Mapping[str, fl
 
 
 def extrapolation_report(proxy_results: pd.DataFrame, targets: Sequence[str], objective: Sequence[str], *,
-                         law: str, uses_scale: bool, seed: int) -> pd.DataFrame | None:
+                         law: str, uses_scale: bool, seed: int, context: dict | None = None) -> pd.DataFrame | None:
     """How well the law extrapolates within the proxies: refit on the smaller model sizes and predict the
     largest (every target); with one model size, refit on the first half of each run's curve along D and
     predict its end (the objective's targets). ``None`` when neither applies (a law without N or D, or too
@@ -40,11 +40,11 @@ def extrapolation_report(proxy_results: pd.DataFrame, targets: Sequence[str], ob
     if not uses_scale:
         return None
     if proxy_results["n_params"].nunique() > 1:
-        return extrapolation_check(proxy_results, list(targets), law=law, seed=seed)
+        return extrapolation_check(proxy_results, list(targets), law=law, seed=seed, context=context)
     if proxy_results["n_tokens"].nunique() >= 3 and objective:
         try:
             return extrapolation_check(proxy_results, list(objective), law=law, by="n_tokens", fit_fraction=0.5,
-                                       seed=seed)
+                                       seed=seed, context=context)
         except TableError:  # too few eval points in the first half of the curves
             return None
     return None

@@ -53,6 +53,9 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
         Refits of the chosen model on mixtures drawn with replacement.
     random_state : int, default 0
         Seeds the folds, the families' starts and LightGBM, and the bootstrap.
+    context : dict or None, default None
+        Project values for the families' ``context_params`` (``features``: the revealed-features file of
+        ``ot``; ``unique_tokens``: per-domain unique tokens of ``repetition``); the target's name is added.
 
     ``fit(X, y)`` takes the wide run table: ``X`` a DataFrame with a ``w_<domain>`` column per training
     domain, ``n_params`` and ``n_tokens`` for scaling laws, and ``run_id`` (other columns are ignored;
@@ -71,11 +74,12 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
     targets_, domains_ : lists of names
     """
 
-    def __init__(self, law="auto", folds=5, bootstrap=0, random_state=0):
+    def __init__(self, law="auto", folds=5, bootstrap=0, random_state=0, context=None):
         self.law = law
         self.folds = folds
         self.bootstrap = bootstrap
         self.random_state = random_state
+        self.context = context
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -98,7 +102,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
         for j, target in enumerate(targets):
             table[target] = values[:, j]
         domains = domains_of(table)
-        names = candidate_families(table, self.law)
+        names = candidate_families(table, self.law, self.context)
         rule = single_scale_rule(table)
         rows_cv, models, oof_all = [], {}, {}
         for target in targets:
@@ -144,7 +148,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
             start = time.perf_counter()
             for f in range(k):
                 members = _fit_members([family], frame_all[fold_all != f], frame_plain[fold_plain != f],
-                                       target, domains, seed)
+                                       target, domains, seed, self.context)
                 test = frame_plain[fold_plain == f]
                 pred[fold_plain == f] = members[0][1].predict(features(test, domains, fam.uses_scale(family)))
             seconds[family] = time.perf_counter() - start
@@ -157,7 +161,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
             seconds["ensemble"] = sum(seconds[f] for f in ensemble)
         best = min(scores, key=lambda f: _rank_key(scores[f]))
         members = ensemble if best == "ensemble" else [best]
-        fitted = _fit_members(members, frame_all, frame_plain, target, domains, seed)
+        fitted = _fit_members(members, frame_all, frame_plain, target, domains, seed, self.context)
         boot = self._bootstrap(members, frame_all, frame_plain, keys_all, groups, target, domains, seed)
         oof.insert(0, "actual", y)
         rows = [{"target": target, "family": f, **s, "folds": k, "fit_seconds": seconds[f], "chosen": f == best,
@@ -175,7 +179,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
             take_all = np.repeat(np.arange(len(frame_all)), keys_all.map(counts).fillna(0).astype(int))
             take_plain = np.repeat(np.arange(len(frame_plain)), groups.map(counts).fillna(0).astype(int))
             boot.append(_fit_members(members, frame_all.iloc[take_all], frame_plain.iloc[take_plain],
-                                     target, domains, seed + 1 + b))
+                                     target, domains, seed + 1 + b, self.context))
         return boot
 
     # -- predict ---------------------------------------------------------------------------------------
@@ -239,10 +243,10 @@ def _check_positive(frame: pd.DataFrame, columns: list[str]) -> None:
         raise LawInputError("X: n_params and n_tokens must be > 0.")
 
 
-def candidate_families(runs: pd.DataFrame, law: str) -> list[str]:
-    """The families ``law`` stands for on this table (``auto``: every family that applies)."""
+def candidate_families(runs: pd.DataFrame, law: str, context: dict | None = None) -> list[str]:
+    """The families ``law`` stands for on this table (``auto``: every family that applies, given ``context``)."""
     if law == fam.AUTO:
-        return [f for f in fam.LAWS if not fam.uses_scale(f) or has_scale(runs)]
+        return [f for f in fam.LAWS if (not fam.uses_scale(f) or has_scale(runs)) and fam.applies(f, context)]
     fam.checked_law(law)
     if fam.uses_scale(law) and not has_scale(runs):
         raise LawInputError(f"law {law!r} is a scaling law: the table needs 'n_params' and "
@@ -261,11 +265,11 @@ def _grouped_folds(groups: pd.Series, folds: int, seed: int) -> tuple[np.ndarray
     return fold, k
 
 
-def _fit_members(members: list[str], frame_all, frame_plain, target, domains, seed):
+def _fit_members(members: list[str], frame_all, frame_plain, target, domains, seed, context=None):
     out = []
     for family in members:
         rows = frame_all if fam.uses_scale(family) else frame_plain
-        est = fam.make(family, seed)
+        est = fam.make(family, seed, {**(context or {}), "target": target})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             est.fit(features(rows, domains, fam.uses_scale(family)), rows[target].to_numpy(dtype=np.float64))

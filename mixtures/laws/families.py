@@ -6,7 +6,10 @@ A law family is a scikit-learn regressor class (the :class:`LawFamily` protocol)
   n_tokens`` (True);
 - takes ``sample_weight`` in ``fit``, and ``random_state`` in ``__init__`` when it draws anything
   (it is seeded with the fit's seed);
-- saves what it learnt as JSON: ``fitted_state()`` and ``set_fitted_state(state)``.
+- saves what it learnt as JSON: ``fitted_state()`` and ``set_fitted_state(state)``;
+- may name ``context_params``: constructor parameters that come from the project rather than the fit (the
+  revealed features of ``ot``, the unique tokens of ``repetition``), given through ``context`` (see
+  :func:`make`); ``auto`` leaves such a family out while one of them is missing.
 
 To add a family, write its class in its own module and add one line to :data:`LAWS` below; the fitting,
 selection, saving, config and CLI read the registry.
@@ -20,8 +23,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from mixtures.errors import ConfigError, TableError
+from mixtures.laws.ot import OTLaw
 from mixtures.laws.parametric import AdditiveLaw, ExpLaw, JointLaw
 from mixtures.laws.regression import GBMLaw, LinearLaw
+from mixtures.laws.repetition import RepetitionLaw
 from mixtures.registry import Registry
 
 AUTO = "auto"  # not a family: the best family (or ensemble) per target by cross-validation
@@ -47,6 +52,8 @@ LAWS.add("gbm", GBMLaw)
 LAWS.add("exp", ExpLaw)
 LAWS.add("additive", AdditiveLaw)
 LAWS.add("joint", JointLaw)
+LAWS.add("ot", OTLaw)
+LAWS.add("repetition", RepetitionLaw)
 
 
 def law_choices() -> list[str]:
@@ -65,12 +72,21 @@ def uses_scale(family: str) -> bool:
     return bool(LAWS.get(family).uses_scale)
 
 
-def make(family: str, seed: int = 0) -> BaseEstimator:
-    """A fresh estimator of ``family``, seeded when it has a ``random_state``."""
+def applies(family: str, context: dict | None = None) -> bool:
+    """Whether ``context`` gives ``family`` every one of its ``context_params`` (families without any: True)."""
+    needed = getattr(LAWS.get(family), "context_params", ())
+    return all((context or {}).get(name) is not None for name in needed)
+
+
+def make(family: str, seed: int = 0, context: dict | None = None) -> BaseEstimator:
+    """A fresh estimator of ``family``, seeded when it has a ``random_state``, with the values of ``context``
+    (e.g. ``features``, ``unique_tokens``, ``target``) for the constructor parameters it has."""
     est = LAWS.get(family)()
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
+    params = est.get_params()
+    given = {k: v for k, v in (context or {}).items() if k in params and v is not None}
+    if "random_state" in params:
+        given["random_state"] = seed
+    return est.set_params(**given) if given else est
 
 
 def _jsonable(value):

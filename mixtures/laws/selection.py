@@ -58,7 +58,7 @@ def _check(runs: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
 
 
 def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: int = 5,
-            bootstrap: int = 0, seed: int = 0) -> LawFit:
+            bootstrap: int = 0, seed: int = 0, context: dict | None = None) -> LawFit:
     """Fit one law per target with K-fold CV (grouped by mixture) of every candidate family.
 
     Parameters
@@ -69,16 +69,17 @@ def fit_law(runs: pd.DataFrame, targets: list[str], law: str = "auto", folds: in
     folds : number of CV folds (fewer if there are fewer mixtures).
     bootstrap : number of bootstrap refits (resampling mixtures) for prediction intervals.
     seed : seeds folds, starts, LightGBM and the bootstrap.
+    context : project values for the families' ``context_params`` (see :class:`MixtureLawRegressor`).
     """
     runs = _check(runs, list(targets))
-    estimator = MixtureLawRegressor(law=law, folds=folds, bootstrap=bootstrap, random_state=seed)
+    estimator = MixtureLawRegressor(law=law, folds=folds, bootstrap=bootstrap, random_state=seed, context=context)
     estimator.fit(runs, runs[list(targets)])
     return LawFit(estimator.law_, estimator.cv_, estimator.chosen_, estimator.oof_)
 
 
 def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto",
                         by: str = "n_params", seed: int = 0, folds: int = 5,
-                        fit_fraction: float = 1.0) -> pd.DataFrame:
+                        fit_fraction: float = 1.0, context: dict | None = None) -> pd.DataFrame:
     """Fit on the smaller value(s) of ``by`` (at most ``fit_fraction`` x the largest), predict the rows
     at its largest value (``by="n_tokens"`` with ``fit_fraction=0.5``: half of each curve predicts its end).
 
@@ -94,7 +95,7 @@ def extrapolation_check(runs: pd.DataFrame, targets: list[str], law: str = "auto
     if train[by].nunique() < (2 if by == "n_tokens" else 1):
         raise TableError(f"extrapolation_check: too few values of {by!r} at or below {fit_fraction:g} x {top:g} to fit on.")
     test = runs[runs[by] == top]
-    fit = fit_law(train, targets, law=law, folds=folds, seed=seed)
+    fit = fit_law(train, targets, law=law, folds=folds, seed=seed, context=context)
     pred = fit.law.predict(test)
     out = []
     for t in targets:

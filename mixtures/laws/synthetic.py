@@ -34,3 +34,22 @@ def synthetic_runs(n_runs: int = 64, n_domains: int = 5, *, sizes=(2e7, 5e7, 1e8
                 row[name] = loss * float(np.exp(rng.normal(0.0, noise)))
             rows.append(row)
     return pd.DataFrame(rows), truth
+
+
+def repeated_runs(n_runs: int = 90, *, unique: tuple = (2e6, None, None), r_star: float = 6.0,
+                  tokens=(4e6, 16e6, 64e6), noise: float = 0.002, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` (weights, ``n_params``, ``n_tokens``) and losses of a repetition-aware additive law whose first domain
+    has ``unique[0]`` unique tokens (repeated up to ~30x at the largest budget); a third of the runs lean on it."""
+    from mixtures.laws.repetition import RepetitionLaw
+
+    rng = np.random.default_rng(seed)
+    k = len(unique)
+    H = rng.dirichlet(np.ones(k), size=n_runs)
+    H[: n_runs // 3] = rng.dirichlet([6.0] + [1.0] * (k - 1), size=n_runs // 3)
+    X = np.column_stack([H, np.full(n_runs, 1e6), rng.choice(tokens, size=n_runs)])
+    truth = RepetitionLaw(unique_tokens=unique)
+    truth._prepare(X, np.ones(n_runs))
+    theta = np.concatenate([[1.5, np.log(0.4), 0.3, np.log(0.5), 0.3], rng.uniform(0, 1.5, k),
+                            rng.uniform(0.2, 0.8, k), [np.log(r_star)]])
+    y = truth._value_jac(theta, X, jac=False)[0] * np.exp(rng.normal(0, noise, n_runs))
+    return X, y

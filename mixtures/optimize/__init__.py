@@ -10,7 +10,7 @@ The names load lazily (PEP 562): the config checks a solver's name and options a
 :data:`~mixtures.optimize.solvers.SOLVERS` without importing the problem, which imports the config.
 """
 
-from importlib import import_module
+from mixtures.lazy import lazy_exports
 
 _EXPORTS = {
     "compare_mixtures": "compare", "hf_probabilities": "exports", "megatron_data_path": "exports",
@@ -21,9 +21,4 @@ _EXPORTS = {
     "trial_callback": "tracking", "Uncertainty": "uncertainty", "optimum_uncertainty": "uncertainty",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f"mixtures.optimize.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'mixtures.optimize' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -289,5 +289,5 @@ def build_problem(config, law: LawLike, catalog: pd.DataFrame | None, targets=No
     return make_problem(
         law, targets, bounds=c.bounds, available_tokens=available if tokens else None,
         max_epochs=c.max_epochs, max_epochs_per_domain=c.max_epochs_per_domain, tokens=tokens,
-        natural=natural, kl_max=c.kl_to_natural_max, n_params=n_params,
+        natural=natural, kl_max=c.kl_to_natural_max, kl_penalty=config.optimize.kl_penalty, n_params=n_params,
     )

@@ -184,14 +184,45 @@ def laws_section(data: ReportData) -> str:
         title = h.esc(row["run_name"] or row["run_id"])
         parts.append(f'<h3><a href="{h.esc(data.url(row["run_id"]))}">{title}</a></h3>')
         parts.append(h.table(table) if targets else h.empty("this law fit logged no cv metrics"))
+        parts.append(_decision_quality(row, tags))
         png = data.artifact_bytes(row["run_id"], "predicted_vs_actual.png")
         if png:
             parts.append(h.image(png, "predicted vs actual", "cross-validated predictions (law_fit artifact)"))
+    parts.append(_decision_statement(data))
     parts.append(h.paragraph("cross-validated: spearman / pearson correlation and mean absolute / relative error "
                              "between held-out predictions and measured losses, per target. extrapolation_mre: "
                              "refitted on the smaller model sizes (or, with one size, on the first half of each "
-                             "run's curve along D) and checked at the largest.", "note"))
+                             "run's curve along D) and checked at the largest. noise floor: the seed spread of "
+                             "the objective over mixtures with repeated seeds (proxy.repeats); out-of-fold "
+                             "regret@1: how much worse, on held-out folds, the mixture the law ranks first is than "
+                             "the best measured one.", "note"))
     return h.section("laws", "Law fit quality", parts)
+
+
+DECISION_METRICS = ("noise_floor", "oof_regret_at_1")
+
+
+def _decision_quality(row: pd.Series, tags: dict[str, str]) -> str:
+    """The fit's noise floor and out-of-fold regret@1 (a table), and its message."""
+    values = {m: float(row[m]) if m in row and pd.notna(row[m]) else float("nan") for m in DECISION_METRICS}
+    message = tags.get("mixtures.decision_quality")
+    if message is None and all(pd.isna(v) for v in values.values()):
+        return h.empty("this law fit logged no decision metrics (noise floor, regret@1)")
+    frame = pd.DataFrame({"metric": ["noise floor (seed spread)", "out-of-fold regret@1"],
+                          "value": [values[m] for m in DECISION_METRICS]})
+    return h.table(frame) + (h.paragraph(message) if message else "")
+
+
+def _decision_statement(data: ReportData) -> str:
+    """Whether the newest optimum's predicted gain over the best baseline is above the noise floor."""
+    runs = data.role("optimization")
+    for _, row in runs.iloc[::-1].iterrows():
+        tags = data.tags.get(row["run_id"], {})
+        if "mixtures.decision" in tags:
+            above = tags.get("mixtures.above_noise_floor", "unknown")
+            label = {"true": "above the noise floor", "false": "below the noise floor"}.get(above, "noise floor unknown")
+            return h.paragraph(f"Decision: {label}. {tags['mixtures.decision']}", "decision")
+    return h.empty("no optimization run logged a decision statement yet")
 
 
 # -- optimizer --------------------------------------------------------------------------------------

@@ -98,4 +98,8 @@ def training_setup(config, catalog) -> str:
                                                           "micro_batch", "trainer", "command"})
     payload = {"contents": contents, "corpus": config.corpus.model_dump(mode="json", exclude={"batch_docs"}),
                "proxy": proxy}
+    if config.target.tasks:  # only then: a setup without tasks keeps its digest
+        from mixtures.tasks import task_fingerprints
+
+        payload["tasks"] = task_fingerprints(config)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -30,6 +30,7 @@ from mixtures.config import ProjectConfig
 from mixtures.runs import RunSpec
 from mixtures.mixture import to_vector, validate_mixture
 from mixtures.storage import atomic_write_bytes
+from mixtures.tasks import task_fingerprints
 from mixtures.tokenizers import describe, project_tokenizer
 from mixtures.trainers.baseline import token_histogram, unigram_bits
 from mixtures.trainers.data import TrainingData
@@ -39,6 +40,7 @@ from mixtures.trainers.result import TrainResult, failed, run_rows
 from mixtures.trainers.runtime import (BatchPrefetcher, Runtime, compiled, configure_backends, make_optimizer,
                                        resolve_runtime)
 from mixtures.trainers.schedule import MixtureSchedule, StaticSchedule, check_simplex
+from mixtures.trainers.task_eval import TaskEvaluator
 
 TRAINER_VERSION = 3          # 3: tokenizer-aware data; the runtime (device, precision, micro-batch) in the key
 CHECKPOINT_SECONDS = 30.0
@@ -148,6 +150,8 @@ def _run_key(config: ProjectConfig, spec: RunSpec, preset: ModelPreset, data: Tr
         "data": data.keys, "val_fraction": config.corpus.val_fraction,
         "tokenizer": data.tokenizer.fingerprint, "runtime": runtime.record(),
     }
+    if config.target.tasks:  # only then: the key of a run without tasks is what it was
+        payload["tasks"] = task_fingerprints(config)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -257,6 +261,7 @@ def train_builtin(
     device = runtime.torch_device()
 
     data = TrainingData(config, catalog, preset.seq_len, eval_tokens_for(spec.tokens), tokenizer)
+    tasks = TaskEvaluator(config, tokenizer, preset.seq_len)
     steps = max(1, math.ceil(spec.tokens / preset.tokens_per_step))
     at_eval = set(eval_steps(steps, config.proxy.eval_points))
     key = _run_key(config, spec, preset, data, steps, runtime)
@@ -311,6 +316,8 @@ def train_builtin(
             "tokenizer": describe(tokenizer), "runtime": runtime.record(),
             "final_mixture": [float(x) for x in schedule.final_mixture()],
         }
+        if tasks:
+            extra["task_chance"] = tasks.chance()
         if status != "finished":
             return failed(spec, reason, seconds=state["seconds"], n_params=n_params, evals=state["evals"], **extra)
         table = run_rows(config, spec, state["evals"], n_params=n_params, trainer="builtin")
@@ -369,11 +376,15 @@ def train_builtin(
                 with average.swapped_into(model):
                     losses = bits_per_byte(forward, data.eval, data.eval_bytes, eod_id=data.eod_id,
                                            chunk=4 * runtime.micro_batch, device=device, autocast=runtime.autocast)
+                    scores = tasks(forward, chunk=4 * runtime.micro_batch, device=device,
+                                   autocast=runtime.autocast) if tasks else {}
                 bad = {n: v for n, v in losses.items() if not (math.isfinite(v) or math.isnan(v))}
                 if bad:
                     state["seconds"] = base_seconds + time.perf_counter() - started
                     return result("failed", f"non-finite validation loss {bad} at step {step + 1}")
                 point = {"step": step + 1, "n_tokens": (step + 1) * preset.tokens_per_step, "loss": losses}
+                if scores:
+                    point["tasks"] = scores
                 state["evals"].append(point)
                 state["seconds"] = base_seconds + time.perf_counter() - started
                 snapshot()

@@ -15,8 +15,11 @@ The contract (see the README, "Your own trainer"):
   they read are unchanged, and under the default byte tokenizer so are the files' contents.
 * The program writes ``{output}``: ``{"n_params": int > 0, "loss_unit": "bits_per_byte" (default)
   or e.g. "nats_per_token", "evals": [{"n_tokens": int > 0, "step": int (optional),
-  "loss": {name: value >= 0}}]}`` with eval points in increasing ``n_tokens``; names are training
-  domains or target sets, a missing name is "not measured".
+  "loss": {name: value >= 0}, "tasks": {task: {"loss": value >= 0, "acc": value in [0, 1]}} (optional)}]}``
+  with eval points in increasing ``n_tokens``; names are training domains or target sets, a missing
+  name is "not measured". ``{input}`` lists the project's tasks (``tasks``: per task ``name``, ``path`` of
+  its jsonl items and ``chance``); a task's ``loss`` is the bits per byte of the correct choices given
+  their contexts and ``acc`` the accuracy by per-byte log-likelihood (:mod:`mixtures.tasks`), both optional.
 * Exit code 0 means success. A non-zero exit, a timeout (``command.timeout_s``; the whole process
   group is killed), a missing or malformed output end the run as ``failed`` with the reason
   (exit code, tail of stderr, or the offending field).
@@ -40,6 +43,7 @@ from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, source_config
 from mixtures.runs import RunSpec
 from mixtures.storage import atomic_write_json
+from mixtures.tasks import chance_level, read_items
 from mixtures.tokenizers import describe, project_tokenizer
 from mixtures.trainers.result import BITS_PER_BYTE, TrainResult, eval_names, failed, run_rows
 from mixtures.trainers.tokens import domain_tokens
@@ -75,12 +79,36 @@ def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, o
         "domains": config.domain_names, "target_sets": [s.name for s in config.target.sets],
         "val_fraction": config.corpus.val_fraction, "sources": sources, "tokenizer": described,
         "token_files": token_files,
+        "tasks": [{"name": t.name, "path": str(config.resolve(t.path)),
+                   "chance": chance_level(read_items(config.resolve(t.path)))} for t in config.target.tasks],
         "output": str(output),
     }
 
 
-def parse_output(data: Any, names: list[str]) -> tuple[int, str, list[dict[str, Any]]]:
-    """``(n_params, loss_unit, evals)`` from the command's output document, or :class:`ContractError`."""
+def _parse_tasks(scores: Any, where: str, tasks: list[str]) -> dict[str, dict[str, float]]:
+    """A point's optional ``tasks`` object: ``{task: {"loss": >= 0, "acc": in [0, 1]}}``, both keys optional."""
+    if not isinstance(scores, dict):
+        raise ContractError(f"{where}.tasks must be an object {{task: {{loss, acc}}}}")
+    unknown = [t for t in scores if t not in tasks]
+    if unknown:
+        raise ContractError(f"{where}.tasks names unknown task(s) {unknown}; known: {tasks}")
+    out = {}
+    for task, score in scores.items():
+        if not isinstance(score, dict) or set(score) - {"loss", "acc"}:
+            raise ContractError(f"{where}.tasks.{task} must be an object with 'loss' and/or 'acc'")
+        for key, value in score.items():
+            top = 1.0 if key == "acc" else math.inf
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or not 0 <= value <= top):
+                rule = "a fraction in [0, 1]" if key == "acc" else "a finite number >= 0"
+                raise ContractError(f"{where}.tasks.{task}.{key} = {value!r}; it must be {rule}")
+        out[task] = {k: float(v) for k, v in score.items()}
+    return out
+
+
+def parse_output(data: Any, names: list[str], tasks: list[str] | None = None) -> tuple[int, str, list[dict[str, Any]]]:
+    """``(n_params, loss_unit, evals)`` from the command's output document, or :class:`ContractError`
+    (``tasks``: the task names a point's optional ``tasks`` object may score)."""
     if not isinstance(data, dict):
         raise ContractError(f"the top level must be an object, not {type(data).__name__}")
     n_params = data.get("n_params")
@@ -113,7 +141,10 @@ def parse_output(data: Any, names: list[str]) -> tuple[int, str, list[dict[str, 
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ContractError(f"{where}.loss.{name} = {value!r}; losses must be finite numbers >= 0")
         step = point.get("step", i + 1)
-        out.append({"step": int(step), "n_tokens": int(n_tokens), "loss": {k: float(v) for k, v in loss.items()}})
+        parsed = {"step": int(step), "n_tokens": int(n_tokens), "loss": {k: float(v) for k, v in loss.items()}}
+        if "tasks" in point:
+            parsed["tasks"] = _parse_tasks(point["tasks"], where, list(tasks or []))
+        out.append(parsed)
     return int(n_params), unit, out
 
 
@@ -194,7 +225,7 @@ def train_command(
         return failed(spec, f"{output_path}: not valid JSON ({exc}); the trainer must write "
                             '{"n_params": ..., "evals": [{"n_tokens": ..., "loss": {...}}]}.', seconds=seconds)
     try:
-        n_params, unit, evals = parse_output(document, eval_names(config))
+        n_params, unit, evals = parse_output(document, eval_names(config), [t.name for t in config.target.tasks])
     except ContractError as exc:
         return failed(spec, f"{output_path}: {exc}.", seconds=seconds)
     table = run_rows(config, spec, evals, n_params=n_params, trainer="command", loss_unit=unit)

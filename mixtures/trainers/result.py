@@ -11,6 +11,7 @@ import pandas as pd
 from mixtures.config import ProjectConfig
 from mixtures.runs import RunSpec
 from mixtures.runs_table import loss_column, weight_column
+from mixtures.tasks import acc_column, taskloss_column
 
 STATUSES = ("finished", "failed")
 BITS_PER_BYTE = "bits_per_byte"
@@ -69,10 +70,11 @@ def run_rows(
     trainer: str,
     loss_unit: str = BITS_PER_BYTE,
 ) -> pd.DataFrame:
-    """The run's rows in the wide format of CONVENTIONS.md, one per eval point.
+    """The run's rows in the wide run-table format (:mod:`mixtures.runs_table`), one per eval point.
 
-    ``evals``: ``[{"step": int, "n_tokens": int, "loss": {name: value}}]``; names without a value
-    get an empty (NaN) cell.
+    ``evals``: ``[{"step": int, "n_tokens": int, "loss": {name: value},
+    "tasks": {task: {"loss": bits per byte, "acc": accuracy}} (optional)}]``; names without a value
+    get an empty (NaN) cell. Each of ``target.tasks`` adds the columns ``taskloss_<task>`` and ``acc_<task>``.
     """
     names = eval_names(config)
     rows = []
@@ -83,6 +85,11 @@ def run_rows(
                     "trainer": trainer, "step": int(point.get("step", len(rows) + 1))})
         losses = point.get("loss", {})
         row.update({loss_column(n): float(losses.get(n, math.nan)) for n in names})
+        scores = point.get("tasks", {})
+        for task in config.target.tasks:
+            score = scores.get(task.name, {})
+            row[taskloss_column(task.name)] = float(score.get("loss", math.nan))
+            row[acc_column(task.name)] = float(score.get("acc", math.nan))
         row["loss_unit"] = loss_unit
         rows.append(row)
     return pd.DataFrame(rows)

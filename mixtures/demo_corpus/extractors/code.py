@@ -1,4 +1,5 @@
-"""code: SymPy's Python source files (tests excluded), one document per file."""
+"""code: SymPy's Python source files (tests excluded), one document per file; and the held-back domain
+``tests``: SymPy's test files, the ones ``code`` leaves out."""
 
 from __future__ import annotations
 
@@ -14,3 +15,10 @@ def extract(files: Mapping[str, Path]) -> Iterator[Doc]:
         if "/tests/" in f"/{name}":
             continue
         yield Doc(f"sympy/{name}", decode(data), "sympy")
+
+
+def extract_tests(files: Mapping[str, Path]) -> Iterator[Doc]:
+    """The held-back domain: every ``*.py`` inside a ``/tests/`` folder of the wheel. Id: ``sympy-tests/<path>``."""
+    for name, data in zip_members(artifact_path(files, "sympy"), "*.py"):
+        if "/tests/" in f"/{name}":
+            yield Doc(f"sympy-tests/{name}", decode(data), "sympy")

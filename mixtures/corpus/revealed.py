@@ -1,0 +1,30 @@
+"""The documents a domain (or target set) reveals: ``revealed`` in its config, a count or a fraction of a split.
+
+The choice is a seeded hash of the document ids (the smallest ``blake2b(seed, id)`` first), so it is the same
+in every run and a document stays revealed when others are added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+from mixtures.config import ProjectConfig
+from mixtures.corpus.domains import iter_documents, source_config
+
+
+def revealed_count(revealed: float | None, total: int) -> int:
+    """How many of ``total`` documents ``revealed`` (a count >= 1, a fraction < 1, or None: all) reveals (>= 1)."""
+    if revealed is None:
+        return total
+    n = math.ceil(revealed * total) if revealed < 1 else int(revealed)
+    return max(1, min(total, n))
+
+
+def revealed_texts(config: ProjectConfig, name: str, split: str | None = None, seed: int | None = None) -> list[str]:
+    """The texts ``name`` reveals of ``split`` (None: every document), in their hash order."""
+    seed = config.seed if seed is None else seed
+    docs = list(iter_documents(config, name, split))
+    key = str(seed).encode()
+    order = sorted(docs, key=lambda d: hashlib.blake2b(key + b"\0" + d.doc_id.encode(), digest_size=8).digest())
+    return [d.text for d in order[:revealed_count(source_config(config, name).revealed, len(docs))]]

@@ -1,0 +1,96 @@
+"""The repetition-aware law (issue 22): the data-constrained effective data, the law reducing to the additive
+law with unlimited data, its Jacobian, and the recovery of a known R* from synthetic runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixtures.laws import LAWS, AdditiveLaw
+from mixtures.laws.repetition import R_STAR_PRIOR, RepetitionLaw, effective_tokens
+from mixtures.laws.synthetic import repeated_runs
+
+K = 3
+R_STAR = 6.0
+UNIQUE = (2e6, None, None)  # domain 0 is scarce: 2M unique tokens; the others unlimited
+
+
+def test_effective_tokens_follow_the_data_constrained_form():
+    U = 1e6
+    tokens = np.array([0.5e6, 1e6, 2e6, 5e6, 1e9])
+    d, _ = effective_tokens(tokens, U, 5.0)
+    np.testing.assert_allclose(d[:2], tokens[:2])  # within one epoch: every token counts
+    np.testing.assert_allclose(d[2], U + U * 5.0 * (1 - np.exp(-1 / 5.0)))
+    assert d[3] < tokens[3] and d[4] == pytest.approx(U * 6.0, rel=1e-9)  # saturates at U (1 + R*)
+    np.testing.assert_array_equal(effective_tokens(tokens, np.inf, 5.0)[0], tokens)
+
+
+def _theta(k: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.concatenate([[1.5, np.log(0.4), 0.3, np.log(0.5), 0.3], rng.uniform(0, 1.5, k),
+                           rng.uniform(0.2, 0.8, k)])
+
+
+def _X(rng, n: int, tokens=(4e6, 8e6, 16e6)) -> np.ndarray:
+    H = rng.dirichlet(np.ones(K), size=n)
+    D = rng.choice(tokens, size=n)
+    return np.column_stack([H, np.full(n, 1e6), D])
+
+
+def test_with_unlimited_data_it_is_the_additive_law():
+    rng = np.random.default_rng(1)
+    X = _X(rng, 40)
+    theta = _theta(K)
+    for unlimited in (None, (None, np.inf, 1e40)):
+        law = RepetitionLaw(unique_tokens=unlimited)
+        law._prepare(X, np.ones(len(X)))
+        plain = AdditiveLaw()
+        plain._prepare(X, np.ones(len(X)))
+        np.testing.assert_allclose(law._value_jac(np.append(theta, np.log(3.0)), X, jac=False)[0],
+                                   plain._value_jac(theta, X, jac=False)[0], rtol=1e-12)
+    # and fitted on the same rows it fits the same law
+    y = plain._value_jac(theta, X, jac=False)[0] * np.exp(rng.normal(0, 0.002, len(X)))
+    fitted = RepetitionLaw().fit(X, y).predict(X)
+    np.testing.assert_allclose(fitted, AdditiveLaw().fit(X, y).predict(X), rtol=5e-5)  # to the fit tolerance
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_its_jacobian_matches_finite_differences(shared):
+    rng = np.random.default_rng(2)
+    X = _X(rng, 12)
+    law = RepetitionLaw(unique_tokens=UNIQUE, shared_r_star=shared)
+    law._prepare(X, np.ones(len(X)))
+    theta = np.concatenate([_theta(K), np.log([R_STAR] if shared else [R_STAR, 3.0, 9.0])])
+    _, J = law._value_jac(theta, X)
+    for p in range(len(theta)):
+        e = np.zeros(len(theta))
+        e[p] = 1e-6
+        numeric = (law._value_jac(theta + e, X, jac=False)[0] - law._value_jac(theta - e, X, jac=False)[0]) / 2e-6
+        np.testing.assert_allclose(J[:, p], numeric, rtol=1e-4, atol=1e-9, err_msg=f"parameter {p}")
+
+
+def test_it_recovers_a_known_r_star_from_synthetic_runs():
+    X, y = repeated_runs(unique=UNIQUE, r_star=R_STAR)  # domain 0 (2M unique) is repeated up to ~30x
+    law = RepetitionLaw(unique_tokens=UNIQUE).fit(X, y)
+    assert law.r_star_[0] == pytest.approx(R_STAR, rel=0.25)
+    # without a repeated run there is nothing to fit R* from: the published value stays
+    once = X[:, -1] * X[:, 0] <= UNIQUE[0]
+    assert RepetitionLaw(unique_tokens=UNIQUE).fit(X[once], y[once]).r_star_[0] == pytest.approx(R_STAR_PRIOR)
+    # the additive law, blind to repetition, fits these runs worse
+    blind = AdditiveLaw().fit(X, y)
+    assert np.mean(np.abs(law.predict(X) / y - 1)) < 0.5 * np.mean(np.abs(blind.predict(X) / y - 1))
+
+
+def test_repetition_is_a_registered_family_and_saves():
+    assert LAWS.get("repetition") is RepetitionLaw
+    rng = np.random.default_rng(4)
+    X = _X(rng, 30)
+    theta = np.append(_theta(K), np.log(R_STAR))
+    truth = RepetitionLaw(unique_tokens=UNIQUE)
+    truth._prepare(X, np.ones(len(X)))
+    law = RepetitionLaw(unique_tokens=UNIQUE).fit(X, truth._value_jac(theta, X, jac=False)[0])
+    again = RepetitionLaw(**law.get_params())
+    again.set_fitted_state(law.fitted_state())
+    np.testing.assert_array_equal(again.predict(X), law.predict(X))
+    with pytest.raises(ValueError, match="unique_tokens has 2 values"):
+        RepetitionLaw(unique_tokens=(1e6, 1e6)).fit(X, np.ones(len(X)))

@@ -1,0 +1,79 @@
+"""The two-step task law: the sigmoid recovers known parameters from noisy data, its bootstrap interval covers
+the truth, and the two-step predictor reports the error of each step (synthetic tables, no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixtures.laws.two_step import SigmoidAccuracy, fit_two_step
+
+CHANCE, B, K, L0 = 0.25, 0.1, 3.0, 2.0
+
+
+def _sigmoid(L):
+    return CHANCE + (1 - CHANCE - B) / (1 + np.exp(K * (L - L0)))
+
+
+def test_the_sigmoid_fit_recovers_known_parameters_from_noisy_data():
+    rng = np.random.default_rng(0)
+    L = rng.uniform(0.8, 3.5, 80)
+    acc = _sigmoid(L) + rng.normal(0, 0.01, len(L))
+    fit = SigmoidAccuracy(chance=CHANCE, bootstrap=40, random_state=0).fit(L.reshape(-1, 1), acc)
+    b, k, l0 = fit.theta_
+    assert b == pytest.approx(B, abs=0.02) and k == pytest.approx(K, rel=0.15) and l0 == pytest.approx(L0, abs=0.05)
+    grid = np.array([[1.0], [2.0], [3.0]])
+    lo, hi = fit.predict_interval(grid, level=0.95)
+    assert np.all(lo <= _sigmoid(grid[:, 0]) + 1e-3) and np.all(_sigmoid(grid[:, 0]) <= hi + 1e-3)
+    assert np.all(hi - lo < 0.05)
+    again = SigmoidAccuracy(chance=CHANCE, bootstrap=40, random_state=0)
+    again.set_fitted_state(fit.fitted_state())
+    np.testing.assert_array_equal(again.predict(grid), fit.predict(grid))
+
+
+def _table(rng, n_mixtures, shift=0.0):
+    """Runs at one scale: the task loss linear in the weights (plus ``shift``), accuracy its sigmoid."""
+    w = rng.dirichlet(np.ones(3), n_mixtures)
+    loss = 2.6 - 1.4 * w[:, 0] + 0.2 * w[:, 1] + rng.normal(0, 0.005, n_mixtures)
+    frame = pd.DataFrame(w, columns=["w_a", "w_b", "w_c"])
+    frame["run_id"] = [f"r{i}" for i in range(n_mixtures)]
+    frame["n_params"], frame["n_tokens"] = 1e5, 1e6
+    frame["loss_a"] = 0.5 + 0.8 * (loss - 0.9) ** 1.2  # a domain loss the task loss follows (loss-to-loss)
+    frame["taskloss_cloze"] = loss + shift
+    frame["acc_cloze"] = _sigmoid(loss + shift) + rng.normal(0, 0.005, n_mixtures)
+    return frame
+
+
+def test_the_two_step_predictor_reports_the_error_of_each_step():
+    rng = np.random.default_rng(1)
+    law = fit_two_step(_table(rng, 40), "cloze", chance=CHANCE, law="linear", bootstrap=20)
+    held_out = _table(rng, 20)
+    errors = law.step_errors(held_out)
+    assert set(errors) == {"loss", "accuracy_given_loss", "accuracy"}
+    assert errors["loss"]["mae"] < 0.02 and errors["accuracy_given_loss"]["mae"] < 0.015
+    assert errors["accuracy"]["mae"] < 0.02 and errors["accuracy"]["n"] == 20
+    # runs whose task loss is off by 0.3 bits/byte: step 1 is wrong, step 2 still right on the measured loss
+    shifted = law.step_errors(_table(rng, 20, shift=0.3))
+    assert shifted["loss"]["mae"] == pytest.approx(0.3, abs=0.03)
+    assert shifted["accuracy_given_loss"]["mae"] < 0.015 < 0.05 < shifted["accuracy"]["mae"]
+    predicted = law.predict(held_out)
+    assert list(predicted.columns) == ["taskloss_cloze", "acc_cloze", "acc_cloze_lo", "acc_cloze_hi"]
+    assert (predicted["acc_cloze_lo"] <= predicted["acc_cloze"] + 1e-12).all()
+    assert (predicted["acc_cloze"] <= predicted["acc_cloze_hi"] + 1e-12).all()
+
+
+def test_loss_to_loss_maps_a_domain_loss_to_the_task_loss():
+    rng = np.random.default_rng(2)
+    law = fit_two_step(_table(rng, 40), "cloze", chance=CHANCE, law="linear", via="loss_a", bootstrap=0)
+    assert law.loss_map is not None and law.via == "loss_a"
+    errors = law.step_errors(_table(rng, 20))
+    assert errors["loss"]["mae"] < 0.03 and errors["accuracy"]["mae"] < 0.03
+
+
+def test_a_table_without_the_task_columns_is_refused_by_name():
+    from mixtures.errors import TableError
+
+    frame = _table(np.random.default_rng(3), 10).drop(columns=["acc_cloze"])
+    with pytest.raises(TableError, match=r"no column\(s\) \['acc_cloze'\]"):
+        fit_two_step(frame, "cloze", chance=CHANCE)
