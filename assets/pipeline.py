@@ -42,10 +42,36 @@ SESSION_TAG = "mixtures/session"
 TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 STOP_GRACE_S = 4.0
 DAEMON_HEARTBEAT_S = 60.0
+INPUT_CHECKS = {"domains_readable"}  # blocking checks that fail on the user's input, not on the pipeline
 
 
 class StageFailed(Exception):
-    """A Dagster run of the pipeline failed; the message says which step and why."""
+    """A Dagster run of the pipeline failed; the message says which step and why. ``bad_input``: the user's input
+    caused it (a :class:`MixturesError` in a step, or an input check), so the driver exits 2 like every command."""
+
+    def __init__(self, message: str, bad_input: bool = False) -> None:
+        super().__init__(message)
+        self.bad_input = bad_input
+
+
+def _input_error_names() -> set[str]:
+    """Class names of :class:`MixturesError` and its subclasses (a step's error carries only its class name)."""
+    names, todo = set(), [MixturesError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return names
+
+
+def _caused_by_input(events) -> bool:
+    names = _input_error_names()
+    for event in events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            if (error.cause or error).cls_name in names:
+                return True
+    return False
 
 
 class Interrupted(Exception):
@@ -94,15 +120,20 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict[str,
     blocking = _check_lines([c for c in checks if c.severity != dg.AssetCheckSeverity.WARN])
     if not result.success or blocking:
         lines = _failure_lines(result.all_events) + blocking
-        raise StageFailed(f"{job.name}:\n" + ("\n".join(lines) or "the run failed (see `dagster dev` for its logs)"))
+        bad_input = _caused_by_input(result.all_events) or any(
+            not c.passed and c.check_name in INPUT_CHECKS for c in checks if c.severity != dg.AssetCheckSeverity.WARN)
+        raise StageFailed(f"{job.name}:\n" + ("\n".join(lines) or "the run failed (see `dagster dev` for its logs)"),
+                          bad_input)
 
 
-def run_failure_summary(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+def run_failure_summary(instance: dg.DagsterInstance, run: dg.DagsterRun) -> StageFailed:
+    """Why a partition's run failed (``str()`` of it is the summary)."""
     events = [r.dagster_event for r in instance.all_logs(run.run_id) if r.dagster_event is not None]
     lines = _failure_lines(events)
     if run.status == dg.DagsterRunStatus.CANCELED:
         lines.append("the run was cancelled")
-    return "\n".join(lines) or f"the run ended {run.status.value} (see `dagster dev` for its logs)"
+    return StageFailed("\n".join(lines) or f"the run ended {run.status.value} (see `dagster dev` for its logs)",
+                       _caused_by_input(events))
 
 
 # -- the instance's daemon ------------------------------------------------------------------------------
@@ -271,10 +302,10 @@ class Session:
                               f"{(done.stderr or done.stdout).strip()[-2000:]}")
         return tag
 
-    def wait(self, stage: Stage, tag: str, total: int) -> dict[str, str]:
+    def wait(self, stage: Stage, tag: str, total: int) -> dict[str, StageFailed]:
         """Wait for the stage's runs; print each as it ends; returns ``{partition: failure}``."""
         seen: set[str] = set()
-        failures: dict[str, str] = {}
+        failures: dict[str, StageFailed] = {}
         submitted = time.monotonic()
         while True:
             runs = list(self.instance.get_runs(filters=dg.RunsFilter(tags={"mixtures/stage": tag})))
@@ -372,7 +403,8 @@ def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops:
             failures = session.wait(stage, session.submit(stage, todo), len(todo))
             if failures and (not stage.tolerate_failures or len(failures) == len(todo)):
                 raise StageFailed(f"{stage.job_name}: {len(failures)} of {len(todo)} runs failed:\n"
-                                  + "\n".join(f"[{k}] {v}" for k, v in failures.items()))
+                                  + "\n".join(f"[{k}] {v}" for k, v in failures.items()),
+                                  any(f.bad_input for f in failures.values()))
             for key, error in failures.items():
                 say(f"warning: partition {key} failed and is left out:\n{error}")
             say(f"{stage.job_name} ({len(todo)} partitions) done in {time.perf_counter() - started:.1f}s")
@@ -538,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StageFailed as exc:
         print(f"mixtures: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if exc.bad_input else 1
     except (KeyboardInterrupt, Interrupted):
         print("mixtures: interrupted; every run this pipeline started was stopped", file=sys.stderr)
         return 130

@@ -8,15 +8,31 @@ See ``examples/project.yaml`` for a documented example.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mixtures.errors import ConfigError
+from mixtures.errors import ConfigError, InfeasibleError, MixturesError
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text", "hf"]
+
+
+def _count(value: Any) -> Any:
+    """``1e6`` as YAML writes it (a string: YAML 1.1 floats need a dot) or ``1.0e6``: the integer it names."""
+    if isinstance(value, (str, float)) and not isinstance(value, bool):
+        try:
+            number = float(str(value).replace("_", ""))
+        except ValueError:
+            return value
+        if number.is_integer():
+            return int(number)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_count)]  # token counts and sizes: 1e6, 1_000_000 and 1000000 alike
 
 
 class _Strict(BaseModel):
@@ -108,11 +124,43 @@ class CorpusConfig(_Strict):
         return value
 
 
+def _listed_once(value: list, what: str) -> list:
+    """``value`` unless an item repeats (a repeated seed or scale would only train the same runs again)."""
+    dupes = [item for i, item in enumerate(value) if item in value[:i]]
+    if dupes:
+        raise ValueError(f"{what} {dupes[0]} is listed twice; list each once")
+    return value
+
+
+def _seeds(value: list[int]) -> list[int]:
+    """Seeds: each once, none negative (numpy refuses a negative seed only when the run starts)."""
+    for seed in value:
+        if seed < 0:
+            raise ValueError(f"seed {seed} is negative; seeds are integers >= 0")
+    return _listed_once(value, "seed")
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class ScaleConfig(_Strict):
     """One proxy scale: a model preset (size N) and a training budget in tokens (D)."""
 
-    model: str = "tiny"
-    tokens: int = Field(gt=0)
+    model: str = Field("tiny", description="a preset of mixtures.trainers.model.MODEL_PRESETS")
+    tokens: Count = Field(gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        from mixtures.trainers.model import MODEL_PRESETS
+
+        if value not in MODEL_PRESETS:
+            raise ValueError(f"unknown model preset {value!r}{did_you_mean(value, list(MODEL_PRESETS))}; "
+                             f"presets: {list(MODEL_PRESETS)}")
+        return value
 
 
 class CommandTrainerConfig(_Strict):
@@ -147,6 +195,16 @@ class ProxyConfig(_Strict):
     micro_batch: int | None = Field(None, ge=1, description="sequences per forward pass (gradient accumulation)")
     runs_table: str | None = Field(None, description="a wide-format table of finished runs to import")
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, value: list[int]) -> list[int]:
+        return _seeds(value)
+
+    @field_validator("scales")
+    @classmethod
+    def _scales_once(cls, value: list[ScaleConfig]) -> list[ScaleConfig]:
+        return _listed_once(value, "scale")
+
     @model_validator(mode="after")
     def _command_given(self) -> ProxyConfig:
         if self.trainer == "command" and self.command is None:
@@ -176,20 +234,46 @@ class LawsConfig(_Strict):
             raise ValueError(str(exc)) from None
 
 
+def check_bounds(bounds: dict[str, tuple[float, float]], domains: list[str], where: str = "bounds") -> None:
+    """Refuse per-domain weight bounds no mixture over ``domains`` can meet: an unknown domain or ``min > max`` or
+    outside [0, 1] (:class:`ConfigError`); minimums summing above 1 or maximums (1 where unbounded) summing below 1
+    (:class:`InfeasibleError`).
+    The config checks ``constraints.bounds`` with it at load; the optimizer, the bounds it is given (its
+    :class:`~mixtures.optimize.problem.Problem` then adds what data availability and the KL bound allow)."""
+    unknown = [name for name in bounds if name not in domains]
+    if unknown:
+        hint = did_you_mean(unknown[0], list(domains))
+        raise ConfigError(f"{where} names unknown domain(s) {unknown}{hint}; domains are {list(domains)}")
+    for name, (lo, hi) in bounds.items():
+        if not 0 <= lo <= hi <= 1:
+            raise ConfigError(f"{where}: bounds of {name!r} are [{lo}, {hi}]; need 0 <= min <= max <= 1")
+    lows = sum(lo for lo, _ in bounds.values())
+    if lows > 1 + 1e-12:
+        floored = ", ".join(f"{n}>={lo:g} by bounds" for n, (lo, _) in bounds.items() if lo > 0)
+        raise InfeasibleError(f"{where}: infeasible constraints: the sum of per-domain minima ({floored}) is "
+                              f"{lows:.4g} > 1; lower some minimum.")
+    highs = sum(bounds.get(d, (0.0, 1.0))[1] for d in domains)
+    if highs < 1 - 1e-12:
+        capped = ", ".join(f"{n}<={hi:g} by bounds" for n, (_, hi) in bounds.items())
+        raise InfeasibleError(f"{where}: infeasible constraints: the sum of per-domain maxima ({capped}) is "
+                              f"{highs:.4g} < 1; raise some maximum.")
+
+
 class ConstraintsConfig(_Strict):
     """Constraints on the optimized mixture."""
 
-    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict, description="domain -> [min, max] "
+                                                   "(checked with the domains by check_bounds)")
     max_epochs: float = Field(4.0, gt=0)
     max_epochs_per_domain: dict[str, float] = Field(default_factory=dict)
     kl_to_natural_max: float | None = Field(None, gt=0)
 
-    @field_validator("bounds")
+    @field_validator("max_epochs_per_domain")
     @classmethod
-    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for name, (lo, hi) in value.items():
-            if not 0 <= lo <= hi <= 1:
-                raise ValueError(f"bounds of {name!r} are [{lo}, {hi}]; need 0 <= min <= max <= 1")
+    def _positive_epochs(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, epochs in value.items():
+            if not epochs > 0:
+                raise ValueError(f"max_epochs_per_domain of {name!r} is {epochs}; it must be > 0")
         return value
 
 
@@ -198,7 +282,7 @@ class OptimizeConfig(_Strict):
 
     solver: str = Field("slsqp", description="a solver of mixtures.optimize.SOLVERS")
     options: dict[str, Any] = Field(default_factory=dict, description="the solver's options, e.g. {starts: 8}")
-    tokens: int | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
+    tokens: Count | None = Field(None, gt=0, description="final training budget D_target; default: the dataset size")
     kl_penalty: float = Field(0.0, ge=0, description="adds kl_penalty x KL(w || natural) to the objective: a pull "
                               "toward the prior (the natural mixture), as Olmix's proposer does; 0 = off")
 
@@ -222,6 +306,11 @@ class ValidationConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     mixtures: dict[str, dict[str, float]] = Field(default_factory=dict, description="extra named baselines")
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, value: list[int]) -> list[int]:
+        return _seeds(value)
+
 
 class DsirConfig(_Strict):
     """DSIR importance resampling inside domains."""
@@ -237,7 +326,7 @@ class DsirConfig(_Strict):
 class DatasetConfig(_Strict):
     """The materialized training set."""
 
-    size: int = Field(10_000_000, gt=0)
+    size: Count = Field(10_000_000, gt=0)
     unit: Literal["tokens", "bytes", "documents"] = "tokens"
     shard_mb: float = Field(64, gt=0)
     format: str = Field("parquet", description="parquet | jsonl | megatron | hf (mixtures.resample.formats)")
@@ -323,6 +412,9 @@ class OnlineConfig(_Strict):
 LauncherName = Literal["local", "slurm", "k8s"]  # resources.launchers.LAUNCHERS (the library cannot import it)
 
 
+SLURM_TIME = r"^([0-9]+(:[0-9]{1,2}){0,2}|[0-9]+-[0-9]{1,2}(:[0-9]{1,2}){0,2}|UNLIMITED|INFINITE)$"
+
+
 class SlurmLaunchConfig(_Strict):
     """One ``sbatch`` job per training run (``launch.launcher: slurm``)."""
 
@@ -331,7 +423,8 @@ class SlurmLaunchConfig(_Strict):
     gpus: int = Field(0, ge=0, description="--gres=gpu:N per run (0: none)")
     cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task; default: launch.threads")
     mem: str | None = Field(None, pattern=r"^[0-9]+[KMGT]?$", description="--mem, e.g. 16G")
-    time: str | None = Field(None, description="--time, e.g. 02:00:00")
+    time: str | None = Field(None, pattern=SLURM_TIME, description="--time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, "
+                             "D-HH:MM:SS or UNLIMITED, e.g. 02:00:00")
     qos: str | None = Field(None, description="--qos")
     extra_args: list[str] = Field(default_factory=list, description="more sbatch options, e.g. ['--constraint=a100']")
     setup: list[str] = Field(default_factory=list, description="shell lines run before the worker (module load, venv)")
@@ -340,14 +433,23 @@ class SlurmLaunchConfig(_Strict):
     node_down_timeout_s: float = Field(300.0, gt=0, description="fail a pending job after its partition has had "
                                        "no usable node (all down or drained) for this long")
 
+    @field_validator("extra_args")
+    @classmethod
+    def _options_only(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if not arg.startswith("-"):
+                raise ValueError(f"{arg!r} is not an sbatch option; write it as an option, e.g. '--{arg}'")
+        return value
+
 
 class K8sLaunchConfig(_Strict):
     """One Kubernetes Job per training run through dagster-k8s Pipes (``launch.launcher: k8s``)."""
 
     image: str | None = Field(None, description="an image with mixtures installed (pip install '.[k8s]')")
     namespace: str = "default"
-    cpu: str = Field("2", description="resources.requests/limits cpu")
-    memory: str = Field("8Gi", description="resources.requests/limits memory")
+    cpu: str = Field("2", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="resources.requests/limits cpu, e.g. 2 or 500m")
+    memory: str = Field("8Gi", pattern=r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?|k)?$",
+                        description="resources.requests/limits memory, e.g. 8Gi or 512M")
     gpus: int = Field(0, ge=0, description="resources.limits nvidia.com/gpu")
     service_account: str | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -370,6 +472,13 @@ class LaunchConfig(_Strict):
     slurm: SlurmLaunchConfig = Field(default_factory=SlurmLaunchConfig)
     k8s: K8sLaunchConfig = Field(default_factory=K8sLaunchConfig)
 
+    @model_validator(mode="after")
+    def _k8s_image(self) -> LaunchConfig:
+        if self.launcher == "k8s" and not self.k8s.image:
+            raise ValueError("launch.launcher is k8s but launch.k8s.image is not set: give an image with mixtures "
+                             "installed (pip install '.[k8s]'); see README: Run on a cluster")
+        return self
+
 
 class StorageConfig(_Strict):
     """Where outputs and caches go (relative to the config file)."""
@@ -390,7 +499,7 @@ class ProjectConfig(_Strict):
     """The whole project."""
 
     project: str = "mixtures"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     reuse: Literal["auto", "never", "always"] = Field(
         "never", description="after a corpus change, reuse the previous optimum (its unchanged domains' ratios as "
         "one virtual domain, a small swarm over it and the changed domains): auto = when it is cheaper than a full "
@@ -426,19 +535,31 @@ class ProjectConfig(_Strict):
             raise ValueError(f"target.tasks: duplicate task name(s) {twice}; each task needs its own name")
         for section, keys in (
             ("target.domains", self.target.domains),
-            ("constraints.bounds", self.constraints.bounds),
             ("constraints.max_epochs_per_domain", self.constraints.max_epochs_per_domain),
+            *((f"validation.mixtures.{label}", mixture) for label, mixture in self.validation.mixtures.items()),
         ):
             unknown = [k for k in keys if k not in names]
             if unknown:
-                raise ValueError(f"{section} names unknown domain(s) {unknown}; domains are {names}")
+                raise ValueError(f"{section} names unknown domain(s) {unknown}{did_you_mean(unknown[0], names)}; "
+                                 f"domains are {names}")
         unknown_sets = [t for t in self.dataset.dsir.target if t not in set_names]
         if unknown_sets:
-            raise ValueError(f"dataset.dsir.target names unknown target set(s) {unknown_sets}; sets are {set_names}")
+            raise ValueError(f"dataset.dsir.target names unknown target set(s) {unknown_sets}"
+                             f"{did_you_mean(unknown_sets[0], set_names)}; sets are {set_names}")
+        if self.target.domains and not self.target.sets and not sum(self.target.domains.values()) > 0:
+            raise ValueError("target.domains: every weight is 0, so there is nothing to minimize; give some "
+                             "domain a weight > 0 (or leave target.domains empty for the natural shares)")
+        from mixtures.mixture import validate_mixture
+
         for label, mixture in self.validation.mixtures.items():
-            unknown = [k for k in mixture if k not in names]
-            if unknown:
-                raise ValueError(f"validation.mixtures.{label} names unknown domain(s) {unknown}")
+            try:
+                validate_mixture(mixture, names, where=f"validation.mixtures.{label}")
+            except MixturesError as exc:
+                raise ValueError(str(exc)) from None
+        try:
+            check_bounds(self.constraints.bounds, names, where="constraints.bounds")
+        except MixturesError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     # -- paths -------------------------------------------------------------------------------
@@ -526,15 +647,14 @@ def _describe(error: dict[str, Any]) -> str:
         key = str(loc[-1])
         hint = ""
         if model is not None:
-            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.5)
-            if close:
-                hint = f"; did you mean {close[0]!r}?"
-            else:
-                hint = f"; known keys here: {sorted(k for k in model.model_fields if k != 'base_dir')}"
+            hint = (did_you_mean(key, list(model.model_fields))
+                    or f"; known keys here: {sorted(k for k in model.model_fields if k != 'base_dir')}")
         return f"unknown key {where!r}{hint}"
     msg = error["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    if error["type"] == "literal_error" and isinstance(error.get("input"), str):  # a typo of one of the choices
+        msg += did_you_mean(error["input"], re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", ""))))
     return f"{where}: {msg}" if loc else msg
 
 

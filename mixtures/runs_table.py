@@ -73,6 +73,19 @@ def _row_label(df: pd.DataFrame, position: int, source: str, csv: bool) -> str:
     return label
 
 
+def _refuse_repeated_rows(df: pd.DataFrame, source: str, csv: bool) -> None:
+    key = [c for c in ("run_id", "n_tokens") if c in df.columns] if "run_id" in df.columns else list(df.columns)
+    repeated = df.duplicated(subset=key, keep=False).to_numpy()
+    if not repeated.any():
+        return
+    first = int(np.flatnonzero(repeated)[0])
+    same = (df[key] == df[key].iloc[first]) | (df[key].isna() & df[key].iloc[first].isna())
+    second = int(np.flatnonzero(same.all(axis=1).to_numpy())[1])
+    what = "the same " + " and ".join(key) if "run_id" in df.columns else "the same values in every column"
+    raise TableError(f"{_row_label(df, second, source, csv)} repeats row {first + 1} ({what}); each run "
+                     "and eval point is one row: drop the repeat, or give a rerun its own run_id.")
+
+
 def validate_runs(
     df: pd.DataFrame,
     *,
@@ -86,6 +99,8 @@ def validate_runs(
     (when ``domains`` is given); weights that are negative, not finite, or do not sum to 1;
     losses that are infinite or negative; non-positive ``n_params`` / ``n_tokens``.
     Empty loss cells are allowed (not measured), but each loss column needs some values.
+    A row repeated (the same ``run_id`` and ``n_tokens``; without a ``run_id``, the same values in every column)
+    is refused, naming both rows: a repeat would count as one more mixture and weigh twice in the fit.
     """
     csv = source.lower().endswith(".csv")
     wcols = weight_columns(df)
@@ -97,6 +112,7 @@ def validate_runs(
         unknown = [c[len(WEIGHT_PREFIX):] for c in wcols if c[len(WEIGHT_PREFIX):] not in domains]
         if unknown:
             raise TableError(f"{source}: unknown domain(s) {unknown}; expected domains {list(domains)}.")
+    _refuse_repeated_rows(df, source, csv)
     lcols = loss_columns(df)
     if require_losses and not lcols:
         raise TableError(f"{source}: no loss columns; add 'loss_<domain>' columns with measured losses.")

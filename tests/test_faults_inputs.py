@@ -211,12 +211,14 @@ def test_the_executable_exits_non_zero_without_a_traceback(root, tmp_path):
 
 
 @pytest.mark.slow
-def test_mixtures_run_names_the_bad_line_and_exits_non_zero(root, tmp_path, mlflow_uri):
+def test_mixtures_run_names_the_bad_line_and_exits_2_like_catalog(root, tmp_path, mlflow_uri):
+    """The same corpus error exits 2 from ``mixtures run`` (the blocking domains_readable check) as from catalog."""
     (root / "web").mkdir()
     (root / "web" / "w.jsonl").write_bytes(b'{"text": "a"}\n{"text": "\xff"}\n')
     config = _config(root, "p", [{"name": "web", "paths": ["web"]}], tracking={"uri": mlflow_uri})
+    assert _cli("corpus", "catalog", "--config", str(config), cwd=tmp_path).returncode == 2
     done = _cli("run", str(config), cwd=tmp_path, env={"DAGSTER_HOME": str(tmp_path / "dh")})
-    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "check domain_catalog.domains_readable failed" in done.stderr
     assert f"{root / 'web' / 'w.jsonl'} line 2: bytes are not valid UTF-8" in done.stderr
 

@@ -25,6 +25,16 @@ COMMAND_MODULES = [
 ]
 
 
+def _leaf_parsers(parser: argparse.ArgumentParser) -> None:
+    """Record on every (sub)command parser itself as the default ``_usage``: an unrecognized argument is then
+    reported with the subcommand's own usage (argparse reports it with the top-level one)."""
+    parser.set_defaults(_usage=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _leaf_parsers(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mixtures",
@@ -34,12 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _leaf_parsers(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args._usage.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

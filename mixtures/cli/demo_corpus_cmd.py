@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mixtures.cli.argtypes import positive
 from mixtures.errors import CorpusError
 
 DEFAULT_OUT = ".mixtures/demo-corpus"
@@ -19,9 +20,12 @@ def _domain_cap(text: str) -> tuple[str, float]:
     try:
         if not sep or not name:
             raise ValueError
-        return name.strip(), float(value)
+        mb = float(value)
+        if not mb >= 0:
+            raise ValueError
+        return name.strip(), mb
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected DOMAIN=MB (e.g. pubmed=8), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected DOMAIN=MB with MB >= 0 (e.g. pubmed=8), got {text!r}") from None
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -29,13 +33,13 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--cap-mb", type=float, default=None,
                         help="MB of text kept per domain (default: 2); 0 keeps everything")
-    parser.add_argument("--cap", type=_domain_cap, action="append", default=[], metavar="DOMAIN=MB",
-                        help="per-domain cap overriding --cap-mb (repeatable)")
+    parser.add_argument("--cap", type=_domain_cap, nargs="+", action="extend", default=[], metavar="DOMAIN=MB",
+                        help="per-domain cap overriding --cap-mb (several, or the flag repeated)")
     parser.add_argument("--domains", help="comma-separated subset of domains (default: all eight)")
     parser.add_argument("--cache",
                         help="artifact cache (default: $MIXTURES_CACHE/corpus-src or ~/.cache/mixtures/corpus-src)")
-    parser.add_argument("--shard-mb", type=float, default=None, help="MB of JSON lines per shard (default: 16)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--shard-mb", type=positive(float), default=None, help="MB of JSON lines per shard (default: 16)")
+    parser.add_argument("--workers", type=positive(int), default=None,
                         help="processes extracting domains in parallel (default: 2, or 1 on one core)")
     parser.add_argument("--with-held-back", action="store_true",
                         help="also offer the held-back domain(s) (tests: SymPy's test files), kept out of the demo to "

@@ -14,6 +14,9 @@ import json
 import math
 import sys
 
+from mixtures.cli.argtypes import in_range, non_negative
+
+
 def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -96,15 +99,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a mixing/scaling law to a proxy-run table",
                        description="Fit one law per target loss, cross-validated; write it as JSON.")
     p.add_argument("--runs", required=True, help="run table (.csv or .parquet), wide format")
-    p.add_argument("--target", action="append", required=True, help="loss_<x> column to predict (repeatable)")
+    p.add_argument("--target", nargs="+", action="extend", required=True,
+                   help="loss_<x> column(s) to predict (several, or the flag repeated)")
     p.add_argument("--law", default="auto", help="auto (the best by CV MAE, default) or a law family of "
                                                  "mixtures.laws.LAWS: linear, gbm, exp, additive, joint, ...")
-    p.add_argument("--folds", type=int, default=5, help="CV folds, grouped by mixture (default 5)")
-    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for prediction intervals")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=in_range(2, kind=int), default=5, help="CV folds, grouped by mixture (default 5)")
+    p.add_argument("--bootstrap", type=non_negative(int), default=0, help="bootstrap refits for prediction intervals")
+    p.add_argument("--seed", type=non_negative(int), default=0)
     p.add_argument("--revealed", help="revealed-features file (.npz, mixtures.laws.revealed) for the ot law")
-    p.add_argument("--unique-tokens", action="append", metavar="DOMAIN=TOKENS",
-                   help="a domain's unique tokens, for the repetition law (repeatable; others unlimited)")
+    p.add_argument("--unique-tokens", nargs="+", action="extend", metavar="DOMAIN=TOKENS",
+                   help="domains' unique tokens, for the repetition law (several, or the flag repeated; others "
+                        "unlimited)")
     p.add_argument("--out", required=True, help="where to write the law (JSON)")
     p.add_argument("--decision-json", help="also write the decision metrics (noise floor from repeated seeds of a "
                                            "mixture, out-of-fold regret@1; objective: the targets' mean) as JSON")

@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from mixtures.cli.argtypes import in_range, non_negative, positive
 from mixtures.errors import MixtureError
 from mixtures.storage import redact, url_of
 
@@ -132,26 +133,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="project config YAML (default: the embedded demo)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--mixture", help="mixture JSON file ({domain: weight}), or 'natural'")
-    source.add_argument("--weights", nargs="+", metavar="DOMAIN=WEIGHT", help="the mixture on the command line")
+    source.add_argument("--weights", nargs="+", action="extend", metavar="DOMAIN=WEIGHT", help="the mixture on the command line")
     parser.add_argument("--out", required=True, help="output folder or URL (must not exist, unless --overwrite)")
-    parser.add_argument("--size", type=int, help="target size (default: dataset.size)")
+    parser.add_argument("--size", type=positive(int), help="target size (default: dataset.size)")
     parser.add_argument("--unit", choices=("tokens", "bytes", "documents"), help="unit of --size (default: dataset.unit)")
-    parser.add_argument("--seed", type=int, help="seed of the draws and the shuffle (default: the config's seed)")
-    parser.add_argument("--shard-mb", type=float, help="text MB per shard (default: dataset.shard_mb)")
+    parser.add_argument("--seed", type=non_negative(int), help="seed of the draws and the shuffle (default: the config's seed)")
+    parser.add_argument("--shard-mb", type=positive(float), help="text MB per shard (default: dataset.shard_mb)")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: dataset.format)")
-    parser.add_argument("--split-documents", type=int, metavar="BYTES",
+    parser.add_argument("--split-documents", type=in_range(16, kind=int), metavar="BYTES",
                         help="cut documents longer than BYTES into pieces before drawing (default: dataset.split_documents)")
-    parser.add_argument("--tolerance", type=float,
+    parser.add_argument("--tolerance", type=non_negative(float),
                         help="largest relative difference of a domain's drawn and asked share (default: dataset.tolerance)")
-    parser.add_argument("--tolerance-floor", type=float,
+    parser.add_argument("--tolerance-floor", type=in_range(0, 1),
                         help="a difference under this share of --size is always accepted (default: dataset.tolerance_floor)")
-    parser.add_argument("--dsir-target", nargs="+", metavar="PATH", help="target examples: turns DSIR resampling on")
-    parser.add_argument("--dsir-min-length", type=int, help="DSIR: minimum tokens of a document (default: dataset.dsir.min_length)")
+    parser.add_argument("--dsir-target", nargs="+", action="extend", metavar="PATH", help="target examples: turns DSIR resampling on")
+    parser.add_argument("--dsir-min-length", type=non_negative(int), help="DSIR: minimum tokens of a document (default: dataset.dsir.min_length)")
     parser.add_argument("--dsir-scope", choices=("domain", "pool"), default="domain",
                         help="DSIR raw distribution: each domain's own, or the whole pool's")
     parser.add_argument("--no-dsir", action="store_true", help="turn DSIR off even if the config enables it")
     parser.add_argument("--mixture-run", help="the MLflow run id that chose the mixture (recorded in the manifest)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (0: every core)")
+    parser.add_argument("--jobs", type=non_negative(int), default=1, help="worker processes (0: every core)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(func=materialize_command)

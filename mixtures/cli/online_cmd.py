@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mixtures.cli.argtypes import non_negative
 from mixtures.errors import ConfigError
 
 
@@ -75,6 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("config", nargs="?", help="project config YAML (default: the embedded demo)")
     parser.add_argument("--methods", help=f"comma-separated subset of {','.join(ONLINE_METHODS.names())} "
                         "(default: online.methods, else all)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="validation seeds (default: validation.seeds)")
+    parser.add_argument("--seeds", nargs="+", action="extend", type=non_negative(int), help="validation seeds (default: validation.seeds)")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.set_defaults(func=compare_command)

@@ -4,7 +4,9 @@
     mixtures optimize --law law.json --target loss_docs=2 --target loss_web=1 --tokens 100000000 \\
         --catalog catalog.parquet --max-epochs 4 --bounds code=0:0.3 --solver slsqp --out optimal/ --json
 
-The default target is every law target, equally weighted (with ``--config``: the config's target). Data availability
+The default target is every law target, equally weighted (with ``--config``: the config's target). Every
+NAME=VALUE flag (``--target``, ``--bounds``, ``--available``, ``--option``, ``--prefix``) takes several items or
+is repeated, like ``mixtures materialize --weights``. Data availability
 (``w_i <= max_epochs * tokens_i / D_target``) applies when ``--tokens`` and the available tokens
 (``--catalog`` train tokens or ``--available DOMAIN=TOKENS``) are given.
 """
@@ -16,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from mixtures.cli.argtypes import non_negative, positive
 from mixtures.errors import ConfigError
 
 SHORTHANDS = ("trials", "starts", "samples", "storage")  # flags that set the solver option of that name
@@ -161,27 +164,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--law", required=True, help="a fitted law (JSON, from 'mixtures fit')")
     parser.add_argument("--config", help="project config: its target, constraints and optimize sections apply "
                                          "(the catalog is built from it unless --catalog is given)")
-    parser.add_argument("--target", action="append", metavar="loss_X=WEIGHT",
-                        help="a target loss and its weight (repeatable; default: every law target, equal weights)")
-    parser.add_argument("--tokens", type=float, help="final training budget D_target (tokens)")
-    parser.add_argument("--params", type=float, help="final model size N (for laws that use scale)")
+    parser.add_argument("--target", nargs="+", action="extend", metavar="loss_X=WEIGHT",
+                        help="target losses and their weights (several, or the flag repeated; default: every law "
+                             "target, equal weights)")
+    parser.add_argument("--tokens", type=positive(float), help="final training budget D_target (tokens)")
+    parser.add_argument("--params", type=positive(float), help="final model size N (for laws that use scale)")
     parser.add_argument("--solver", help="a solver of mixtures.optimize.SOLVERS: slsqp (default, or the config's "
                                          "optimize.solver), tpe, cmaes, random, the Pareto nsga2, motpe, ...")
     parser.add_argument("--catalog", help="domain catalog (parquet/CSV): natural mixture and available train tokens")
-    parser.add_argument("--available", action="append", metavar="DOMAIN=TOKENS", help="available tokens of a domain")
-    parser.add_argument("--max-epochs", type=float, help="epochs allowed over each domain's data (default 4, or the config's)")
-    parser.add_argument("--bounds", action="append", metavar="DOMAIN=LO:HI", help="per-domain weight bounds")
-    parser.add_argument("--kl-max", type=float, help="bound on KL(w || natural) (needs --catalog)")
-    parser.add_argument("--seed", type=int, help="default: 0 (or the config's seed)")
-    parser.add_argument("--option", action="append", metavar="NAME=VALUE",
-                        help="a solver option (repeatable; VALUE is YAML); an unknown name lists the solver's options "
+    parser.add_argument("--available", nargs="+", action="extend", metavar="DOMAIN=TOKENS", help="available tokens of domains")
+    parser.add_argument("--max-epochs", type=positive(float), help="epochs allowed over each domain's data (default 4, or the config's)")
+    parser.add_argument("--bounds", nargs="+", action="extend", metavar="DOMAIN=LO:HI", help="per-domain weight bounds (several, or the flag repeated)")
+    parser.add_argument("--kl-max", type=positive(float), help="bound on KL(w || natural) (needs --catalog)")
+    parser.add_argument("--seed", type=non_negative(int), help="default: 0 (or the config's seed)")
+    parser.add_argument("--option", nargs="+", action="extend", metavar="NAME=VALUE",
+                        help="solver options (several, or the flag repeated; VALUE is YAML); an unknown name lists the solver's options "
                              "(with --config, optimize.options apply when the solver is the config's)")
-    parser.add_argument("--trials", type=int, help="same as --option trials=N (the Optuna solvers)")
-    parser.add_argument("--starts", type=int, help="same as --option starts=N (slsqp)")
-    parser.add_argument("--samples", type=int, help="same as --option samples=N (random)")
+    parser.add_argument("--trials", type=positive(int), help="same as --option trials=N (the Optuna solvers)")
+    parser.add_argument("--starts", type=positive(int), help="same as --option starts=N (slsqp)")
+    parser.add_argument("--samples", type=positive(int), help="same as --option samples=N (random)")
     parser.add_argument("--storage", help="same as --option storage=FILE: persist the Optuna study in this sqlite file")
     parser.add_argument("--uncertainty", action="store_true", help="re-optimize under each law member and report the spread")
     parser.add_argument("--out", help="write mixture.json, megatron_blend.txt, hf_probabilities.json, mixture.yaml here")
-    parser.add_argument("--prefix", action="append", metavar="DOMAIN=PATH", help="Megatron data prefix of a domain")
+    parser.add_argument("--prefix", nargs="+", action="extend", metavar="DOMAIN=PATH", help="Megatron data prefixes of domains")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=optimize_command)

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "mixtures.role=report run.",
     )
     parser.add_argument("--experiment", help="MLflow experiment name (default: the config's)")
-    parser.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these runs (default: all)")
+    parser.add_argument("--runs", nargs="+", action="extend", metavar="RUN_ID", help="only these runs (default: all)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the config's, which MLFLOW_TRACKING_URI overrides; "
                         "the embedded demo's is sqlite:///mlflow.db here)")
     parser.add_argument("--config", help="project config YAML: its tracking URI and experiment")

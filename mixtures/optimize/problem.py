@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mixtures.config import check_bounds
 from mixtures.errors import ConfigError, InfeasibleError
 from mixtures.objective import objective_weights
 from mixtures.optimize.law import Evaluator, LawLike
@@ -203,11 +204,8 @@ def make_problem(
     upper = np.ones(len(domains))
     why_lower = [f"{d}>=0" for d in domains]
     why_upper = [f"{d}<=1" for d in domains]
+    check_bounds(dict(bounds or {}), domains)
     for name, (lo, hi) in (bounds or {}).items():
-        if name not in domains:
-            raise ConfigError(f"bounds name unknown domain {name!r}; the law's domains are {domains}")
-        if not 0 <= lo <= hi <= 1:
-            raise ConfigError(f"bounds of {name!r} are [{lo}, {hi}]; need 0 <= min <= max <= 1")
         i = domains.index(name)
         lower[i], why_lower[i] = lo, f"{name}>={lo:g} by bounds"
         upper[i], why_upper[i] = hi, f"{name}<={hi:g} by bounds"
