@@ -149,13 +149,13 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 class ScaleConfig(_Strict):
     """One proxy scale: a model preset (size N) and a training budget in tokens (D)."""
 
-    model: str = Field("tiny", description="a preset of mixtures.trainers.model.MODEL_PRESETS")
+    model: str = Field("tiny", description="a preset of mixtures.presets.MODEL_PRESETS")
     tokens: Count = Field(gt=0)
 
     @field_validator("model")
     @classmethod
     def _known_preset(cls, value: str) -> str:
-        from mixtures.trainers.model import MODEL_PRESETS
+        from mixtures.presets import MODEL_PRESETS
 
         if value not in MODEL_PRESETS:
             raise ValueError(f"unknown model preset {value!r}{did_you_mean(value, list(MODEL_PRESETS))}; "
