@@ -7,7 +7,7 @@ import pandas as pd
 
 from assets.metadata import image, markdown_table
 from mixtures.corpus import natural_mixture
-from mixtures.evaluation.checks import extrapolation_report
+from mixtures.evaluation.checks import extrapolation_report, law_quality_problem
 from mixtures.evaluation.decision import decision_quality, log_decision, with_repeats
 from mixtures.layout import LAW, project_file
 from mixtures.objective import objective_weights
@@ -91,13 +91,8 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
     if plan is not None:
         metadata["reuse"] = plan.message()
     yield dg.Output(ReusedLaw(plan, fit.law) if plan is not None else fit.law, metadata=metadata)
-    # rounded: a mean of per-target Spearmans exactly at the threshold (0.4 and 0.6 -> 0.49999999999999994) passes
-    passed = bool(round(spearman, 9) >= config.laws.min_spearman)
-    advice = "" if passed else (
-        f"the law's cross-validated Spearman on the objective's targets is {spearman:.3f}, below "
-        f"laws.min_spearman = {config.laws.min_spearman}: it cannot rank the mixtures well enough to trust its "
-        "optimum. Add proxy runs (proxy.n_mixtures, proxy.seeds), choose another laws.law, or lower "
-        "laws.min_spearman if you accept a weaker law.")
+    problem = law_quality_problem(spearman, config.laws.min_spearman)
+    passed, advice = problem is None, problem or ""
     yield dg.AssetCheckResult(
         check_name="cv_quality", passed=passed, description=advice or None,
         metadata={"objective_cv_spearman": spearman, "laws.min_spearman": config.laws.min_spearman,

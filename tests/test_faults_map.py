@@ -24,10 +24,8 @@
 6. Opening the UI starts no work; a changed domain file starts exactly its refresh:
    tests/test_faults_pipeline.py::test_an_idle_daemon_launches_nothing_until_a_domain_file_changes
 7. The smaller ones:
-   - a blocking cv_quality failure names laws.min_spearman and says what to do: no test of its own (fitting and
-     logging a law through the asset takes ~25 s, over the suite's budget); the message is in assets/laws.py and
-     the driver prints every failed check's metadata (tests/test_faults_inputs.py::
-     test_mixtures_run_names_the_bad_line_and_exits_2_like_catalog shows a blocking check's lines reach the user)
+   - a blocking cv_quality failure names laws.min_spearman and says what to do:
+     tests/test_faults_map.py::test_a_weak_law_is_refused_naming_laws_min_spearman_and_what_to_do
    - a successful run ends with the verdict and the paths of validation.json and the report:
      tests/test_faults_map.py::test_a_finished_run_says_its_verdict_progress_and_files
    - duplicate run-table rows are refused, naming both rows:
@@ -86,3 +84,13 @@ def test_a_finished_run_says_its_verdict_progress_and_files(local_pipeline):
     assert len(progress) == len(design)  # one line per validation run, as it ends
     assert any(re.match(r"\[mixtures\] proxy_job \[1/\d+\] \S+ ok", line) for line in lines)
     assert "Add type hints" not in first.stdout + first.stderr
+
+
+def test_a_weak_law_is_refused_naming_laws_min_spearman_and_what_to_do():
+    """The cv_quality check's text (assets/laws.py yields it as the blocking check's description)."""
+    from mixtures.evaluation.checks import law_quality_problem
+
+    problem = law_quality_problem(0.21, 0.5)
+    assert "0.210" in problem and "laws.min_spearman = 0.5" in problem
+    assert "proxy.n_mixtures" in problem and "laws.law" in problem  # what to do
+    assert law_quality_problem((0.4 + 0.6) / 2, 0.5) is None  # exactly at the threshold passes

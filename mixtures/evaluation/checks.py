@@ -29,6 +29,18 @@ def trained_data_problems(losses: Mapping[str, float], baseline: Mapping[str, fl
     return problems
 
 
+def law_quality_problem(spearman: float, min_spearman: float) -> str | None:
+    """Why a law whose cross-validated Spearman on the objective's targets is ``spearman`` must not be trusted
+    (below ``laws.min_spearman``), with what to do; ``None`` when it passes. A mean exactly at the threshold
+    passes (rounded: 0.4 and 0.6 average to 0.49999999999999994)."""
+    if round(spearman, 9) >= min_spearman:
+        return None
+    return (f"the law's cross-validated Spearman on the objective's targets is {spearman:.3f}, below "
+            f"laws.min_spearman = {min_spearman}: it cannot rank the mixtures well enough to trust its "
+            "optimum. Add proxy runs (proxy.n_mixtures, proxy.seeds), choose another laws.law, or lower "
+            "laws.min_spearman if you accept a weaker law.")
+
+
 def extrapolation_report(proxy_results: pd.DataFrame, targets: Sequence[str], objective: Sequence[str], *,
                          law: str, uses_scale: bool, seed: int, context: dict | None = None) -> pd.DataFrame | None:
     """How well the law extrapolates within the proxies: refit on the smaller model sizes and predict the
