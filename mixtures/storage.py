@@ -362,6 +362,16 @@ def local_copy(path: PathLike, folder: PathLike) -> Path:
         return _commit_local(target, lambda fh: shutil.copyfileobj(src, fh, READ_BLOCK_BYTES))
 
 
+def get_file(path: PathLike, local: PathLike) -> Path:
+    """Copy ``path`` (a URL or a local file) to the local file ``local`` atomically (a temporary file
+    beside it, then a rename); the counterpart of :func:`put_file`."""
+    import shutil
+
+    url = url_of(path)
+    with open_read(url) as src, storage_errors(url, "read"):
+        return _commit_local(Path(local), lambda fh: shutil.copyfileobj(src, fh, READ_BLOCK_BYTES))
+
+
 def remove(path: PathLike, recursive: bool = False) -> None:
     """Delete a file (or a folder / key prefix with ``recursive``); a missing one is fine."""
     url = url_of(path)

@@ -5,8 +5,8 @@ manifest hashes that match the objects. Faults: a missing bucket, a wrong key, a
 nothing, a connection dropped mid-write; each is one error naming the URL, no manifest is left,
 and a rerun completes.
 
-The issue's "tiny pipeline run with the proxy token cache and run store on s3://" needs the run
-store (mixtures/runs/) and the token cache to move onto mixtures.storage first; not covered here.
+The server (``s3``) and the environment that points at it (``s3_env``) are conftest's fixtures, shared
+with the pipeline on S3 (tests/test_pipeline_s3.py).
 """
 
 from __future__ import annotations
@@ -30,31 +30,6 @@ from tests.s3_support import start_s3
 pytestmark = pytest.mark.faults
 BUCKET = "corpus-bucket"
 MIXTURE = {"prose": 0.4, "code": 0.3, "legal": 0.2, "speech": 0.1}
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = start_s3()
-    try:
-        yield server
-    finally:
-        server.relay.close()
-        server.server.stop()
-
-
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    """Point the standard AWS variables at the server (fresh s3fs clients for each test)."""
-    import s3fs
-
-    def use(**kwargs):
-        for key, value in s3.env(**kwargs).items():
-            monkeypatch.setenv(key, value)
-        s3fs.S3FileSystem.clear_instance_cache()
-
-    use()
-    yield use
-    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def _upload(s3, folder: Path, bucket: str, prefix: str) -> None:
