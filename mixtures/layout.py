@@ -3,15 +3,14 @@
 ``storage.root`` may be a local folder or a URL (``s3://bucket/project``): every file here is read and
 written through :mod:`mixtures.storage`. What must be local (a file lock, a daemon's log, a memory map,
 a run's working folder) lives under :func:`local_root`: the root itself when it is local, otherwise a
-local scratch folder (``$MIXTURES_SCRATCH``, default ``<tmp>/mixtures-scratch/<hash of the root URL>``),
+local scratch folder (:func:`mixtures.storage.scratch_root`: ``$MIXTURES_SCRATCH``, default
+``<tmp>/mixtures-scratch``; one sub-folder per root URL),
 from which what must outlive the machine is copied to the store.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from mixtures import storage
@@ -33,7 +32,6 @@ FAILURES = "failures.jsonl"
 PIPELINE_LOCK = "pipeline.lock"
 LOGS = "logs"
 EXPORTS = (VALIDATION, OPTIMAL_MIXTURE, REPORT)  # what ``mixtures run --out DIR`` copies
-SCRATCH_ENV = "MIXTURES_SCRATCH"
 
 
 def project_file(config: ProjectConfig, name: str):
@@ -43,12 +41,11 @@ def project_file(config: ProjectConfig, name: str):
 
 def local_root(root: storage.PathLike) -> Path:
     """The local folder for what cannot live on object storage: ``root`` itself when it is local; for a URL
-    ``$MIXTURES_SCRATCH/<hash of the URL>`` (default ``<tmp>/mixtures-scratch/...``)."""
+    ``<scratch root>/<hash of the URL>`` (:func:`mixtures.storage.scratch_root`)."""
     url = storage.url_of(root)
     if not storage.is_url(url):
         return Path(url)
-    base = Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "mixtures-scratch").expanduser()
-    return base.resolve() / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    return storage.scratch_root() / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
 
 
 def local_file(config: ProjectConfig, name: str) -> Path:

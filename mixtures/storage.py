@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pandas is imported only by the frame writer
 
 PathLike = str | os.PathLike
 READ_BLOCK_BYTES = 8 << 20  # bytes fetched per request when streaming from object storage
+SCRATCH_ENV = "MIXTURES_SCRATCH"  # the local scratch folder (scratch_root)
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:x-amz-[a-z-]*|signature|sig|token|access_token|key|awsaccesskeyid|x-goog-[a-z-]*)=)[^&]*")
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
@@ -340,6 +341,12 @@ def atomic_write_frame(path: PathLike, frame: pd.DataFrame):
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def scratch_root() -> Path:
+    """The local folder for what object storage cannot hold (memory maps, a run's working files, a
+    dataset being built): ``$MIXTURES_SCRATCH``, else ``<system temporary folder>/mixtures-scratch``."""
+    return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "mixtures-scratch").expanduser().resolve()
 
 
 def local_copy(path: PathLike, folder: PathLike) -> Path:
