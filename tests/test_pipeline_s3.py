@@ -38,7 +38,7 @@ def s3_pipeline(s3, tmp_path_factory, _migrated_mlflow_db):
     config.write_text(yaml.safe_dump(data))
     s3.client().create_bucket(Bucket=BUCKET)
     env = cli_env(root, **s3.env(), MIXTURES_SCRATCH=str(root / "scratch"))
-    done = run_cli(config, env, "--out", str(root / "out"))
+    done = run_cli(config, env, "--out", str(root / "out"), timeout=1800)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return root, config, env, done
 
