@@ -34,6 +34,7 @@ from mixtures import storage
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import iter_batches, split_of
 from mixtures.errors import CorpusError
+from mixtures.layout import local_root
 from mixtures.tokenizers import Tokenizer, encode_with_bytes, project_tokenizer, token_dtype
 
 EOD = 0  # the byte tokenizer's end-of-document id (NUL does not occur in text)
@@ -45,7 +46,7 @@ BYTES_DTYPE = np.dtype(np.uint16)
 @dataclass(frozen=True)
 class SourceTokens:
     """One source's cached tokens: ``train`` and ``val`` ids, ``val_bytes`` bytes per validation token,
-    the cache ``key`` and the files."""
+    the cache ``key`` and the (local, memory-mapped) files."""
 
     train: np.ndarray
     val: np.ndarray
@@ -132,8 +133,6 @@ def _write_splits(config: ProjectConfig, name: str, paths: dict[str, Path], toke
 def _local_copies(config: ProjectConfig, name: str, stored: dict[str, Path], tokenizer: Tokenizer) -> dict[str, Path]:
     """Local files with the bytes of a remote cache's ``stored`` files (same names): kept from an earlier
     run on this machine, downloaded, or (the store has not got them all) written here and uploaded."""
-    from mixtures.layout import local_root
-
     folder = local_root(config.cache_dir) / "tokens"
     local = {part: folder / storage.name(path) for part, path in stored.items()}
     if all(path.exists() for path in local.values()):
