@@ -87,7 +87,11 @@ def test_a_pipeline_on_s3_keeps_runs_tokens_checkpoints_and_dataset_there_with_t
     reference_manifest = json.loads((local / "dataset" / "manifest.json").read_text())
     assert [(e["path"], e["sha256"]) for e in manifest["shards"]] == [
         (e["path"], e["sha256"]) for e in reference_manifest["shards"]]
-    assert (root / "out" / "validation.json").read_bytes() == _get(s3, f"{PREFIX}/validation.json")
+    verdict = _get(s3, f"{PREFIX}/validation.json")
+    assert (root / "out" / "validation.json").read_bytes() == verdict  # --out copies it from the bucket
+    mine, theirs = json.loads(verdict), json.loads((local / "validation.json").read_text())
+    assert mine.pop("optimal_mlflow_run_id") and theirs.pop("optimal_mlflow_run_id")
+    assert mine == theirs  # the same verdict, to the last digit
 
     texts = [done.stdout, done.stderr]
     texts += [_get(s3, k).decode("utf-8", "replace") for k in keys if k.endswith((".json", ".log", ".jsonl", ".html"))]
@@ -125,4 +129,4 @@ def test_a_run_whose_result_is_lost_resumes_on_another_machine_from_the_checkpoi
     assert again.extra["resumed_from_step"] == again.extra["steps"]  # nothing trained again
     pd.testing.assert_frame_equal(again.rows[loss_columns(before)], before[loss_columns(before)], check_exact=True)
     assert f"{PREFIX}/runs/proxy/{run_id}/result.json" in s3.keys(BUCKET, f"{PREFIX}/runs/proxy/{run_id}/")
-    assert (tmp_path / "another-machine").is_dir()  # its token copies were fetched into the fresh scratch
+    assert list((tmp_path / "another-machine").rglob("*.train.u8"))  # its token copies came from the bucket
