@@ -20,10 +20,7 @@ def files_digest(config) -> str:
 
 def external_state(config) -> dict[str, str]:
     """``{table name: mtime:size}`` of the run tables in ``<root>/external_runs/``."""
-    from mixtures.runs.imports import EXTERNAL_DIR, TABLE_SUFFIXES
+    from mixtures import storage
+    from mixtures.runs.imports import external_folder_tables
 
-    folder = config.root / EXTERNAL_DIR
-    if not folder.is_dir():
-        return {}
-    return {p.name: f"{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES}
+    return {storage.name(p): storage.stamp(p).replace("\0", ":") for p in external_folder_tables(config)}

@@ -214,7 +214,9 @@ class Session:
         self.home = home
         self.id = uuid.uuid4().hex[:12]
         self.daemon: subprocess.Popen | None = None
-        self.log_dir = config.root / "logs"
+        from mixtures.layout import LOGS, local_file
+
+        self.log_dir = local_file(config, LOGS)  # the daemon's log: a local file
 
     @property
     def tags(self) -> dict[str, str]:
@@ -353,7 +355,8 @@ def _duration(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
 def stage_keys(stage: Stage, config) -> tuple[list[str], list[str]]:
     """``(all keys, keys still to run)`` of a partitioned stage: the runs its design planned, less those the
     run store holds, logged (dataset domains: all, unless the dataset is complete)."""
-    from mixtures.layout import METHOD_DESIGN, ONLINE_DESIGN, PROXY_DESIGN, VALIDATION_DESIGN, project_file
+    from mixtures.layout import METHOD_DESIGN, ONLINE_DESIGN, PROXY_DESIGN, VALIDATION_DESIGN, project_file, read_frame
+    from mixtures.storage import read_json
     from mixtures.runs import RunSpec
     from mixtures.runs.store import RunStore
 
@@ -364,14 +367,12 @@ def stage_keys(stage: Stage, config) -> tuple[list[str], list[str]]:
         keys = dataset_keys(config)
         return keys, keys
     if stage.partitions == "proxy":
-        import pandas as pd
-
-        ids = list(pd.read_parquet(project_file(config, PROXY_DESIGN), columns=["run_id"])["run_id"].drop_duplicates())
+        ids = list(read_frame(config, PROXY_DESIGN)["run_id"].drop_duplicates())
         specs = [store.spec("proxy", i) for i in ids]
     else:
         design = {"validation": VALIDATION_DESIGN, "method_validation": METHOD_DESIGN,
                   "online": ONLINE_DESIGN}[stage.partitions]
-        specs = [RunSpec.from_record(r) for r in json.loads(project_file(config, design).read_text())["runs"]]
+        specs = [RunSpec.from_record(r) for r in read_json(project_file(config, design))["runs"]]
     keys = [s.run_id for s in specs]
     return keys, [s.run_id for s in specs if not _done(store.finished(s))]
 
@@ -416,26 +417,28 @@ def run_stages(stages: list[Stage], session: Session, out_dir: Path | None, ops:
 
 
 def export(config, out_dir: Path) -> None:
+    from mixtures import storage
     from mixtures.layout import EXPORTS, project_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in EXPORTS:
-        if project_file(config, name).is_file():
-            shutil.copyfile(project_file(config, name), out_dir / name)
+        if storage.isfile(project_file(config, name)):
+            storage.get_file(project_file(config, name), out_dir / name)
 
 
 def final_summary(config, out_dir: Path | None) -> None:
     """The verdict in a few lines and where its files are."""
+    from mixtures import storage
     from mixtures.layout import REPORT, VALIDATION, project_file
 
     path = project_file(config, VALIDATION)
-    if path.is_file():
-        verdict = json.loads(path.read_text())
+    if storage.isfile(path):
+        verdict = storage.read_json(path)
         for line in str(verdict.get("summary", "")).splitlines():
             say(line)
     for name in (VALIDATION, REPORT):
         where = out_dir / name if out_dir is not None and (out_dir / name).is_file() else project_file(config, name)
-        if where.is_file():
+        if storage.isfile(where):
             say(f"{name}: {where}")
 
 
@@ -445,9 +448,9 @@ def final_summary(config, out_dir: Path | None) -> None:
 @contextmanager
 def project_lock(config) -> Iterator[None]:
     """One pipeline at a time per project folder; a second one waits for the first and then reuses its runs."""
-    from mixtures.layout import PIPELINE_LOCK, project_file
+    from mixtures.layout import PIPELINE_LOCK, local_file
 
-    path = project_file(config, PIPELINE_LOCK)
+    path = local_file(config, PIPELINE_LOCK)  # a file lock: local (for object storage, per machine)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         try:

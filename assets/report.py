@@ -4,7 +4,8 @@
 import dagster as dg
 
 from mixtures.report import build_report, log_report
-from mixtures.layout import REPORT, project_file
+from mixtures import storage
+from mixtures.layout import REPORT, local_file, project_file
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
@@ -21,13 +22,16 @@ def mixture_report(context: dg.AssetExecutionContext, project: ProjectResource, 
         [tracker.experiment_id], filter_string=f"tags.`mixtures.pipeline` = '{config.fingerprint()}'",
         max_results=5000))
     run_ids = [r.info.run_id for r in runs if r.data.tags.get("mixtures.role") != "report"]
-    path = build_report(tracker, config.tracking.experiment, run_ids=run_ids or None,
-                        out_path=project_file(config, REPORT), title=f"mixtures report: {config.project}")
+    path = build_report(tracker, config.tracking.experiment, run_ids=run_ids or None,  # a local file: MLflow logs it
+                        out_path=local_file(config, REPORT), title=f"mixtures report: {config.project}")
+    stored = project_file(config, REPORT)
+    if storage.url_of(stored) != storage.url_of(path):  # storage.root on object storage
+        storage.put_file(path, stored)
     with tracking.run(context, "mixture_report", config, tags={"mixtures.role": "report"}) as run:
         log_report(run, path)
         url = run.url
-    return dg.Output(str(path), metadata={
-        "report": dg.MetadataValue.path(str(path)),
+    return dg.Output(str(stored), metadata={
+        "report": dg.MetadataValue.path(str(stored)),
         "mlflow_run": dg.MetadataValue.url(url),
         "bytes": path.stat().st_size,
     })

@@ -43,9 +43,9 @@ IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.D
 
 def pipeline_running(config) -> bool:
     """Whether a ``mixtures run`` holds this project's pipeline lock."""
-    from mixtures.layout import PIPELINE_LOCK, project_file
+    from mixtures.layout import PIPELINE_LOCK, local_file
 
-    path = project_file(config, PIPELINE_LOCK)
+    path = local_file(config, PIPELINE_LOCK)
     if not path.exists():
         return False
     with open(path, "a+") as fh:
@@ -215,9 +215,11 @@ def dataset_partitions_sensor(context: dg.SensorEvaluationContext, project: Proj
 
 
 def record_failure(root, run_id: str, job_name: str, message: str) -> dict:
-    """Append a failed run to ``<root>/failures.jsonl`` (what ``failure_sensor`` does, testable alone)."""
-    from mixtures.layout import FAILURES
+    """Append a failed run to ``<root>/failures.jsonl`` (what ``failure_sensor`` does, testable alone); on
+    object storage, which cannot append, to the local folder of :func:`mixtures.layout.local_root`."""
+    from mixtures.layout import FAILURES, local_root
 
+    root = local_root(root)
     root.mkdir(parents=True, exist_ok=True)
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "dagster_run_id": run_id,
               "job": job_name, "error": message}

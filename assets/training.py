@@ -29,10 +29,10 @@ def _objective(config, stored: StoredRun) -> float:
     """The run's target objective at its last eval point (NaN when a target was not measured)."""
     from mixtures.corpus import natural_mixture
     from mixtures.errors import MixturesError
-    from mixtures.layout import CATALOG, project_file
+    from mixtures.layout import CATALOG, read_frame
     from mixtures.objective import objective_of, objective_weights
 
-    weights = objective_weights(config, natural_mixture(pd.read_parquet(project_file(config, CATALOG))))
+    weights = objective_weights(config, natural_mixture(read_frame(config, CATALOG)))
     try:
         return float(objective_of(stored.final_losses(), weights))
     except MixturesError:

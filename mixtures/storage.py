@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pandas is imported only by the frame writer
 
 PathLike = str | os.PathLike
 READ_BLOCK_BYTES = 8 << 20  # bytes fetched per request when streaming from object storage
+SCRATCH_ENV = "MIXTURES_SCRATCH"  # the local scratch folder (scratch_root)
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:x-amz-[a-z-]*|signature|sig|token|access_token|key|awsaccesskeyid|x-goog-[a-z-]*)=)[^&]*")
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
@@ -342,6 +343,12 @@ def atomic_write_frame(path: PathLike, frame: pd.DataFrame):
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def scratch_root() -> Path:
+    """The local folder for what object storage cannot hold (memory maps, a run's working files, a
+    dataset being built): ``$MIXTURES_SCRATCH``, else ``<system temporary folder>/mixtures-scratch``."""
+    return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "mixtures-scratch").expanduser().resolve()
+
+
 def local_copy(path: PathLike, folder: PathLike) -> Path:
     """A local file with ``path``'s bytes, for what must be memory-mapped (a local path is itself).
 
@@ -360,6 +367,16 @@ def local_copy(path: PathLike, folder: PathLike) -> Path:
         return target
     with open_read(url) as src, storage_errors(url, "read"):
         return _commit_local(target, lambda fh: shutil.copyfileobj(src, fh, READ_BLOCK_BYTES))
+
+
+def get_file(path: PathLike, local: PathLike) -> Path:
+    """Copy ``path`` (a URL or a local file) to the local file ``local`` atomically (a temporary file
+    beside it, then a rename); the counterpart of :func:`put_file`."""
+    import shutil
+
+    url = url_of(path)
+    with open_read(url) as src, storage_errors(url, "read"):
+        return _commit_local(Path(local), lambda fh: shutil.copyfileobj(src, fh, READ_BLOCK_BYTES))
 
 
 def remove(path: PathLike, recursive: bool = False) -> None:

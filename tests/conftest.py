@@ -75,3 +75,33 @@ def local_pipeline(tmp_path_factory, _migrated_mlflow_db):
     done = run_cli(config, env, "--out", str(root / "out"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return root, config, env, done
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A real S3 API server (moto in server mode on 127.0.0.1, IAM signatures required), shared by the tests
+    that use object storage (tests/s3_support.py); each test uses buckets of its own."""
+    from tests.s3_support import start_s3
+
+    server = start_s3()
+    try:
+        yield server
+    finally:
+        server.relay.close()
+        server.server.stop()
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch):
+    """Point the standard AWS variables at the server (fresh s3fs clients for each test); call it with
+    other credentials (``key=``, ``secret=``) or ``via_relay=True`` to change them."""
+    import s3fs
+
+    def use(**kwargs):
+        for key, value in s3.env(**kwargs).items():
+            monkeypatch.setenv(key, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+
+    use()
+    yield use
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -47,12 +48,16 @@ class MotoServer:
             import moto.server  # noqa: F401
         except ImportError as exc:
             _unavailable(f"moto[server] is not installed ({exc}); pip install 'moto[server]'")
+        # its request log goes to a file: a pipe nobody reads fills up and stalls the server mid-pipeline
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                _unavailable(f"moto.server exited with {self.proc.returncode}: {self.proc.stderr.read()[-2000:]}")
+                self.log.seek(0)
+                _unavailable(f"moto.server exited with {self.proc.returncode}: "
+                             f"{self.log.read()[-2000:].decode('utf-8', 'replace')}")
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2).read()
                 return self
@@ -75,8 +80,8 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if getattr(self, "log", None) is not None:
+            self.log.close()
 
 
 class Relay:

@@ -5,8 +5,8 @@ manifest hashes that match the objects. Faults: a missing bucket, a wrong key, a
 nothing, a connection dropped mid-write; each is one error naming the URL, no manifest is left,
 and a rerun completes.
 
-The issue's "tiny pipeline run with the proxy token cache and run store on s3://" needs the run
-store (mixtures/runs/) and the token cache to move onto mixtures.storage first; not covered here.
+The server (``s3``) and the environment that points at it (``s3_env``) are conftest's fixtures, shared
+with the pipeline on S3 (tests/test_pipeline_s3.py).
 """
 
 from __future__ import annotations
@@ -30,31 +30,6 @@ from tests.s3_support import start_s3
 pytestmark = pytest.mark.faults
 BUCKET = "corpus-bucket"
 MIXTURE = {"prose": 0.4, "code": 0.3, "legal": 0.2, "speech": 0.1}
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = start_s3()
-    try:
-        yield server
-    finally:
-        server.relay.close()
-        server.server.stop()
-
-
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    """Point the standard AWS variables at the server (fresh s3fs clients for each test)."""
-    import s3fs
-
-    def use(**kwargs):
-        for key, value in s3.env(**kwargs).items():
-            monkeypatch.setenv(key, value)
-        s3fs.S3FileSystem.clear_instance_cache()
-
-    use()
-    yield use
-    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def _upload(s3, folder: Path, bucket: str, prefix: str) -> None:
@@ -242,3 +217,35 @@ def test_storage_helpers_on_s3_and_local_paths_agree(tmp_path, own_s3):
         storage.remove(storage.join(base, "a"), recursive=True)
         assert not storage.exists(storage.join(base, "a", "x.json"))
     assert s3.keys("helpers") == []
+
+
+def test_a_runs_local_work_folder_reaches_the_store_and_comes_back_on_another_machine(tmp_path, s3, s3_env, monkeypatch):
+    from mixtures.runs import RunSpec
+    from mixtures.runs.store import RunStore
+
+    s3.client().create_bucket(Bucket="work-store")
+    spec = RunSpec(RunSpec.make_run_id("uniform", "micro", 1000, 0), "uniform", {"prose": 1.0}, "micro", 1000, 0)
+    monkeypatch.setenv("MIXTURES_SCRATCH", str(tmp_path / "first"))
+    store = RunStore("s3://work-store/p")
+    here = store.local_workdir(spec)
+    assert str(tmp_path / "first") in str(here)
+    (here / "ckpt").mkdir(parents=True)
+    (here / "output.json").write_text('{"done": false}')
+    (here / "ckpt" / "state.bin").write_bytes(b"\0\1\2")
+    (here / ".output.json.x.tmp").write_text("half")  # a temporary file is never copied
+    store.push_work(spec)
+    work = f"p/runs/proxy/{spec.run_id}/work"
+    assert s3.keys("work-store", "p/") == [f"{work}/ckpt/state.bin", f"{work}/output.json"]
+
+    monkeypatch.setenv("MIXTURES_SCRATCH", str(tmp_path / "second"))
+    other = RunStore("s3://work-store/p")
+    there = other.pull_work(spec)
+    assert str(tmp_path / "second") in str(there)
+    assert sorted(p.relative_to(there).as_posix() for p in there.rglob("*") if p.is_file()) == ["ckpt/state.bin",
+                                                                                               "output.json"]
+    assert (there / "ckpt" / "state.bin").read_bytes() == b"\0\1\2"
+    (there / "output.json").write_text('{"done": true}')
+    other.pull_work(spec)  # what this machine has written is kept
+    assert (there / "output.json").read_text() == '{"done": true}'
+    local = RunStore(tmp_path / "local-root")  # on local disk the work folder is the store's own
+    assert local.local_workdir(spec) == local.workdir(spec) and local.pull_work(spec).is_dir()

@@ -148,7 +148,7 @@ class MixtureLaw:
         """Write the law as JSON, atomically."""
         from mixtures.storage import atomic_write_text
 
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1, allow_nan=True))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, allow_nan=True))  # a path or a URL
 
     @classmethod
     def load(cls, path: str | Path) -> MixtureLaw:

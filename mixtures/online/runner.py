@@ -143,7 +143,7 @@ def run_online(
                                 "final_losses": reference.result.final_losses()}
     schedule = make_schedule(method, config, catalog, reference=None if reference is None else reference.model,
                              **overrides)
-    result = train_proxy(config, spec, catalog, Path(workdir), log=log, schedule=schedule)
+    result = train_proxy(config, spec, catalog, workdir, log=log, schedule=schedule)
     if not result.finished:
         raise TrainerError(f"online run {spec.run_id} failed: {result.reason}")
     summary = schedule.summary()

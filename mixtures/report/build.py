@@ -67,7 +67,7 @@ def build_report(tracker_or_uri: Tracker | str, experiment: str | None = None, r
     """
     text = render_report(tracker_or_uri, experiment, run_ids, title)
     try:
-        return atomic_write_text(Path(out_path), text)
+        return atomic_write_text(out_path, text)  # a path or a URL
     except OSError as exc:
         raise MixturesError(f"cannot write the report to {out_path}: {exc.strerror or exc}; "
                             "choose another output path (--out)") from None

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig, ScaleConfig
 from mixtures.errors import TrainerError
-from mixtures.layout import CATALOG, project_file
+from mixtures.layout import CATALOG, read_frame
 from mixtures.runs.spec import RunSpec
 from mixtures.runs.store import RunStore, StoredRun
 
@@ -32,7 +32,7 @@ def execute(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, store: 
     stored = store.finished(spec)
     if stored is not None:
         return stored
-    workdir = store.workdir(spec)
+    workdir = store.workdir(spec)  # the built-in trainer checkpoints into the store itself
     if spec.kind == "online":
         from mixtures.online.runner import run_online
 
@@ -47,7 +47,12 @@ def execute(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, store: 
             from mixtures.online.runner import make_schedule
 
             schedule = make_schedule(spec.method, config, catalog)
-        result = train_proxy(config, spec, catalog, workdir, log=log, schedule=schedule)
+        if config.proxy.trainer == "command":  # its files are local; the store gets a copy at the end
+            workdir = store.pull_work(spec)
+        try:
+            result = train_proxy(config, spec, catalog, workdir, log=log, schedule=schedule)
+        finally:
+            store.push_work(spec)
         extra = dict(result.extra)
     if not result.finished:
         raise RunFailed(f"{spec.kind} run {spec.run_id} failed: {result.reason}")
@@ -59,7 +64,7 @@ def execute_planned(config: ProjectConfig, kind: str, run_id: str, *, log: Log |
     """Execute the planned run ``run_id`` of ``kind`` (a launcher's worker calls this)."""
     store = RunStore(config.root)
     spec = store.spec(kind, run_id)
-    catalog = pd.read_parquet(project_file(config, CATALOG))
+    catalog = read_frame(config, CATALOG)
     return execute(config, spec, catalog, store, log=log)
 
 

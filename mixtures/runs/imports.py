@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mixtures import storage
 from mixtures.config import ProjectConfig
 from mixtures.runs.spec import RunSpec
 from mixtures.runs.store import RunStore
@@ -21,10 +22,14 @@ def external_tables(config: ProjectConfig) -> list[Path]:
     paths = []
     if config.proxy.runs_table:
         paths.append(config.resolve(config.proxy.runs_table))
-    folder = config.root / EXTERNAL_DIR
-    if folder.is_dir():
-        paths.extend(sorted(p for p in folder.iterdir() if p.suffix.lower() in TABLE_SUFFIXES and p.is_file()))
-    return paths
+    return paths + external_folder_tables(config)
+
+
+def external_folder_tables(config: ProjectConfig) -> list[Path]:
+    """The run tables in ``<storage.root>/external_runs/`` (local or on object storage), sorted."""
+    folder = storage.join(config.root, EXTERNAL_DIR)
+    names = [n for n in storage.listdir(folder) if Path(n).suffix.lower() in TABLE_SUFFIXES]
+    return [storage.as_path(p) for p in (storage.join(folder, n) for n in names) if storage.isfile(p)]
 
 
 def import_table(config: ProjectConfig, path: Path) -> pd.DataFrame:

@@ -9,6 +9,14 @@ Layout, one folder per run under ``<storage.root>/runs/<kind>/<run_id>/``:
   recorded it): written atomically, the JSON last, so a run counts as finished only when both exist
   and the stored spec equals the requested one.
 
+``storage.root`` may be object storage (``s3://...``): every file goes through :mod:`mixtures.storage`,
+written atomically. What needs a local file (the command trainer's files, a launcher's logs and its
+Pipes message file) is written in the run's *local work folder* (:meth:`RunStore.local_workdir`, under
+:func:`mixtures.layout.local_root`; the store's own ``work/`` when the store is local) and copied to the
+store's ``work/`` by :meth:`RunStore.push_work`; :meth:`RunStore.pull_work` brings it back on another
+machine. The built-in trainer writes its checkpoint straight into the store's ``work/``, so a run
+killed on one machine resumes on another from the store.
+
 A rerun of a pipeline asks the store first and trains only what is missing; a spec that changed
 under the same id (e.g. a new optimum) is trained again. Run tables from elsewhere are imported by
 :mod:`mixtures.runs.imports`.
@@ -25,7 +33,9 @@ from typing import Any
 
 import pandas as pd
 
+from mixtures import storage
 from mixtures.errors import MixturesError
+from mixtures.layout import local_root
 from mixtures.runs.spec import KINDS, RunSpec
 from mixtures.storage import atomic_write_frame, atomic_write_json
 
@@ -45,7 +55,7 @@ class StoredRun:
     rows: pd.DataFrame
     extra: dict[str, Any]
     mlflow_run_id: str | None
-    folder: Path
+    folder: Path  # a upath.UPath when the store is on object storage
 
     @property
     def unigram_baseline(self) -> dict[str, float]:
@@ -64,7 +74,9 @@ class RunStore:
     """The runs of one project (``root`` is its ``storage.root``)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root) / RUNS_DIR
+        self.root = storage.as_path(storage.join(root, RUNS_DIR))
+        self.remote = storage.is_url(storage.url_of(self.root))
+        self.local = local_root(root) / RUNS_DIR
 
     # -- layout ----------------------------------------------------------------------------------
     def folder(self, kind: str, run_id: str) -> Path:
@@ -73,8 +85,36 @@ class RunStore:
         return self.root / kind / run_id
 
     def workdir(self, spec: RunSpec) -> Path:
-        """Where ``spec`` writes while it trains (its checkpoint makes a killed run resume)."""
+        """The store's work folder of ``spec`` (its checkpoint makes a killed run resume)."""
         return self.folder(spec.kind, spec.run_id) / WORK_DIR
+
+    def local_workdir(self, spec: RunSpec) -> Path:
+        """A local folder for what ``spec`` writes to files while it trains: :meth:`workdir` itself when the
+        store is local, a scratch folder otherwise (copied to the store by :meth:`push_work`)."""
+        if not self.remote:
+            return self.workdir(spec)
+        return self.local / spec.kind / spec.run_id / WORK_DIR
+
+    def pull_work(self, spec: RunSpec) -> Path:
+        """The local work folder, with every file of the store's work folder it lacks downloaded into it
+        (a run resumed on another machine finds its files); returns the folder."""
+        local = self.local_workdir(spec)
+        local.mkdir(parents=True, exist_ok=True)
+        if self.remote:
+            remote = storage.url_of(self.workdir(spec))
+            for url in storage.find(remote):
+                target = local / url[len(remote):].lstrip("/")
+                if not target.exists() and not target.name.endswith(".tmp"):
+                    storage.get_file(url, target)
+        return local
+
+    def push_work(self, spec: RunSpec) -> None:
+        """Copy the local work folder's files into the store's work folder (nothing to do on local disk)."""
+        local = self.local_workdir(spec)
+        if not self.remote or not local.is_dir():
+            return
+        for path in sorted(p for p in local.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+            storage.put_file(path, storage.join(self.workdir(spec), path.relative_to(local).as_posix()))
 
     # -- planning --------------------------------------------------------------------------------
     def plan(self, specs: Iterable[RunSpec]) -> list[RunSpec]:
@@ -101,15 +141,16 @@ class RunStore:
         """The stored result of ``spec``, or ``None`` when absent, incomplete or for another spec."""
         folder = self.folder(spec.kind, spec.run_id)
         meta = _read_json(folder / RESULT_FILE)
-        if meta is None or meta.get("spec") != spec.record() or not (folder / RESULT_ROWS).is_file():
+        if meta is None or meta.get("spec") != spec.record() or not storage.isfile(folder / RESULT_ROWS):
             return None
-        return StoredRun(spec, pd.read_parquet(folder / RESULT_ROWS), meta.get("extra", {}),
-                         meta.get("mlflow_run_id"), folder)
+        with storage.open_read(folder / RESULT_ROWS) as fh:
+            rows = pd.read_parquet(fh)
+        return StoredRun(spec, rows, meta.get("extra", {}), meta.get("mlflow_run_id"), folder)
 
     def save(self, spec: RunSpec, rows: pd.DataFrame, extra: dict[str, Any] | None = None) -> StoredRun:
         """Store a finished run (rows first, then the JSON that makes it count)."""
         folder = self.folder(spec.kind, spec.run_id)
-        (folder / FAILURE_FILE).unlink(missing_ok=True)
+        storage.remove(folder / FAILURE_FILE)
         atomic_write_frame(folder / RESULT_ROWS, rows)
         clean = {k: v for k, v in (extra or {}).items() if _jsonable(v)}
         atomic_write_json(folder / RESULT_FILE, {"spec": spec.record(), "extra": clean, "mlflow_run_id": None})
@@ -139,9 +180,15 @@ class RunStore:
 
 
 def _read_json(path: Path) -> Any:
+    """The JSON at ``path``, or ``None`` when it is missing or unreadable as JSON (a storage that cannot
+    be reached is an error naming the URL, not a missing file)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return storage.read_json(path)
+    except json.JSONDecodeError:
+        return None
+    except storage.StorageError:
+        if storage.exists(path):
+            raise
         return None
 
 

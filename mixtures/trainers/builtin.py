@@ -29,7 +29,7 @@ import pandas as pd
 from mixtures.config import ProjectConfig
 from mixtures.runs import RunSpec
 from mixtures.mixture import to_vector, validate_mixture
-from mixtures.storage import atomic_write_bytes
+from mixtures import storage
 from mixtures.tasks import task_fingerprints
 from mixtures.tokenizers import describe, project_tokenizer
 from mixtures.trainers.baseline import token_histogram, unigram_bits
@@ -215,7 +215,7 @@ def load_trained_model(config: ProjectConfig, spec: RunSpec, workdir: str | Path
     eval mode, without gradients (e.g. DoReMi's reference model)."""
     import torch
 
-    saved = torch.load(Path(workdir) / CHECKPOINT, map_location="cpu", weights_only=False)
+    saved = _load(storage.join(workdir, CHECKPOINT), "cpu")
     model = build_model(get_preset(spec.model), project_tokenizer(config).vocab_size)
     model.load_state_dict(saved["model"])
     model.eval()
@@ -224,12 +224,22 @@ def load_trained_model(config: ProjectConfig, spec: RunSpec, workdir: str | Path
     return model
 
 
-def _save(path: Path, state: dict) -> None:
+def _save(path: storage.PathLike, state: dict) -> None:
+    """A checkpoint, atomically, on local disk or object storage (the run store's ``work/``)."""
     import torch
 
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    storage.atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load(path: storage.PathLike, device) -> dict:
+    """A checkpoint written by :func:`_save` (local disk or object storage)."""
+    import torch
+
+    url = storage.url_of(path)
+    source = io.BytesIO(storage.read_bytes(url)) if storage.is_url(url) else url
+    return torch.load(source, map_location=device, weights_only=False)
 
 
 def train_builtin(
@@ -252,8 +262,8 @@ def train_builtin(
     domains = config.domain_names
     weights = to_vector(validate_mixture(spec.weights, domains, where=f"run {spec.run_id}"), domains)
     schedule = schedule if schedule is not None else StaticSchedule(weights)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = storage.url_of(workdir)  # a local folder or the run store's work/ on object storage
+    storage.makedirs(workdir)
 
     torch.set_num_threads(int(spec.threads))  # fixed by the spec: the same losses wherever it runs
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -278,12 +288,12 @@ def train_builtin(
     average = WeightAverage(model)
     state: dict[str, Any] = {"step": 0, "evals": [], "trajectory": [], "seconds": 0.0, "train_seconds": 0.0,
                              "tokens": 0}
-    checkpoint = workdir / CHECKPOINT
+    checkpoint = storage.join(workdir, CHECKPOINT)
     resumed_from = 0
     saved = None
-    if checkpoint.exists():
+    if storage.exists(checkpoint):
         try:
-            saved = torch.load(checkpoint, map_location=device, weights_only=False)
+            saved = _load(checkpoint, device)
         except Exception as exc:  # an unreadable checkpoint (e.g. from another torch version): start over
             say(f"{spec.run_id}: cannot read {checkpoint} ({exc}); starting from step 0")
     if saved is not None:

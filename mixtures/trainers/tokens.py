@@ -11,6 +11,11 @@ any tokenizer. The files are
 keyed by the catalog's content hash, the split (``corpus.val_fraction``) and the tokenizer's
 fingerprint: changing any of them gets new files. They are written atomically, so concurrent runs
 share them and a killed writer leaves nothing half-written.
+
+When the cache is on object storage (``storage.root: s3://...``) the files live there under the same
+names, and each process memory-maps a local copy of the same name under
+:func:`mixtures.layout.local_root` of the cache: downloaded when the store has them, otherwise
+written locally in one pass and then uploaded.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mixtures import storage
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import iter_batches, split_of
 from mixtures.errors import CorpusError
+from mixtures.layout import local_root
 from mixtures.tokenizers import Tokenizer, encode_with_bytes, project_tokenizer, token_dtype
 
 EOD = 0  # the byte tokenizer's end-of-document id (NUL does not occur in text)
@@ -39,7 +46,7 @@ BYTES_DTYPE = np.dtype(np.uint16)
 @dataclass(frozen=True)
 class SourceTokens:
     """One source's cached tokens: ``train`` and ``val`` ids, ``val_bytes`` bytes per validation token,
-    the cache ``key`` and the files."""
+    the cache ``key`` and the (local, memory-mapped) files."""
 
     train: np.ndarray
     val: np.ndarray
@@ -78,7 +85,8 @@ def _suffix(dtype: np.dtype) -> str:
 
 
 def token_paths(config: ProjectConfig, name: str, key: str, tokenizer: Tokenizer) -> dict[str, Path]:
-    """Where a source's ``train``, ``val`` and ``val_bytes`` arrays are cached."""
+    """Where a source's ``train``, ``val`` and ``val_bytes`` arrays are cached (:class:`upath.UPath` values
+    when the cache is on object storage)."""
     folder = config.cache_dir / "tokens"
     suffix = _suffix(token_dtype(tokenizer.vocab_size))
     return {"train": folder / f"{name}-{key}.train.{suffix}", "val": folder / f"{name}-{key}.val.{suffix}",
@@ -122,6 +130,23 @@ def _write_splits(config: ProjectConfig, name: str, paths: dict[str, Path], toke
             Path(temps[part]).unlink(missing_ok=True)
 
 
+def _local_copies(config: ProjectConfig, name: str, stored: dict[str, Path], tokenizer: Tokenizer) -> dict[str, Path]:
+    """Local files with the bytes of a remote cache's ``stored`` files (same names): kept from an earlier
+    run on this machine, downloaded, or (the store has not got them all) written here and uploaded."""
+    folder = local_root(config.cache_dir) / "tokens"
+    local = {part: folder / storage.name(path) for part, path in stored.items()}
+    if all(path.exists() for path in local.values()):
+        return local
+    if all(storage.exists(path) for path in stored.values()):
+        for part, path in stored.items():
+            storage.get_file(path, local[part])
+        return local
+    _write_splits(config, name, local, tokenizer)
+    for part, path in stored.items():
+        storage.put_file(local[part], path)
+    return local
+
+
 def _map(path: Path, dtype: np.dtype) -> np.ndarray:
     size = path.stat().st_size
     return np.memmap(path, dtype=dtype, mode="r") if size else np.zeros(0, dtype=dtype)
@@ -136,7 +161,9 @@ def domain_tokens(config: ProjectConfig, catalog: pd.DataFrame, name: str,
     tokenizer = tokenizer or project_tokenizer(config)
     key = content_key(config, catalog, name, tokenizer)
     paths = token_paths(config, name, key, tokenizer)
-    if not all(path.exists() for path in paths.values()):
+    if storage.is_url(storage.url_of(config.cache_dir)):
+        paths = _local_copies(config, name, paths, tokenizer)
+    elif not all(path.exists() for path in paths.values()):
         _write_splits(config, name, paths, tokenizer)
     dtype = token_dtype(tokenizer.vocab_size)
     return SourceTokens(train=_map(paths["train"], dtype), val=_map(paths["val"], dtype),

@@ -3,7 +3,9 @@
 A launcher runs ``python -m resources.launchers.worker`` somewhere (a subprocess, an ``sbatch`` job, a
 pod) inside a Dagster Pipes session: the worker reads its run from the Pipes extras, trains it with
 :func:`mixtures.runs.execute.execute_planned` and writes the result into the run store on the shared
-storage; its log lines come back to Dagster through the Pipes message file. When the process ends,
+storage; its log lines come back to Dagster through the Pipes message file, in the run's local work folder
+(the store's own on local disk; with ``storage.root`` on object storage a local scratch folder, which a
+Slurm cluster must share: ``$MIXTURES_SCRATCH``). When the process ends,
 :func:`judge` reads the store: a stored result is success; a recorded training failure fails the run
 for good (retrying a diverged loss cannot help); anything else (a cancelled or preempted job, a lost
 node, a killed process) is retried by the asset's retry policy and resumes from the run's checkpoint.
@@ -45,7 +47,9 @@ class LaunchRequest:
 
     @property
     def logs(self) -> Path:
-        return self.store.workdir(self.spec)
+        """The run's local work folder (the store's ``work/`` on local disk; a scratch folder copied to the
+        store when the store is on object storage): the worker's logs and the Pipes message file."""
+        return self.store.local_workdir(self.spec)
 
     @property
     def extras(self) -> dict[str, str]:
@@ -75,6 +79,7 @@ def judge(request: LaunchRequest, how: str, logs: list[Path], retryable_reason: 
     """Raise unless the run's result is in the store: a recorded training failure is final, anything else
     (``how`` says what happened to the process or job) is retried."""
     spec = request.spec
+    request.store.push_work(spec)  # the logs reach the store wherever it is
     if request.store.finished(spec) is not None:
         return
     failure = request.store.failure(spec)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,12 +26,11 @@ from mixtures.resample.materialize.request import MaterializeError, Request
 
 MANIFEST = "manifest.json"
 PARTIAL_MARKER = ".mixtures-partial"
-SCRATCH_ENV = "MIXTURES_SCRATCH"
 
 
 def default_scratch() -> Path:
-    """Where remote outputs are built: ``$MIXTURES_SCRATCH``, else the system's temporary folder."""
-    return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "mixtures-materialize")
+    """Where remote outputs are built: :func:`mixtures.storage.scratch_root` (``$MIXTURES_SCRATCH``)."""
+    return storage.scratch_root()
 
 
 class Workspace:
