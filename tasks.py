@@ -80,10 +80,10 @@ def demo(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """pytest; with no ``-n`` given, on one worker per core (up to 4; pytest-xdist, one module per worker at a time:
-    most of the suite's time is servers and pipelines waiting on each other)."""
+    """pytest; with no ``-n`` given, on one worker per core plus one (up to 4; pytest-xdist, one module per worker
+    at a time: much of the suite's time is servers, daemons and pipelines waiting on each other)."""
     if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
-        args = ["-n", str(max(1, min(4, os.cpu_count() or 1))), "--dist", "loadgroup", *args]
+        args = ["-n", str(min(4, (os.cpu_count() or 1) + 1)), "--dist", "loadgroup", *args]
     return _run([str(PYTHON), "-m", "pytest", *args])
 
 

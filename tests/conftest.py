@@ -11,7 +11,8 @@ from tests.corpus_factory import corpus_config, make_corpus
 
 # Modules that share a session fixture (the local pipeline) or a fixed resource (the local Slurm cluster's ports):
 # under pytest-xdist they run on one worker, one after the other.
-SHARED_GROUPS = {"test_pipeline": "local_pipeline", "test_engine_slurm": "local_pipeline", "test_faults_map": "local_pipeline"}
+SHARED_GROUPS = {name: "local_pipeline"
+                 for name in ("test_pipeline", "test_engine_slurm", "test_faults_map", "test_pipeline_s3")}
 
 
 @pytest.hookimpl(tryfirst=True)
