@@ -7,7 +7,6 @@ See ``examples/project.yaml`` for a documented example.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +15,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mixtures.errors import ConfigError, InfeasibleError, MixturesError
+from mixtures.registry import did_you_mean
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text", "hf"]
 
@@ -138,12 +138,6 @@ def _seeds(value: list[int]) -> list[int]:
         if seed < 0:
             raise ValueError(f"seed {seed} is negative; seeds are integers >= 0")
     return _listed_once(value, "seed")
-
-
-def did_you_mean(name: str, choices: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class ScaleConfig(_Strict):

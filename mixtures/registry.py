@@ -17,6 +17,12 @@ from mixtures.errors import ConfigError
 T = TypeVar("T")
 
 
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""`` (every "unknown name" message uses it)."""
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class Registry(Generic[T]):
     """Named backends of one kind (``kind`` appears in error messages, e.g. ``"solver"``)."""
 
@@ -48,8 +54,7 @@ class Registry(Generic[T]):
             raise ConfigError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(str(name), list(self._items), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, list(self._items))
         where = f" ({self.field})" if self.field else ""
         return f"unknown {self.kind} {name!r}{where}{hint} Choose one of {self.names()}."
 

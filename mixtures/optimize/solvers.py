@@ -13,7 +13,6 @@ To add a solver, write its dataclass in its own module and add one line to :data
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -24,7 +23,7 @@ from mixtures.optimize.optuna_search import CMAES, TPE
 from mixtures.optimize.pareto import MOTPE, NSGA2
 from mixtures.optimize.random_search import RandomSearch
 from mixtures.optimize.slsqp import SLSQP
-from mixtures.registry import Registry
+from mixtures.registry import Registry, did_you_mean
 
 if TYPE_CHECKING:
     from mixtures.optimize.law import LawLike
@@ -68,8 +67,7 @@ def make_solver(name: str, **options: Any) -> Solver:
     known = option_names(name)
     for key in options:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else "."
+            hint = did_you_mean(key, known) or "."
             raise ConfigError(f"solver {name!r} has no option {key!r}{hint} Its options: {describe_options(name)}.")
     try:
         return _adapter(cls).validate_python(options)
