@@ -40,7 +40,7 @@ from mixtures.errors import MixturesError
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised by us
 SESSION_TAG = "mixtures/session"
 TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-STOP_GRACE_S = 4.0
+STOP_GRACE_S = 4.0  # how long a pipeline stopped under another daemon waits for its runs to end
 DAEMON_HEARTBEAT_S = 60.0
 INPUT_CHECKS = {"domains_readable"}  # blocking checks that fail on the user's input, not on the pipeline
 
@@ -238,21 +238,26 @@ class Session:
                                        start_new_session=True)
         say(f"started dagster-daemon (pid {self.daemon.pid}; log {self.log_dir / 'dagster-daemon.log'})")
 
-    def stop_daemon(self, grace: float = STOP_GRACE_S) -> None:
+    def stop_daemon(self, grace: float | None = None) -> None:
         """End the daemon's whole process group (its code server, run workers and their trainings): SIGTERM,
         which run workers turn into an interrupt of their step (a launcher then kills or cancels its job),
-        then SIGKILL after ``grace`` seconds."""
+        then SIGKILL after ``grace`` seconds (default: the launcher's ``stop_grace_s``), or at once when only members that ignore SIGTERM are left
+        (multiprocessing's resource tracker does)."""
         if self.daemon is None:
             return
+        if grace is None:
+            from resources.launchers import stop_grace_s
+
+            grace = stop_grace_s(self.config)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.daemon.pid, sig)
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
-            while time.monotonic() < deadline and (self.daemon.poll() is None or _group_alive(self.daemon.pid)):
-                time.sleep(0.1)  # poll() reaps the daemon: a zombie would keep its group "alive"
-            if not _group_alive(self.daemon.pid):
+            while time.monotonic() < deadline and (self.daemon.poll() is None or _group_heeds(self.daemon.pid, sig)):
+                time.sleep(0.1)  # poll() reaps the daemon
+            if not _group_heeds(self.daemon.pid, signal.SIGKILL):
                 break
         try:
             self.daemon.wait(timeout=5)
@@ -273,7 +278,7 @@ class Session:
 
         live_keys = [r.tags.get("dagster/partition") for r in self.runs() if r.status not in TERMINAL]
         if self.daemon is not None:
-            self.stop_daemon(grace=STOP_GRACE_S)
+            self.stop_daemon()
         else:
             for run in self.runs():
                 if run.status not in TERMINAL:
@@ -332,14 +337,33 @@ class Session:
             time.sleep(0.5)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - a member we may not signal
+def _group_heeds(pgid: int, sig: int) -> bool:
+    """Whether a live (not zombie) member of process group ``pgid`` would still act on ``sig``: one that does
+    not ignore it. Without ``/proc``, whether the group has any member."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - a member we may not signal
+            return True
         return True
-    return True
+    bit = 1 << (int(sig) - 1)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[2]) != pgid:  # state, pgrp
+                continue
+            ignored = next(int(line.split()[1], 16) for line in (entry / "status").read_text().splitlines()
+                           if line.startswith("SigIgn:"))
+        except (OSError, IndexError, ValueError, StopIteration):
+            continue  # it ended meanwhile
+        if sig == signal.SIGKILL or not ignored & bit:
+            return True
+    return False
 
 
 def _duration(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -580,5 +604,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _exit(code: int) -> None:
+    """End the driver. After an interrupt, at once (``os._exit``): everything it started is stopped and its
+    files are closed, and the interpreter's teardown of Dagster, pandas and MLflow takes seconds the user
+    who pressed Ctrl-C (or killed the CLI) should not wait."""
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -7,7 +7,7 @@ project config's ``launch.launcher``).
 | ``slurm`` | one ``sbatch`` job | :mod:`resources.launchers.slurm` |
 | ``k8s`` | one Kubernetes Job (dagster-k8s) | :mod:`resources.launchers.k8s` |
 
-Adding one: a class with ``name``, ``default_concurrency``, ``launch(context, request)`` (it runs the
+Adding one: a class with ``name``, ``default_concurrency``, ``stop_grace_s``, ``launch(context, request)`` (it runs the
 worker of :mod:`resources.launchers.base` and calls ``judge``) and ``stop(run_ids)`` (cancel what a stopped
 pipeline left running), registered below, and its name in ``mixtures.config.LauncherName``.
 """
@@ -51,6 +51,11 @@ def concurrency(config) -> int:
     return cls.default_concurrency or max(1, available_cores() // config.launch.threads)
 
 
+def stop_grace_s(config) -> float:
+    """Seconds a pipeline being stopped gives its run workers, after SIGTERM, to stop their trainings."""
+    return float(LAUNCHERS.get(launcher_name(config)).stop_grace_s)
+
+
 def stop_jobs(config, run_ids: list[str]) -> None:
     """Cancel what the environment's launcher may have left running for ``run_ids`` (a pipeline being stopped)."""
     LAUNCHERS.get(launcher_name(config))(config).stop(run_ids)
@@ -69,4 +74,4 @@ class TrainingLauncher(dg.ConfigurableResource):
         return name
 
 
-__all__ = ["LAUNCHERS", "TRAIN_POOL", "LaunchRequest", "TrainingLauncher", "concurrency", "launcher_name", "stop_jobs"]
+__all__ = ["LAUNCHERS", "TRAIN_POOL", "LaunchRequest", "TrainingLauncher", "concurrency", "launcher_name", "stop_grace_s", "stop_jobs"]

@@ -29,6 +29,7 @@ class K8sLauncher:
 
     name = "k8s"
     default_concurrency = 16
+    stop_grace_s = 4.0  # seconds a stopped run worker gets after SIGTERM (deleting its Job)
 
     def __init__(self, config) -> None:
         self.config = config

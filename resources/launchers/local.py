@@ -15,6 +15,7 @@ class LocalLauncher:
 
     name = "local"
     default_concurrency = None  # cores / threads
+    stop_grace_s = 1.0  # seconds a stopped run worker gets after SIGTERM (its worker dies with the step)
 
     def __init__(self, config) -> None:
         self.config = config

@@ -35,6 +35,7 @@ class SlurmLauncher:
 
     name = "slurm"
     default_concurrency = 16
+    stop_grace_s = 4.0  # seconds a stopped run worker gets after SIGTERM (scancel of its job)
 
     def __init__(self, config) -> None:
         self.config = config
