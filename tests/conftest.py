@@ -15,14 +15,24 @@ SHARED_GROUPS = {name: "local_pipeline"
                  for name in ("test_pipeline", "test_engine_slurm", "test_faults_map", "test_pipeline_s3")}
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """With ``--dist loadgroup`` (``tasks.py test``) each module's tests stay on one worker, so a module-scoped
-    fixture is built once; the modules of :data:`SHARED_GROUPS` share one worker."""
+    fixture is built once; the modules of :data:`SHARED_GROUPS` share one worker. A wrapper, so the marks are
+    there before pytest-xdist's own hook reads them."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             module = item.module.__name__.rsplit(".", 1)[-1]
             item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+    return (yield)
+
+
+def pytest_xdist_node_collection_finished(node, ids):
+    """Under ``--dist loadgroup``, a worker's test ids must carry their group (``...@group``); pytest 9.2 with
+    pytest-xdist 3.8 drops it silently (pytest-xdist#1386) and every pipeline fixture is then built per worker."""
+    if node.config.getoption("dist") == "loadgroup" and ids and not any("@" in i for i in ids):
+        raise pytest.UsageError("pytest-xdist's --dist loadgroup lost the xdist_group marks (pytest-xdist#1386, "
+                                f"pytest {pytest.__version__}): install the test extras' pytest (pip install -e '.[test]')")
 
 
 @pytest.fixture
