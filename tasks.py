@@ -81,9 +81,10 @@ def demo(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     """pytest; with no ``-n`` given, on one worker per core plus one (up to 4; pytest-xdist, one module per worker
-    at a time: much of the suite's time is servers, daemons and pipelines waiting on each other)."""
+    at a time, the slow modules first (tests/conftest.py): much of the suite's time is servers, daemons and
+    pipelines waiting on each other)."""
     if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
-        args = ["-n", str(min(4, (os.cpu_count() or 1) + 1)), "--dist", "loadgroup", *args]
+        args = ["-n", str(min(4, (os.cpu_count() or 1) + 1)), "--dist", "loadgroup", "--no-loadscope-reorder", *args]
     return _run([str(PYTHON), "-m", "pytest", *args])
 
 

@@ -9,21 +9,32 @@ import pytest
 from mixtures.config import parse_config
 from tests.corpus_factory import corpus_config, make_corpus
 
-# Modules that share a session fixture (the local pipeline) or a fixed resource (the local Slurm cluster's ports):
-# under pytest-xdist they run on one worker, one after the other.
-SHARED_GROUPS = {name: "local_pipeline"
-                 for name in ("test_pipeline", "test_engine_slurm", "test_faults_map", "test_pipeline_s3")}
+# Modules that read the local pipeline's folder while test_pipeline reruns it: under pytest-xdist they run on one
+# worker, one after the other. (Other readers of the local pipeline only read its stored runs: the fixture is
+# built once per test session whatever the worker, see :func:`local_pipeline`.)
+SHARED_GROUPS = {name: "local_pipeline" for name in ("test_pipeline", "test_faults_map")}
+# The modules (or groups) that take minutes, longest chains first: with ``--no-loadscope-reorder`` the workers
+# start them first, so no long module starts last.
+SLOW_FIRST = ("local_pipeline", "test_faults_pipeline", "test_online_compare", "test_engine_slurm",
+              "test_postgres_team", "test_pipeline_s3")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """With ``--dist loadgroup`` (``tasks.py test``) each module's tests stay on one worker, so a module-scoped
-    fixture is built once; the modules of :data:`SHARED_GROUPS` share one worker. A wrapper, so the marks are
-    there before pytest-xdist's own hook reads them."""
+    fixture is built once; the modules of :data:`SHARED_GROUPS` share one worker; the groups of
+    :data:`SLOW_FIRST` come first, in that order. A wrapper, so the marks are there before pytest-xdist's own
+    hook reads them."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             module = item.module.__name__.rsplit(".", 1)[-1]
             item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+
+    def rank(item) -> int:
+        group = item.get_closest_marker("xdist_group").args[0]
+        return SLOW_FIRST.index(group) if group in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the collection order within a rank
     return (yield)
 
 
@@ -72,20 +83,34 @@ def mlflow_uri(tmp_path, _migrated_mlflow_db) -> str:
 
 
 @pytest.fixture(scope="session")
-def local_pipeline(tmp_path_factory, _migrated_mlflow_db):
+def local_pipeline(tmp_path_factory, _migrated_mlflow_db, worker_id):
     """One finished pipeline of the engine tests' config with the local launcher, shared by the tests that read it
-    (the pipeline test, and the Slurm test's bitwise reference): ``(root, config path, env, first run)``."""
+    (the pipeline test, the fault map, the Slurm and S3 tests' bitwise references): ``(root, config path, env,
+    first run)``. Built once per test session: under pytest-xdist the first worker to need it builds it under a
+    file lock in the session's shared temp folder, the others wait and reuse it (pytest-xdist's recipe)."""
+    import json
     import shutil
+    import subprocess
+
+    from filelock import FileLock
 
     from tests.engine_support import LOCAL_PIPELINE, cli_env, engine_config, run_cli
 
-    root = tmp_path_factory.mktemp("local-pipeline")
-    shutil.copy(_migrated_mlflow_db, root / "mlflow.db")
-    config = engine_config(root, f"sqlite:///{root / 'mlflow.db'}", **LOCAL_PIPELINE)
-    env = cli_env(root)
-    done = run_cli(config, env, "--out", str(root / "out"))
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "local-pipeline"
+    record = shared / "local-pipeline.json"
+    with FileLock(str(shared / "local-pipeline.lock")):
+        if not record.is_file():
+            root.mkdir()
+            shutil.copy(_migrated_mlflow_db, root / "mlflow.db")
+            config = engine_config(root, f"sqlite:///{root / 'mlflow.db'}", **LOCAL_PIPELINE)
+            done = run_cli(config, cli_env(root), "--out", str(root / "out"))
+            record.write_text(json.dumps({"returncode": done.returncode, "stdout": done.stdout,
+                                          "stderr": done.stderr}))
+    first = json.loads(record.read_text())
+    done = subprocess.CompletedProcess(["mixtures", "run"], first["returncode"], first["stdout"], first["stderr"])
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return root, config, env, done
+    return root, root / "project.yaml", cli_env(root), done
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from tests.servers import missing_server
-from tests.engine_support import LOCAL_PIPELINE, cli_env, engine_config, loss_columns, mlflow_runs, run_cli, stored
+from tests.engine_support import LOCAL_PIPELINE, cli_env, engine_config, loss_columns, mlflow_runs, stored
 from tests.slurm_cluster import LocalSlurm, slurm_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -71,7 +71,7 @@ def test_slurm_runs_match_local_bitwise_and_a_cancelled_job_resumes(slurm, local
     uri = f"sqlite:///{root / 'mlflow.db'}"
     config = engine_config(root, uri, **LOCAL_PIPELINE, launcher="slurm", slurm={"poll_seconds": 0.3})
     env = cli_env(root, SLURM_CONF=str(slurm.conf))
-    process = run_cli(config, env, background=True)
+    process = _pipeline(config, env, "validation_job", background=True)  # every training; not the dataset
     try:
         cancelled = _cancel_a_proxy_after_its_checkpoint(slurm, root)
         out, _ = process.communicate(timeout=900)
@@ -112,13 +112,13 @@ def test_slurm_runs_match_local_bitwise_and_a_cancelled_job_resumes(slurm, local
     assert sorted(r.info.run_name for r in proxy_runs) == sorted(stored(root, "proxy"))
 
 
-def _proxy_stage(config, env, background: bool = False):
-    """The pipeline up to its proxy stage (the driver ``mixtures run`` starts, stopped after ``proxy_job``)."""
+def _pipeline(config, env, stop_after: str = "proxy_job", background: bool = False):
+    """The pipeline up to the stage ``stop_after`` (the driver ``mixtures run`` starts, stopped after that job)."""
     from mixtures.cli.run_cmd import ensure_instance
 
     ensure_instance(Path(env["DAGSTER_HOME"]))
     env = {**env, "MIXTURES_CONFIG": str(config), "MIXTURES_WORKDIR": str(config.parent)}
-    command = [sys.executable, "-m", "assets.pipeline", "--stop-after", "proxy_job"]
+    command = [sys.executable, "-m", "assets.pipeline", "--stop-after", stop_after]
     if background:
         return subprocess.Popen(command, cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
@@ -135,7 +135,7 @@ def test_a_stopped_slurmd_fails_the_stranded_runs_clearly_and_a_rerun_finishes_o
     uri = f"sqlite:///{root / 'mlflow.db'}"
     config = engine_config(root, uri, launcher="slurm", slurm={"poll_seconds": 0.3, "node_down_timeout_s": 8})
     env = cli_env(root, SLURM_CONF=str(slurm.conf))
-    process = _proxy_stage(config, env, background=True)
+    process = _pipeline(config, env, background=True)
     runs = root / ".mixtures" / "runs" / "proxy"
     try:
         deadline = time.monotonic() + 300
@@ -152,7 +152,7 @@ def test_a_stopped_slurmd_fails_the_stranded_runs_clearly_and_a_rerun_finishes_o
     first = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/result.parquet")}  # (logging rewrites the json)
     assert 0 < len(first) < 4, "slurmd should have been stopped mid-sweep"
 
-    done = _proxy_stage(config, env)
+    done = _pipeline(config, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/result.parquet")}
     assert {k: after[k] for k in first} == first  # the finished runs were reused, not trained again
