@@ -16,7 +16,7 @@ SHARED_GROUPS = {name: "local_pipeline" for name in ("test_pipeline", "test_faul
 # The modules (or groups) that take minutes, longest chains first: with ``--no-loadscope-reorder`` the workers
 # start them first, so no long module starts last.
 SLOW_FIRST = ("local_pipeline", "test_faults_pipeline", "test_online_compare", "test_engine_slurm",
-              "test_postgres_team", "test_pipeline_s3")
+              "test_pipeline_s3", "test_postgres_team", "stopping")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -83,6 +83,7 @@ def _assert_all_stopped(root: Path, env: dict[str, str], within: float = 10.0) -
             os.environ["DAGSTER_HOME"] = previous
 
 
+@pytest.mark.xdist_group("stopping")  # no module fixture: free to run beside the two first runs
 def test_ctrl_c_stops_every_process_of_the_run(tmp_path, _migrated_mlflow_db):
     root, config, env = _project(tmp_path, _migrated_mlflow_db, proxy_tokens=400_000)
     process = run_cli(config, env, background=True)
@@ -93,6 +94,7 @@ def test_ctrl_c_stops_every_process_of_the_run(tmp_path, _migrated_mlflow_db):
     _assert_all_stopped(root, env)
 
 
+@pytest.mark.xdist_group("stopping")
 def test_kill_9_of_the_cli_stops_every_process_of_the_run(tmp_path, _migrated_mlflow_db):
     root, config, env = _project(tmp_path, _migrated_mlflow_db, proxy_tokens=400_000)
     process = run_cli(config, env, background=True)
