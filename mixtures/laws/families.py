@@ -7,6 +7,9 @@ A law family is a scikit-learn regressor class (the :class:`LawFamily` protocol)
 - takes ``sample_weight`` in ``fit``, and ``random_state`` in ``__init__`` when it draws anything
   (it is seeded with the fit's seed);
 - saves what it learnt as JSON: ``fitted_state()`` and ``set_fitted_state(state)``;
+- may give ``gradient(X)``: d(prediction) / d(weights), one row per row of ``X`` (a column per weight),
+  which the optimizer then uses instead of finite differences (:meth:`MixtureLaw.gradient
+  <mixtures.laws.mixture_law.MixtureLaw.gradient>`);
 - may name ``context_params``: constructor parameters that come from the project rather than the fit (the
   revealed features of ``ot``, the unique tokens of ``repetition``), given through ``context`` (see
   :func:`make`); ``auto`` leaves such a family out while one of them is missing.
