@@ -23,6 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from mixtures.laws.parametric import AdditiveLaw, _power
+from mixtures.runs_table import UNIQUE_PREFIX
 
 R_STAR_BOUNDS = (0.1, 200.0)
 #: R* when the fitted runs never repeat a domain (nothing to fit it from): Muennighoff et al.'s fitted R*_D
@@ -60,6 +61,8 @@ class RepetitionLaw(AdditiveLaw):
     """
 
     context_params: ClassVar[tuple[str, ...]] = ("unique_tokens",)
+    #: a run's own unique-token caps, per row from the run table (mixtures.laws.families.row_inputs)
+    row_params: ClassVar[dict[str, str]] = {"unique_tokens": UNIQUE_PREFIX}
 
     def __init__(self, unique_tokens=None, shared_r_star=True, delta=1e-3, n_starts=8, random_state=0,
                  log_space=True):
