@@ -171,7 +171,7 @@ def test_revealed_features_of_texts_put_a_domain_nearest_itself():
 
 
 def test_revealed_documents_follow_the_config(tmp_path):
-    from mixtures.config import parse_config
+    from mixtures.config import RepeatRunsConfig, parse_config
     from mixtures.corpus.revealed import revealed_texts
 
     for name in ("a", "b"):
@@ -196,6 +196,8 @@ def test_revealed_documents_follow_the_config(tmp_path):
     assert list(revealed.domains) == ["a", "b"] and set(revealed.targets) == {"a", "b"}
     config.laws.law = "auto"
     assert "unique_tokens" not in law_context(config, catalog)
+    config.proxy.repeat_runs = RepeatRunsConfig(domains=["a"])  # repeated runs: auto may choose repetition
+    assert law_context(config, catalog)["unique_tokens"] == (700.0, 900.0)
 
 
 # -- the optimizer on the OT law's analytic gradient -------------------------------------------------
