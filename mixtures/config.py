@@ -178,6 +178,11 @@ class RepeatRunsConfig(_Strict):
                                    "unique (0.1: a 10% subset seen ~10 times)")
     n: int = Field(2, ge=1, description="runs per domain and proxy scale")
 
+    @field_validator("domains")
+    @classmethod
+    def _domains_once(cls, value: list[str]) -> list[str]:
+        return _listed_once(value, "domain")
+
 
 class ProxyConfig(_Strict):
     """Design of experiments and proxy training."""

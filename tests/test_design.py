@@ -154,5 +154,7 @@ def test_repeat_runs_cap_a_domains_unique_tokens_after_an_unchanged_design(setup
         design_runs(tight, catalog)
     with pytest.raises(ConfigError, match=r"proxy.repeat_runs.domains names unknown domain\(s\) \['nope'\]"):
         fixture_config(tmp_path, repeat_runs={"domains": ["nope"]})
+    with pytest.raises(ConfigError, match=f"domain {scarce} is listed twice"):
+        fixture_config(tmp_path, repeat_runs={"domains": [scarce, scarce]})
     with pytest.raises(ConfigError, match="only the builtin trainer"):
         fixture_config(tmp_path, repeat_runs={"domains": [scarce]}, trainer="command", command={"args": ["x"]})
