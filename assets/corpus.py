@@ -6,6 +6,7 @@ import pandas as pd
 from assets.freshness import FILES_METADATA, files_digest
 from assets.metadata import markdown_table, table
 from mixtures.corpus import build_catalog, natural_mixture
+from mixtures.corpus.revealed import revealed_documents
 from mixtures.layout import CATALOG, project_file
 from mixtures.storage import atomic_write_frame
 from mixtures.tokenizers import tokenizer_file
@@ -27,10 +28,15 @@ def domain_catalog(context: dg.AssetExecutionContext, project: ProjectResource, 
     broken = catalog[catalog["error"] != ""]
     shown = catalog.drop(columns=["content_sha256", "error"])
     natural = natural_mixture(catalog) if broken.empty else {}
+    revealed = revealed_documents(config, catalog)  # empty unless a domain or target set sets revealed
     with tracking.run(context, "domain_catalog", config, tags={"mixtures.role": "domain_catalog"}) as run:
         run.log_params({"domains": ",".join(config.domain_names), "val_fraction": config.corpus.val_fraction})
         run.log_metrics({f"tokens_{r.domain}": r.tokens for r in catalog.itertuples()})
         run.log_table(catalog, "catalog.csv")
+        if revealed:  # what the ot law sees of each source: the configured size and the documents it reveals
+            run.log_params({f"revealed.{name}": r["revealed"] for name, r in revealed.items()})
+            run.log_metrics({f"revealed_{key}.{name}": v for name, r in revealed.items()
+                             for key, v in r.items() if key != "revealed"})
         if (tokenizer := tokenizer_file(config)) is not None:  # bpe / hf: the file the token counts came from
             run.log_artifact(tokenizer, "tokenizer")
         url = run.url
@@ -44,6 +50,7 @@ def domain_catalog(context: dg.AssetExecutionContext, project: ProjectResource, 
                 markdown_table(pd.DataFrame({"domain": list(natural), "weight": list(natural.values())}))
             ) if natural else "n/a (broken domains)",
             "mlflow_run": dg.MetadataValue.url(url),
+            **({"revealed": dg.MetadataValue.json(revealed)} if revealed else {}),
             FILES_METADATA: files,
             "path": dg.MetadataValue.path(str(project_file(config, CATALOG))),
         },

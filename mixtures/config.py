@@ -165,6 +165,25 @@ class CommandTrainerConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class RepeatRunsConfig(_Strict):
+    """Proxy runs that repeat a small subset of a domain on purpose, so the repetition law can fit R* (issue 22).
+
+    For each domain, ``n`` runs at every proxy scale (first proxy seed) give it a share from 0.3 to 0.7 (the
+    rest in natural proportions) and cap its unique tokens at ``unique_fraction`` of what the run draws from
+    it: the trainer repeats that subset about ``1 / unique_fraction`` times.
+    """
+
+    domains: list[str] = Field(min_length=1, description="the training domains whose data the runs cap")
+    unique_fraction: float = Field(0.1, gt=0, lt=1, description="share of a run's tokens of the domain that are "
+                                   "unique (0.1: a 10% subset seen ~10 times)")
+    n: int = Field(2, ge=1, description="runs per domain and proxy scale")
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_once(cls, value: list[str]) -> list[str]:
+        return _listed_once(value, "domain")
+
+
 class ProxyConfig(_Strict):
     """Design of experiments and proxy training."""
 
@@ -188,6 +207,8 @@ class ProxyConfig(_Strict):
     compile: bool | None = Field(None, description="torch.compile the model; null = on for CUDA, off on CPU")
     micro_batch: int | None = Field(None, ge=1, description="sequences per forward pass (gradient accumulation)")
     runs_table: str | None = Field(None, description="a wide-format table of finished runs to import")
+    repeat_runs: RepeatRunsConfig | None = Field(None, description="runs that repeat a subset of a domain, to fit "
+                                                 "the repetition law's R* (off by default)")
 
     @field_validator("seeds")
     @classmethod
@@ -203,6 +224,9 @@ class ProxyConfig(_Strict):
     def _command_given(self) -> ProxyConfig:
         if self.trainer == "command" and self.command is None:
             raise ValueError("trainer is 'command' but no 'command:' section gives the argument list")
+        if self.trainer == "command" and self.repeat_runs is not None:
+            raise ValueError("repeat_runs caps a domain's unique tokens, which only the builtin trainer does; "
+                             "remove proxy.repeat_runs or use trainer: builtin")
         lo, hi = self.strength
         if not 0 < lo <= hi:
             raise ValueError(f"strength range {self.strength} must satisfy 0 < low <= high")
@@ -530,6 +554,7 @@ class ProjectConfig(_Strict):
         for section, keys in (
             ("target.domains", self.target.domains),
             ("constraints.max_epochs_per_domain", self.constraints.max_epochs_per_domain),
+            ("proxy.repeat_runs.domains", self.proxy.repeat_runs.domains if self.proxy.repeat_runs else []),
             *((f"validation.mixtures.{label}", mixture) for label, mixture in self.validation.mixtures.items()),
         ):
             unknown = [k for k in keys if k not in names]

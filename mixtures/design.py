@@ -8,6 +8,7 @@ with ``prior = shares ** proxy.temperature`` (renormalised) and ``strength`` log
 set to 0 (then renormalised); duplicates are dropped. With ``proxy.space_filling`` the design keeps,
 greedily, the candidates farthest (max-min Euclidean distance) from those already chosen.
 Everything is seeded by ``config.seed``: the same config and catalog give the same design.
+``proxy.repeat_runs`` adds runs that repeat a subset of a domain (:func:`repeat_runs`), for the repetition law.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mixtures.config import ProjectConfig
 from mixtures.corpus.catalog import natural_mixture
 from mixtures.errors import InfeasibleError
 from mixtures.runs import RunSpec, training_setup
-from mixtures.runs_table import weight_column
+from mixtures.runs_table import unique_column, weight_column
 
 DECIMALS = 6
 _MAX_DRAWS_PER_MIXTURE = 500
@@ -169,9 +170,45 @@ def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[RunSpec]:
         if name not in mixtures:
             raise InfeasibleError(f"proxy.repeats_mixture {name!r} is not a design mixture; use one of {list(mixtures)[:4]}...")
         groups.append((name, mixtures[name], repeat_seeds(config)))
-    return [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="proxy", trainer=config.proxy.trainer,
-                           threads=config.launch.threads, setup=setup)
-            for name, weights, seeds in groups for scale in config.proxy.scales for seed in seeds]
+    specs = [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="proxy", trainer=config.proxy.trainer,
+                            threads=config.launch.threads, setup=setup)
+             for name, weights, seeds in groups for scale in config.proxy.scales for seed in seeds]
+    return specs + repeat_runs(config, catalog, setup)
+
+
+def repeat_runs(config: ProjectConfig, catalog: pd.DataFrame, setup: str) -> list[RunSpec]:
+    """The runs of ``proxy.repeat_runs`` (none when unset): for each of its domains ``d``, ``n`` mixtures
+    ``repeat-<d>-<i>`` giving ``d`` a share ``h`` from 0.3 to 0.7 and the other domains ``1 - h`` in natural
+    proportions, at every proxy scale and the first proxy seed, each capping ``d`` at ``unique_fraction x h x tokens``
+    unique tokens (:attr:`RunSpec.unique_tokens`)."""
+    repeat = config.proxy.repeat_runs
+    if repeat is None:
+        return []
+    domains = config.domain_names
+    tokens = _train_tokens(config, catalog)
+    natural_map = natural_mixture(catalog)
+    natural = np.array([natural_map[d] for d in domains], dtype=np.float64)
+    shares = np.linspace(0.3, 0.7, repeat.n) if repeat.n > 1 else np.array([0.5])
+    specs = []
+    for name in repeat.domains:
+        j = domains.index(name)
+        rest = np.where(np.arange(len(domains)) == j, 0.0, natural)
+        for i, share in enumerate(shares):
+            vector = (1.0 - share) * rest / rest.sum() if rest.sum() > 0 else np.zeros(len(domains))
+            vector[j] = share if rest.sum() > 0 else 1.0
+            vector = np.round(vector, DECIMALS)
+            vector[int(np.argmax(rest)) if rest.sum() > 0 else j] += 1.0 - vector.sum()  # the share stays exact
+            for scale in config.proxy.scales:
+                cap = max(1, int(round(repeat.unique_fraction * vector[j] * scale.tokens)))
+                if cap > tokens[j]:
+                    raise InfeasibleError(
+                        f"proxy.repeat_runs: domain {name!r} has {int(tokens[j])} training tokens, fewer than the "
+                        f"{cap} unique ones a run of {scale.tokens} tokens at share {vector[j]:.2f} would see; "
+                        "lower proxy.repeat_runs.unique_fraction or the proxy tokens.")
+                specs.append(RunSpec.create(f"repeat-{name}-{i}", _as_dict(vector, domains), scale.model, scale.tokens,
+                                            config.proxy.seeds[0], kind="proxy", trainer=config.proxy.trainer,
+                                            threads=config.launch.threads, setup=setup, unique_tokens={name: cap}))
+    return specs
 
 
 def is_repeat(config: ProjectConfig, spec: RunSpec) -> bool:
@@ -186,5 +223,6 @@ def design_frame(specs: list[RunSpec]) -> pd.DataFrame:
         row = {"run_id": spec.run_id, "mixture_name": spec.mixture_name, "model": spec.model,
                "tokens": spec.tokens, "seed": spec.seed}
         row.update({weight_column(d): w for d, w in spec.weights.items()})
+        row.update({unique_column(d): n for d, n in spec.unique_tokens.items()})  # repeat runs only
         rows.append(row)
     return pd.DataFrame(rows)

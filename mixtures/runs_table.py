@@ -7,6 +7,8 @@ Columns: ``run_id``, ``w_<domain>`` for every training domain, ``n_params`` (N),
 Each task of ``target.tasks`` (:mod:`mixtures.tasks`) adds ``taskloss_<task>`` (bits per byte of the correct
 choices given their contexts) and ``acc_<task>`` (accuracy, a fraction in [0, 1]); they are not ``loss_``
 columns, so a law fitted on the domain losses never mistakes them for one.
+A run that capped a domain's unique tokens (``proxy.repeat_runs``, :class:`mixtures.runs.RunSpec`) has
+``unique_<domain>`` (its cap, in tokens) for that domain; empty cells elsewhere: no cap.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mixtures.errors import TableError
 
 WEIGHT_PREFIX = "w_"
 LOSS_PREFIX = "loss_"
+UNIQUE_PREFIX = "unique_"
 SCALE_COLUMNS = ("n_params", "n_tokens")
 WEIGHT_SUM_TOLERANCE = 1e-3
 
@@ -46,6 +49,23 @@ def weight_column(domain: str) -> str:
 
 def loss_column(domain: str) -> str:
     return f"{LOSS_PREFIX}{domain}"
+
+
+def unique_column(domain: str) -> str:
+    return f"{UNIQUE_PREFIX}{domain}"
+
+
+def unique_columns(df: pd.DataFrame) -> list[str]:
+    """The ``unique_<domain>`` columns (a run's cap of a domain's unique tokens), in table order."""
+    return [c for c in df.columns if str(c).startswith(UNIQUE_PREFIX)]
+
+
+def capped_rows(df: pd.DataFrame) -> np.ndarray:
+    """Whether each row is of a run that capped some domain's unique tokens (a repeated-data run)."""
+    columns = unique_columns(df)
+    if not columns:
+        return np.zeros(len(df), dtype=bool)
+    return df[columns].apply(pd.to_numeric, errors="coerce").notna().any(axis=1).to_numpy()
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -117,7 +137,12 @@ def validate_runs(
     if require_losses and not lcols:
         raise TableError(f"{source}: no loss columns; add 'loss_<domain>' columns with measured losses.")
     out = df.copy()
-    for col in [*wcols, *lcols, *[c for c in SCALE_COLUMNS if c in df.columns]]:
+    ucols = unique_columns(df)
+    stray = [c for c in ucols if weight_column(c[len(UNIQUE_PREFIX):]) not in wcols]
+    if stray:
+        raise TableError(f"{source}: column(s) {stray} cap the unique tokens of no training domain (the w_ columns "
+                         f"are {wcols}); rename or drop them.")
+    for col in [*wcols, *lcols, *ucols, *[c for c in SCALE_COLUMNS if c in df.columns]]:
         values = pd.to_numeric(out[col], errors="coerce")
         bad = values.isna() & out[col].notna()
         if bad.any():
@@ -147,6 +172,13 @@ def validate_runs(
             )
         if require_losses and np.isnan(values).all():
             raise TableError(f"{source}: column {col!r} has no values.")
+    for col in ucols:
+        values = out[col].to_numpy()
+        bad = ~(values > 0) & ~np.isnan(values)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise TableError(f"{_row_label(df, pos, source, csv)}: {col} = {float(values[pos])}; a unique-token cap "
+                             "must be > 0 (empty: no cap).")
     for col in SCALE_COLUMNS:
         if col in out.columns:
             values = out[col].to_numpy()

@@ -51,6 +51,34 @@ def test_catalog_materializes_and_logs_to_mlflow(corpus, mlflow_uri):
     assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["catalog.csv"]  # bytes: no tokenizer file
 
 
+def test_the_catalog_records_what_each_source_reveals_to_the_ot_law(corpus, mlflow_uri):
+    from mixtures.corpus.revealed import revealed_texts
+    from mixtures.config import load_config
+
+    root, _ = corpus
+    cfg = corpus_config(root)
+    cfg["domains"][1]["revealed"] = 0.25  # code: a quarter of each split
+    cfg["target"]["sets"][0]["revealed"] = 2  # mixed: two documents
+    path = _write_config(root, mlflow_uri, domains=cfg["domains"], target=cfg["target"])
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [domain_catalog], instance=instance,
+            resources={"project": ProjectResource(config_path=str(path)), "tracking": MlflowTracking()},
+        )
+        assert result.success
+        shown = result.asset_materializations_for_node("domain_catalog")[0].metadata["revealed"].value
+        run_id = result.run_id
+    config = load_config(path)
+    assert shown["code"]["train_docs"] == len(revealed_texts(config, "code", "train"))  # what the law will read
+    assert shown["code"]["val_docs"] == len(revealed_texts(config, "code", "val"))
+    assert shown["mixed"] == {"revealed": 2.0, "documents": 2} and set(shown) == {"code", "mixed"}
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.search_runs([client.get_experiment_by_name("t").experiment_id],
+                             filter_string=f"tags.`dagster.run_id` = '{run_id}'")[0]
+    assert run.data.params["revealed.code"] == "0.25" and run.data.metrics["revealed_documents.mixed"] == 2
+    assert run.data.metrics["revealed_train_docs.code"] == shown["code"]["train_docs"]
+
+
 def test_a_trained_tokenizer_is_logged_with_the_catalog_it_counted(corpus, mlflow_uri):
     from mixtures.config import load_config
     from mixtures.tokenizers import tokenizer_file

@@ -122,3 +122,39 @@ def test_repeats_add_seeds_of_one_mixture_after_the_design(setup):
     assert all(s.weights == extra[0].weights for s in extra)
     with pytest.raises(InfeasibleError, match="repeats_mixture 'nope'"):
         design_runs(config.model_copy(update={"proxy": proxy.model_copy(update={"repeats_mixture": "nope"})}), catalog)
+
+
+def test_repeat_runs_cap_a_domains_unique_tokens_after_an_unchanged_design(setup, tmp_path):
+    from mixtures.config import RepeatRunsConfig
+    from mixtures.errors import ConfigError
+
+    config, catalog = setup
+    plain = design_runs(config, catalog)
+    scarce = config.domain_names[1]
+    proxy = config.proxy.model_copy(update={"repeat_runs": RepeatRunsConfig(domains=[scarce], unique_fraction=0.1, n=3)})
+    specs = design_runs(config.model_copy(update={"proxy": proxy}), catalog)
+    assert specs[:len(plain)] == plain and all(not s.unique_tokens for s in plain)  # the design itself unchanged
+    extra = specs[len(plain):]
+    assert [s.mixture_name for s in extra] == [f"repeat-{scarce}-{i}" for i in range(3)]
+    shares = [s.weights[scarce] for s in extra]
+    assert shares == pytest.approx([0.3, 0.5, 0.7]) and all(sum(s.weights.values()) == pytest.approx(1) for s in extra)
+    for s in extra:  # each caps the domain at 10% of what it draws from it: ~10 passes over the subset
+        assert s.unique_tokens == {scarce: round(0.1 * s.weights[scarce] * s.tokens)}
+        assert s.weights[scarce] * s.tokens / s.unique_tokens[scarce] == pytest.approx(10, rel=1e-3)
+    others = [d for d in config.domain_names if d != scarce]
+    natural = natural_mixture(catalog)
+    ratio = np.array([extra[0].weights[d] / natural[d] for d in others])
+    assert np.allclose(ratio, ratio[0], rtol=1e-4)  # the rest in natural proportions
+    frame = design_frame(specs)
+    assert frame[f"unique_{scarce}"].notna().sum() == 3 and len(frame) == len(specs)
+    too_big = proxy.model_copy(update={"repeat_runs": RepeatRunsConfig(domains=[scarce], unique_fraction=0.99)})
+    tight = config.model_copy(update={"proxy": too_big.model_copy(update={"scales": [
+        type(config.proxy.scales[0])(model="micro", tokens=int(catalog.set_index("domain").loc[scarce, "train_tokens"]) * 4)]})})
+    with pytest.raises(InfeasibleError, match=rf"repeat_runs: domain '{scarce}' has \d+ training tokens"):
+        design_runs(tight, catalog)
+    with pytest.raises(ConfigError, match=r"proxy.repeat_runs.domains names unknown domain\(s\) \['nope'\]"):
+        fixture_config(tmp_path, repeat_runs={"domains": ["nope"]})
+    with pytest.raises(ConfigError, match=f"domain {scarce} is listed twice"):
+        fixture_config(tmp_path, repeat_runs={"domains": [scarce, scarce]})
+    with pytest.raises(ConfigError, match="only the builtin trainer"):
+        fixture_config(tmp_path, repeat_runs={"domains": [scarce]}, trainer="command", command={"args": ["x"]})

@@ -171,7 +171,7 @@ def test_revealed_features_of_texts_put_a_domain_nearest_itself():
 
 
 def test_revealed_documents_follow_the_config(tmp_path):
-    from mixtures.config import parse_config
+    from mixtures.config import RepeatRunsConfig, parse_config
     from mixtures.corpus.revealed import revealed_texts
 
     for name in ("a", "b"):
@@ -196,3 +196,55 @@ def test_revealed_documents_follow_the_config(tmp_path):
     assert list(revealed.domains) == ["a", "b"] and set(revealed.targets) == {"a", "b"}
     config.laws.law = "auto"
     assert "unique_tokens" not in law_context(config, catalog)
+    config.proxy.repeat_runs = RepeatRunsConfig(domains=["a"])  # repeated runs: auto may choose repetition
+    assert law_context(config, catalog)["unique_tokens"] == (700.0, 900.0)
+
+
+# -- the optimizer on the OT law's analytic gradient -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ot_mixture_law(fitted, features_file, mixtures):
+    """A two-target law of OT members (the second fit on a loss that prefers another mixture)."""
+    from mixtures.laws.data import ScaleRule
+    from mixtures.laws.mixture_law import MixtureLaw, TargetModel
+
+    table = _table(mixtures[0], seed=5)
+    X = table[[f"w_d{j}" for j in range(K)] + ["n_params", "n_tokens"]].to_numpy()
+    other = OTLaw(features=str(features_file)).fit(X, 6.0 - table["loss_tgt"].to_numpy())
+    models = {"loss_tgt": TargetModel("ot", [("ot", fitted)]), "loss_far": TargetModel("ot", [("ot", other)])}
+    return MixtureLaw([f"d{j}" for j in range(K)], list(models), models, ScaleRule(None, "all"))
+
+
+def test_the_objective_gradient_through_the_ot_law_matches_finite_differences(ot_mixture_law):
+    from mixtures.optimize import make_problem
+
+    law = ot_mixture_law
+    natural = {f"d{j}": v for j, v in enumerate([0.4, 0.3, 0.2, 0.1])}
+    problem = make_problem(law, {"one": {"loss_tgt": 1.0}, "both": {"loss_tgt": 3.0, "loss_far": 1.0}},
+                           natural=natural, kl_penalty=0.05, n_params=1e5, tokens=8e6)
+    evaluator = problem.evaluator(law)
+    w = np.array([[0.2, 0.3, 0.1, 0.4], [0.6, 0.1, 0.25, 0.05]])
+    grad = evaluator.gradient(w)
+    assert grad.shape == (2, 2, K) and evaluator.evaluations == 2  # one law evaluation per row
+    step = 1e-6
+    for i, e in enumerate(np.eye(K)):
+        numeric = (evaluator(w + step * e) - evaluator(w - step * e)) / (2 * step)
+        np.testing.assert_allclose(grad[:, :, i], numeric, rtol=1e-4, atol=1e-7)
+    assert np.abs(grad[:, 0] - grad[:, 1]).max() > 1e-3  # the groups differ: not one gradient copied
+
+
+def test_slsqp_on_the_exact_gradient_finds_the_finite_difference_optimum_in_fewer_evaluations(ot_mixture_law):
+    from mixtures.optimize import make_problem, solve
+
+    law = ot_mixture_law
+    problem = make_problem(law, {"loss_tgt": 1.0}, n_params=1e5, tokens=8e6,
+                           bounds={"d3": (0.05, 1.0)})  # the target mixture has no d3: an active bound too
+    exact = solve(problem, law, "slsqp", starts=1, screen=0)  # one start, at the anchor: the same path
+    finite = solve(problem, law, "slsqp", starts=1, screen=0, gradient="finite")
+    assert exact.details["gradient"] == "exact" and finite.details["gradient"] == "finite"
+    got, ref = (np.array(list(r.weights.values())) for r in (exact, finite))
+    assert np.abs(got - ref).max() < 1e-4, (got, ref)
+    assert exact.objective <= finite.objective + 1e-9
+    assert np.abs(got - np.array([0.5, 0.3, 0.2, 0.0]))[:3].max() < 0.1  # near the target mixture, as built
+    assert exact.evaluations < 0.6 * finite.evaluations, (exact.evaluations, finite.evaluations)

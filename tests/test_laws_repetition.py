@@ -94,3 +94,70 @@ def test_repetition_is_a_registered_family_and_saves():
     np.testing.assert_array_equal(again.predict(X), law.predict(X))
     with pytest.raises(ValueError, match="unique_tokens has 2 values"):
         RepetitionLaw(unique_tokens=(1e6, 1e6)).fit(X, np.ones(len(X)))
+
+
+CAPPED_UNIQUE = (40e6, None, None)  # domain 0 has 40M unique tokens: no run of <= 16M tokens repeats it
+
+
+def _capped_design():
+    """Runs that never repeat domain 0, and 12 runs that cap it at 10% of what they draw from it."""
+    unique = CAPPED_UNIQUE
+    rng = np.random.default_rng(5)
+    X = _X(rng, 45, tokens=(4e6, 8e6, 16e6))
+    repeated = _X(rng, 12, tokens=(4e6, 8e6, 16e6))
+    repeated[:, :K] = rng.dirichlet([6.0, 1.0, 1.0], size=12)  # runs that lean on domain 0 ...
+    caps = np.full((12, K), np.nan)
+    caps[:, 0] = 0.1 * repeated[:, 0] * repeated[:, -1]  # ... and see 10% of its tokens unique: ~9 repeats
+    truth = RepetitionLaw(unique_tokens=unique)
+    truth._prepare(np.vstack([X, repeated]), np.ones(len(X) + 12))
+    theta = np.append(_theta(K), np.log(R_STAR))
+    y = truth._value_jac(theta, X, jac=False)[0] * np.exp(rng.normal(0, 0.002, len(X)))
+    with truth._row_caps(caps):
+        y_rep = truth._value_jac(theta, repeated, jac=False)[0] * np.exp(rng.normal(0, 0.002, 12))
+    assert np.all(y_rep > truth._value_jac(theta, repeated, jac=False)[0])  # repeating costs loss
+    return X, y, repeated, caps, y_rep
+
+
+def test_runs_that_cap_a_domains_unique_tokens_let_it_fit_r_star():
+    X, y, repeated, caps, y_rep = _capped_design()
+    unique = CAPPED_UNIQUE
+    without = RepetitionLaw(unique_tokens=unique).fit(X, y)
+    assert without.r_star_[0] == pytest.approx(R_STAR_PRIOR)  # nothing repeated: the published prior stays
+    all_caps = np.vstack([np.full((len(X), K), np.nan), caps])
+    law = RepetitionLaw(unique_tokens=unique).fit(np.vstack([X, repeated]), np.append(y, y_rep), unique_tokens=all_caps)
+    error = abs(law.r_star_[0] / R_STAR - 1)
+    assert error < 0.25 and error < 0.5 * abs(without.r_star_[0] / R_STAR - 1), law.r_star_
+    # it predicts the capped runs from their caps (without them it would see no repetition at all)
+    capped = law.predict(repeated, unique_tokens=caps)
+    assert np.mean(np.abs(capped / y_rep - 1)) < 0.01 < np.mean(np.abs(law.predict(repeated) / y_rep - 1))
+    with pytest.raises(ValueError, match="unique_tokens per row has shape"):
+        law.predict(repeated, unique_tokens=caps[:3])
+
+
+def test_the_law_fit_reads_each_runs_cap_from_the_run_table_and_blind_families_leave_capped_runs_out():
+    import pandas as pd
+
+    from mixtures.laws import fit_law
+
+    X, y, repeated, caps, y_rep = _capped_design()
+
+    def table(X, y, caps=None):
+        frame = pd.DataFrame(X, columns=[f"w_d{j}" for j in range(K)] + ["n_params", "n_tokens"])
+        frame.insert(0, "run_id", [f"r{i}" for i in range(len(X))])
+        frame["loss_t"] = y
+        if caps is not None:
+            frame["unique_d0"] = caps[:, 0]
+        return frame
+
+    plain = table(X, y)
+    runs = pd.concat([plain, table(repeated, y_rep, caps).assign(run_id=lambda f: "cap-" + f["run_id"])],
+                     ignore_index=True)
+    fit = fit_law(runs, ["loss_t"], law="repetition", folds=3, context={"unique_tokens": CAPPED_UNIQUE})
+    member = fit.law.models["loss_t"].members[0][1]
+    assert member.r_star_[0] == pytest.approx(R_STAR, rel=0.25)  # learnt from the capped runs
+    capped = fit.oof["loss_t"].index >= len(X)
+    oof = fit.oof["loss_t"]
+    assert np.mean(np.abs(oof.loc[capped, "repetition"] / oof.loc[capped, "actual"] - 1)) < 0.02  # CV saw the caps
+    # a family blind to caps fits the same law with or without the capped runs in the table
+    blind = fit_law(runs, ["loss_t"], law="additive", folds=3).law.predict(plain)
+    np.testing.assert_array_equal(blind, fit_law(plain, ["loss_t"], law="additive", folds=3).law.predict(plain))

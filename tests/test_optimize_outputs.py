@@ -110,6 +110,9 @@ def test_best_observed_run_uses_the_last_eval_point():
     })
     # run a is best at the first point but worse at its final one
     assert best_observed(runs, {"loss_web": 1.0, "loss_code": 0.5}, DOMAINS) == ("b", {"web": 0.2, "code": 0.8, "books": 0.0})
+    # a run that capped a domain's unique tokens (proxy.repeat_runs) measured repeated data: never the best proxy
+    capped = pd.concat([runs, runs[runs["run_id"] == "b"].assign(run_id="c", loss_web=0.1, unique_code=[50.0, 50.0])])
+    assert best_observed(capped, {"loss_web": 1.0, "loss_code": 0.5}, DOMAINS)[0] == "b"
 
 
 def test_exports_parse_back(law, tmp_path):

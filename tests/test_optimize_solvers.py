@@ -126,6 +126,9 @@ def test_solver_options_are_typed_and_checked():
         make_solver("tpe", trails=10)
     with pytest.raises(ConfigError, match=r"solver 'slsqp': option starts: Input should be a valid integer"):
         make_solver("slsqp", starts="many")
+    assert make_solver("slsqp").gradient == "auto"  # the law's analytic gradient where it has one
+    with pytest.raises(ConfigError, match=r"option gradient: Input should be 'auto' or 'finite'"):
+        make_solver("slsqp", gradient="exact")
     base = {"domains": [{"name": d, "paths": [f"{d}.jsonl"]} for d in DOMAINS]}
     with pytest.raises(ConfigError, match=r"solver 'random' has no option 'trials'"):
         parse_config({**base, "optimize": {"solver": "random", "options": {"trials": 5}}})
@@ -135,6 +138,7 @@ def test_slsqp_runs_its_default_starts(law):
     result = solve(make_problem(law), law, "slsqp")
     assert len(result.details["starts"]) == make_solver("slsqp").starts
     assert len(solve(make_problem(law), law, "slsqp", starts=2).details["starts"]) == 2
+    assert result.details["gradient"] == "finite"  # the hand-built law has no gradient: finite differences
 
 
 @pytest.mark.parametrize("solver", ["nsga2", "motpe"])

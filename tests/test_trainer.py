@@ -215,3 +215,46 @@ def test_weight_average_follows_its_warmed_up_decay_and_the_swap_restores_the_li
     restored = WeightAverage(torch.nn.Linear(2, 1, bias=False))
     restored.load_state_dict(average.state_dict())
     assert restored.updates == 3 and torch.equal(restored.params[0], average.params[0])
+
+
+class _RecordingSchedule:
+    """A static mixture that records each step's training sequences and their domains (the signal_source hook)."""
+
+    def __init__(self, weights) -> None:
+        from mixtures.trainers.schedule import StaticSchedule
+
+        self.static, self.drawn = StaticSchedule(weights), []
+        self.weights, self.observe, self.final_mixture = self.static.weights, self.static.observe, self.static.final_mixture
+
+    def signal_source(self, view):
+        def record(step, tokens, chosen, per_token):
+            self.drawn.append((np.asarray(chosen).copy(), tokens.cpu().numpy().copy()))
+            return {}
+        return record
+
+
+def test_a_unique_token_cap_makes_the_run_repeat_that_subset_of_the_domain(project):
+    from mixtures.tokenizers import project_tokenizer
+
+    root, config, catalog = project
+    scarce, cap, width = config.domain_names[0], 1500, MODEL_PRESETS["micro"].seq_len + 1
+    plain = _spec(config, tokens=12 * MODEL_PRESETS["micro"].tokens_per_step, name="plain")
+    capped = RunSpec.create("capped", plain.weights, plain.model, plain.tokens, plain.seed, unique_tokens={scarce: cap})
+    assert "unique_tokens" not in plain.record() and capped.record()["unique_tokens"] == {scarce: cap}
+    assert RunSpec.from_record(capped.record()) == capped and RunSpec.from_record(plain.record()) == plain
+    train = np.asarray(domain_tokens(config, catalog, scarce, project_tokenizer(config)).train)
+    assert len(train) > 20 * cap  # the domain has far more than the cap
+    inside = {tuple(train[i:i + width]) for i in range(cap - width + 1)}  # every window of its first cap tokens
+    drawn = {}
+    for spec in (plain, capped):
+        schedule = _RecordingSchedule([spec.weights[d] for d in config.domain_names])
+        result = train_proxy(config, spec, catalog, root / "runs" / spec.run_id, schedule=schedule)
+        assert result.status == "finished", result.reason
+        drawn[spec.run_id] = [tuple(seq) for chosen, tokens in schedule.drawn
+                              for d, seq in zip(chosen, tokens, strict=True) if d == 0]
+    seen = drawn[capped.run_id]
+    assert all(seq in inside for seq in seen)  # every sequence of the scarce domain lies in its first cap tokens
+    assert len(seen) * width > 2 * cap  # and the run drew more of it than that: it repeated the subset
+    assert sum(seq in inside for seq in drawn[plain.run_id]) < len(drawn[plain.run_id]) / 2  # uncapped: all over
+    with pytest.raises(ValueError, match="unique_tokens must be whole token counts"):
+        RunSpec.create("bad", plain.weights, plain.model, plain.tokens, 0, unique_tokens={scarce: 0})

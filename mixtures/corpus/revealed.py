@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import TYPE_CHECKING
 
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import iter_documents, source_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def revealed_count(revealed: float | None, total: int) -> int:
@@ -28,3 +32,18 @@ def revealed_texts(config: ProjectConfig, name: str, split: str | None = None, s
     key = str(seed).encode()
     order = sorted(docs, key=lambda d: hashlib.blake2b(key + b"\0" + d.doc_id.encode(), digest_size=8).digest())
     return [d.text for d in order[:revealed_count(source_config(config, name).revealed, len(docs))]]
+
+
+def revealed_documents(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """What each domain and target set that sets ``revealed`` reveals to the ``ot`` law, from the catalog's counts:
+    ``{name: {"revealed": the config value, "train_docs": n, "val_docs": n}}`` for a training domain (its revealed
+    training and validation documents, :func:`mixtures.laws.revealed.project_revealed_features`), ``{"revealed",
+    "documents"}`` for a target set; empty when none sets it."""
+    rows = catalog.set_index("domain")
+    out: dict[str, dict[str, float]] = {}
+    for source, splits in [*((d, ("train_docs", "val_docs")) for d in config.domains),
+                           *((t, ("documents",)) for t in config.target.sets)]:
+        if source.revealed is not None and source.name in rows.index:
+            out[source.name] = {"revealed": float(source.revealed),
+                                **{k: revealed_count(source.revealed, int(rows.loc[source.name, k])) for k in splits}}
+    return out

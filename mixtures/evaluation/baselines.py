@@ -11,7 +11,7 @@ from mixtures.corpus.catalog import natural_mixture
 from mixtures.errors import TableError
 from mixtures.mixture import uniform_mixture
 from mixtures.objective import objective_of
-from mixtures.runs_table import weight_column
+from mixtures.runs_table import capped_rows, weight_column
 
 OPTIMAL = "optimal"
 BEST_PROXY = "best_proxy"
@@ -20,10 +20,12 @@ BEST_PROXY = "best_proxy"
 def best_observed(runs: pd.DataFrame, objective: Mapping[str, float], domains: list[str]) -> tuple[str, dict[str, float]]:
     """The proxy run with the lowest observed objective at its last eval point (largest ``n_tokens`` per
     ``run_id``) and its mixture: the ``best_proxy`` baseline. ``objective`` is ``{loss column: weight}``;
-    runs missing one of those losses are skipped."""
+    runs missing one of those losses are skipped, and so are runs that capped a domain's data (``proxy.repeat_runs``:
+    their losses are of repeated data, not of their mixture)."""
     missing = [c for c in [*objective, *(weight_column(d) for d in domains)] if c not in runs.columns]
     if missing:
         raise TableError(f"the run table lacks column(s) {missing} needed to pick the best observed run")
+    runs = runs[~capped_rows(runs)]
     final = runs.sort_values(["run_id", "n_tokens"], kind="stable").groupby("run_id", sort=True).tail(1)
     final = final.dropna(subset=list(objective))
     if final.empty:

@@ -4,8 +4,8 @@
   written to ``<storage.root>/revealed_features.npz``, when any domain or target set sets ``revealed``
   (then ``auto`` includes ``ot``);
 - ``unique_tokens``: each training domain's unique tokens (the catalog's ``train_tokens``) for the
-  ``repetition`` law, when ``laws.law`` is ``repetition`` (``auto`` leaves it out: the proxy design does not
-  repeat domains, so its R* would be the published prior).
+  ``repetition`` law, when ``laws.law`` is ``repetition`` or ``proxy.repeat_runs`` is set (then ``auto`` includes
+  it; without repeated runs the design repeats no domain, so its R* would be the published prior).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mixtures.layout import REVEALED_FEATURES, project_file
 def law_context(config: ProjectConfig, catalog: pd.DataFrame) -> dict:
     """The ``context`` of :func:`mixtures.laws.fit_law` for this project (module docstring)."""
     context: dict = {}
-    if config.laws.law == "repetition":
+    if config.laws.law == "repetition" or config.proxy.repeat_runs is not None:
         tokens = catalog.set_index("domain")["train_tokens"]
         context["unique_tokens"] = tuple(float(tokens[d.name]) for d in config.domains)
     if any(s.revealed is not None for s in [*config.domains, *config.target.sets]):

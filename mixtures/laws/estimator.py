@@ -28,7 +28,7 @@ from mixtures.laws.data import apply_scale_rule, features, has_scale, mixture_ke
 from mixtures.laws.metrics import score
 from mixtures.laws.mixture_law import MixtureLaw, TargetModel
 from mixtures.laws.robust import ConvergenceWarning
-from mixtures.runs_table import SCALE_COLUMNS, WEIGHT_PREFIX, domains_of, weight_columns
+from mixtures.runs_table import SCALE_COLUMNS, WEIGHT_PREFIX, capped_rows, domains_of, weight_columns
 
 SELECTION_METRIC = "mae"
 ENSEMBLE_SIZE = 3
@@ -150,7 +150,8 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
                 members = _fit_members([family], frame_all[fold_all != f], frame_plain[fold_plain != f],
                                        target, domains, seed, self.context)
                 test = frame_plain[fold_plain == f]
-                pred[fold_plain == f] = members[0][1].predict(features(test, domains, fam.uses_scale(family)))
+                pred[fold_plain == f] = members[0][1].predict(features(test, domains, fam.uses_scale(family)),
+                                                              **fam.row_inputs(family, test, domains))
             seconds[family] = time.perf_counter() - start
             oof[family] = pred
         scores = {f: score(y, oof[f]) for f in names}
@@ -269,10 +270,13 @@ def _fit_members(members: list[str], frame_all, frame_plain, target, domains, se
     out = []
     for family in members:
         rows = frame_all if fam.uses_scale(family) else frame_plain
+        if not getattr(fam.LAWS.get(family), "row_params", None):
+            rows = rows[~capped_rows(rows)]  # a run that capped a domain's data would mislead a family blind to it
         est = fam.make(family, seed, {**(context or {}), "target": target})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(features(rows, domains, fam.uses_scale(family)), rows[target].to_numpy(dtype=np.float64))
+            est.fit(features(rows, domains, fam.uses_scale(family)), rows[target].to_numpy(dtype=np.float64),
+                    **fam.row_inputs(family, rows, domains))
         out.append((family, est))
     return out
 

@@ -7,6 +7,12 @@ A law family is a scikit-learn regressor class (the :class:`LawFamily` protocol)
 - takes ``sample_weight`` in ``fit``, and ``random_state`` in ``__init__`` when it draws anything
   (it is seeded with the fit's seed);
 - saves what it learnt as JSON: ``fitted_state()`` and ``set_fitted_state(state)``;
+- may give ``gradient(X)``: d(prediction) / d(weights), one row per row of ``X`` (a column per weight),
+  which the optimizer then uses instead of finite differences (:meth:`MixtureLaw.gradient
+  <mixtures.laws.mixture_law.MixtureLaw.gradient>`);
+- may name ``row_params``: ``{fit/predict keyword: column prefix}``, inputs given per row from the run table's
+  ``<prefix><domain>`` columns (the unique-token caps of ``repetition``, see :func:`row_inputs`); a family
+  without is fit on the rows without such values only;
 - may name ``context_params``: constructor parameters that come from the project rather than the fit (the
   revealed features of ``ot``, the unique tokens of ``repetition``), given through ``context`` (see
   :func:`make`); ``auto`` leaves such a family out while one of them is missing.
@@ -87,6 +93,18 @@ def make(family: str, seed: int = 0, context: dict | None = None) -> BaseEstimat
     if "random_state" in params:
         given["random_state"] = seed
     return est.set_params(**given) if given else est
+
+
+def row_inputs(family: str, rows, domains: list[str]) -> dict[str, np.ndarray]:
+    """The ``row_params`` keywords of ``family`` for ``rows`` of a run table: ``(rows, domains)`` arrays of the
+    ``<prefix><domain>`` columns (NaN where absent); only those the table has a column of."""
+    out = {}
+    for name, prefix in getattr(LAWS.get(family), "row_params", {}).items():
+        columns = [f"{prefix}{d}" for d in domains]
+        if any(c in rows.columns for c in columns):
+            out[name] = np.column_stack([rows[c].to_numpy(dtype=np.float64) if c in rows.columns
+                                         else np.full(len(rows), np.nan) for c in columns])
+    return out
 
 
 def _jsonable(value):

@@ -42,6 +42,16 @@ class TargetModel:
     def predict(self, X_plain, X_scale) -> np.ndarray:
         return self._mean(self.members, X_plain, X_scale)
 
+    @property
+    def has_gradient(self) -> bool:
+        """Whether every member's family gives ``gradient`` (see :mod:`mixtures.laws.families`)."""
+        return all(callable(getattr(est, "gradient", None)) for _, est in self.members)
+
+    def gradient(self, X_plain, X_scale) -> np.ndarray:
+        """d(prediction) / d(weights), ``(rows, weights)``: the mean of the members' ``gradient``."""
+        grads = [est.gradient(X_scale if fam.uses_scale(f) else X_plain) for f, est in self.members]
+        return np.mean(grads, axis=0)
+
     def predict_bootstrap(self, X_plain, X_scale) -> np.ndarray:
         return np.stack([self._mean(m, X_plain, X_scale) for m in self.bootstrap])
 
@@ -95,6 +105,14 @@ class MixtureLaw:
         X_plain, X_scale = self._inputs(frame, source)
         return pd.DataFrame({t: self.models[t].predict(X_plain, X_scale) for t in self.targets},
                             index=frame.index)
+
+    def gradient(self, frame: pd.DataFrame, source: str = "table") -> np.ndarray | None:
+        """d(predicted loss) / d(weights), ``(rows, targets, domains)`` in ``targets`` and ``domains`` order; None
+        unless every target's law has an analytic gradient (then the optimizer falls back to finite differences)."""
+        if not all(self.models[t].has_gradient for t in self.targets):
+            return None
+        X_plain, X_scale = self._inputs(frame, source)
+        return np.stack([self.models[t].gradient(X_plain, X_scale) for t in self.targets], axis=1)
 
     def evaluation_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows of a test table this law speaks for: every row for a scaling law; otherwise

@@ -10,17 +10,20 @@ worth almost as much as fresh tokens, and ``D'_j`` saturates at ``U_j (1 + R*)``
 
 so the mixture term sees each domain's effective share and the optimizer may repeat a small domain while that
 pays. ``R*`` is fitted, one shared or one per domain (a domain no fitted run repeats keeps the published
-``R_STAR_PRIOR``; the proxy design must repeat a domain for its ``R*`` to be learnt). With unlimited data (``unique_tokens=None``) it is the
-additive law. The epoch cap of the optimizer (``constraints.max_epochs``) stays a hard bound on top.
+``R_STAR_PRIOR``; the proxy design must repeat a domain for its ``R*`` to be learnt: ``proxy.repeat_runs`` adds runs
+that cap a domain's unique tokens, which ``fit`` reads per row, ``unique_tokens=``). With unlimited data
+(``unique_tokens=None``) it is the additive law. The epoch cap of the optimizer (``constraints.max_epochs``) stays a hard bound on top.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
 
 from mixtures.laws.parametric import AdditiveLaw, _power
+from mixtures.runs_table import UNIQUE_PREFIX
 
 R_STAR_BOUNDS = (0.1, 200.0)
 #: R* when the fitted runs never repeat a domain (nothing to fit it from): Muennighoff et al.'s fitted R*_D
@@ -53,15 +56,48 @@ class RepetitionLaw(AdditiveLaw):
     delta, n_starts, random_state, log_space : as :class:`~mixtures.laws.parametric.AdditiveLaw`.
 
     ``theta`` is the additive law's, then ``log R*`` (one, or one per domain); ``r_star_`` the fitted ``R*``.
+    ``fit`` and ``predict`` take ``unique_tokens=`` per row, ``(rows, domains)``: a run's own cap of a domain's
+    unique tokens (NaN: none, the domain's ``U_j``), e.g. a run of ``proxy.repeat_runs``.
     """
 
     context_params: ClassVar[tuple[str, ...]] = ("unique_tokens",)
+    #: a run's own unique-token caps, per row from the run table (mixtures.laws.families.row_inputs)
+    row_params: ClassVar[dict[str, str]] = {"unique_tokens": UNIQUE_PREFIX}
 
     def __init__(self, unique_tokens=None, shared_r_star=True, delta=1e-3, n_starts=8, random_state=0,
                  log_space=True):
         self.unique_tokens = unique_tokens
         self.shared_r_star = shared_r_star
         super().__init__(delta=delta, n_starts=n_starts, random_state=random_state, log_space=log_space)
+
+    def fit(self, X, y, sample_weight=None, unique_tokens=None):
+        with self._row_caps(unique_tokens):
+            return super().fit(X, y, sample_weight)
+
+    def predict(self, X, unique_tokens=None):
+        with self._row_caps(unique_tokens):
+            return super().predict(X)
+
+    @contextmanager
+    def _row_caps(self, unique_tokens):
+        self._caps = None if unique_tokens is None else np.asarray(unique_tokens, dtype=np.float64)
+        try:
+            yield
+        finally:
+            self._caps = None
+
+    def _unique_rows(self, X) -> np.ndarray:
+        """``U`` per row and domain: the domain's, or the row's own cap where it has one (and is smaller)."""
+        k = X.shape[1] - 2
+        unique = np.broadcast_to(self._unique(k), (len(X), k))
+        caps = getattr(self, "_caps", None)
+        if caps is None:
+            return unique
+        if caps.shape != unique.shape:
+            raise ValueError(f"RepetitionLaw: unique_tokens per row has shape {caps.shape}; X needs {unique.shape}.")
+        if np.any(caps <= 0):
+            raise ValueError("RepetitionLaw: a row's unique_tokens must be > 0 (NaN: no cap).")
+        return np.where(np.isfinite(caps), np.minimum(caps, unique), unique)
 
     def _unique(self, k: int) -> np.ndarray:
         if self.unique_tokens is None:
@@ -82,7 +118,7 @@ class RepetitionLaw(AdditiveLaw):
         base, log_r = theta[:-n_r], theta[-n_r:]
         r_star = np.exp(log_r)
         D = X[:, -1]
-        tokens, d_r = effective_tokens(X[:, :k] * D[:, None], self._unique(k), r_star[None, :])
+        tokens, d_r = effective_tokens(X[:, :k] * D[:, None], self._unique_rows(X), r_star[None, :])
         d_eff = tokens.sum(axis=1)
         shares = tokens / D[:, None]
         pred, J = super()._value_jac(base, np.column_stack([shares, X[:, -2], d_eff]), jac)
@@ -104,7 +140,7 @@ class RepetitionLaw(AdditiveLaw):
     def _repeated(self, X) -> np.ndarray:
         """Per ``R*``: whether any row repeats its domain(s)."""
         k = X.shape[1] - 2
-        repeats = X[:, :k] * X[:, -1:] > self._unique(k)[None, :]
+        repeats = X[:, :k] * X[:, -1:] > self._unique_rows(X)
         return np.array([repeats.any()]) if self.shared_r_star else repeats.any(axis=0)
 
     def _bounds(self, X, y):

@@ -12,7 +12,12 @@ from mixtures.errors import MixturesError
 
 @runtime_checkable
 class LawLike(Protocol):
-    """The part of :class:`mixtures.laws.MixtureLaw` the optimizer relies on."""
+    """The part of :class:`mixtures.laws.MixtureLaw` the optimizer relies on.
+
+    A law may also give ``gradient(frame)``: d(predicted loss) / d(weights), ``(rows, targets, domains)`` in
+    ``targets`` and ``domains`` order, or None where it has none; the optimizer then differentiates the
+    objective exactly (:meth:`Evaluator.gradient`) instead of by finite differences.
+    """
 
     domains: list[str]
     targets: list[str]
@@ -57,7 +62,9 @@ class Evaluator:
     """Objective values of many mixtures in one ``predict`` call, counting rows predicted.
 
     ``groups`` maps an objective name to ``{loss column: weight}``; ``__call__`` returns an
-    array ``(rows, groups)``. ``penalty(w)`` (e.g. a KL term) is added to every group.
+    array ``(rows, groups)``. ``penalty(w)`` (e.g. a KL term) is added to every group; its
+    ``penalty.gradient(w)`` enters :meth:`gradient`. ``evaluations`` counts the rows predicted or
+    differentiated.
     """
 
     def __init__(self, law: LawLike, domains: list[str], groups: dict[str, dict[str, float]],
@@ -121,3 +128,29 @@ class Evaluator:
         """Objective values ``(rows, groups)`` (penalty included)."""
         weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
         return self._objectives(weights, self._losses(weights))
+
+    def gradient(self, weights: np.ndarray) -> np.ndarray | None:
+        """d(objective) / d(weights), ``(rows, groups, domains)`` in the problem's domain order, from the law's
+        analytic gradient (penalty included, counted); None when the law has none."""
+        weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        law_gradient = getattr(self.law, "gradient", None)
+        if law_gradient is None:
+            return None
+        frame = self.frame(weights)
+        per_target = law_gradient(frame)
+        if per_target is None:
+            return None
+        self.evaluations += len(frame)
+        self.calls += 1
+        index = [self.law.targets.index(c) for c in self.columns]
+        per_target = np.asarray(per_target, dtype=np.float64)[:, index, :]
+        if not np.all(np.isfinite(per_target)):
+            row = int(np.argwhere(~np.isfinite(per_target))[0][0])
+            mixture = {d: round(float(frame.iloc[row][f"w_{d}"]), 6) for d in self.law.domains}
+            raise MixturesError(f"the law's gradient is not finite at mixture {mixture}; use finite differences "
+                                "(optimize.options gradient: finite) or choose another family.")
+        grad = np.empty((len(weights), len(self.groups), len(self.domains)))
+        grad[:, :, self._order] = np.einsum("rcd,cg->rgd", per_target, self._matrix)
+        if self.penalty is not None:
+            grad += self.penalty.gradient(weights)[:, None, :]
+        return grad

@@ -20,6 +20,7 @@ from mixtures.optimize.law import Evaluator, LawLike
 from mixtures.optimize.simplex import (
     closest_to_natural,
     enforce_kl,
+    kl_gradient,
     kl_to_natural,
     project_box_simplex,
 )
@@ -30,6 +31,20 @@ def _fmt_tokens(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class KLPenalty:
+    """``scale * KL(w || natural)`` per row of weights, and its gradient."""
+
+    natural: np.ndarray
+    scale: float
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        return self.scale * kl_to_natural(weights, self.natural)
+
+    def gradient(self, weights: np.ndarray) -> np.ndarray:
+        return self.scale * kl_gradient(weights, self.natural)
 
 
 @dataclass
@@ -149,11 +164,8 @@ class Problem:
     def multi(self) -> bool:
         return len(self.objectives) > 1
 
-    def penalty(self):
-        if not self.kl_penalty:
-            return None
-        natural, scale = self.natural, self.kl_penalty
-        return lambda w: scale * kl_to_natural(w, natural)
+    def penalty(self) -> KLPenalty | None:
+        return KLPenalty(self.natural, float(self.kl_penalty)) if self.kl_penalty else None
 
     def evaluator(self, law: LawLike) -> Evaluator:
         """A counted evaluator of this problem's objectives under ``law``."""

@@ -19,6 +19,11 @@ def kl_to_natural(weights: np.ndarray, natural: np.ndarray) -> np.ndarray:
     return terms.sum(axis=1)
 
 
+def kl_gradient(weights: np.ndarray, natural: np.ndarray) -> np.ndarray:
+    """d KL(w || natural) / dw per row: ``log(w / natural) + 1`` (w clipped at 1e-300, where it is -inf)."""
+    return np.log(np.maximum(np.atleast_2d(weights), 1e-300) / natural) + 1.0
+
+
 def _fix_sum(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Clip into the box, then move the rounding residual of the sum onto coordinates with slack."""
     out = np.clip(weights, lower, upper)

@@ -28,6 +28,9 @@ class RunSpec:
     ``threads`` is the number of CPU threads the trainer uses; it is part of the spec because it can
     change the last bits of the losses. ``setup`` is a digest of what else shapes a run's result: the data
     (the catalog's content hashes), the tokenizer and the trainer's settings (:func:`training_setup`).
+    ``unique_tokens`` caps a domain's unique training tokens (``{domain: tokens}``): the trainer samples that
+    domain from its first ``tokens`` only, so a run drawing more repeats them (the runs that fit the repetition
+    law's R*, ``proxy.repeat_runs``); empty for every other run, and then not in :meth:`record`.
     """
 
     run_id: str
@@ -42,6 +45,7 @@ class RunSpec:
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     threads: int = 1
     setup: str = ""
+    unique_tokens: dict[str, int] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,6 +54,9 @@ class RunSpec:
             raise ValueError(f"run id {self.run_id!r} has characters outside [A-Za-z0-9_.-]")
         if int(self.threads) < 1:
             raise ValueError(f"run {self.run_id}: threads must be >= 1, got {self.threads}")
+        bad = {d: n for d, n in self.unique_tokens.items() if not (isinstance(n, int) and n >= 1)}
+        if bad:
+            raise ValueError(f"run {self.run_id}: unique_tokens must be whole token counts >= 1, got {bad}")
 
     @staticmethod
     def make_run_id(mixture_name: str, model: str, tokens: int, seed: int) -> str:
@@ -72,7 +79,9 @@ class RunSpec:
                 "tokens": int(self.tokens), "seed": int(self.seed), "trainer": self.trainer, "method": self.method,
                 "options": self.options, "threads": int(self.threads), "setup": self.setup,
                 # exact: JSON round-trips a float, and the run table's w_ columns (what the laws fit) come from here
-                "weights": {d: float(w) for d, w in self.weights.items()}}
+                "weights": {d: float(w) for d, w in self.weights.items()},
+                # only where set: the record (and the reuse of a stored run) of every other run is unchanged
+                **({"unique_tokens": dict(self.unique_tokens)} if self.unique_tokens else {})}
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> RunSpec:
@@ -82,7 +91,8 @@ class RunSpec:
                    tokens=int(data["tokens"]), seed=int(data["seed"]), kind=str(data.get("kind", "proxy")),
                    trainer=str(data.get("trainer", "builtin")), method=data.get("method"),
                    options=dict(data.get("options") or {}), threads=int(data.get("threads", 1)),
-                   setup=str(data.get("setup", "")))
+                   setup=str(data.get("setup", "")),
+                   unique_tokens={str(d): int(n) for d, n in (data.get("unique_tokens") or {}).items()})
 
     def to_json(self) -> str:
         return json.dumps(self.record(), sort_keys=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -19,10 +21,12 @@ class TrainingData:
     ``train[d]`` is domain ``d``'s token array (tiled to one window when shorter); ``eval[name]`` the
     ``(n, seq_len + 1)`` windows of its validation split and ``eval_bytes[name]`` the UTF-8 bytes each
     of those tokens covers; ``keys[name]`` the token cache key (content, split and tokenizer).
+    ``unique_tokens`` (``{domain: n}``, a run spec's) keeps only the first ``n`` training tokens of a domain
+    (at least one window), so :meth:`batch` repeats that subset.
     """
 
     def __init__(self, config: ProjectConfig, catalog: pd.DataFrame, seq_len: int, eval_tokens: int,
-                 tokenizer: Tokenizer) -> None:
+                 tokenizer: Tokenizer, unique_tokens: Mapping[str, int] | None = None) -> None:
         self.seq_len = seq_len
         self.tokenizer = tokenizer
         self.eod_id = int(tokenizer.eod_id)
@@ -39,6 +43,8 @@ class TrainingData:
             self.eval_bytes[name] = eval_windows(splits.val_bytes, seq_len, n_windows)
             if name in config.domain_names:
                 train = splits.train
+                if unique_tokens and name in unique_tokens:
+                    train = train[:max(int(unique_tokens[name]), width)]
                 self.train.append(np.resize(np.asarray(train), width) if 0 < len(train) < width else train)
 
     def batch(self, weights: np.ndarray, seed: int, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.runs import RunSpec
-from mixtures.runs_table import loss_column, weight_column
+from mixtures.runs_table import loss_column, unique_column, weight_column
 from mixtures.tasks import acc_column, taskloss_column
 
 STATUSES = ("finished", "failed")
@@ -91,6 +91,7 @@ def run_rows(
             row[taskloss_column(task.name)] = float(score.get("loss", math.nan))
             row[acc_column(task.name)] = float(score.get("acc", math.nan))
         row["loss_unit"] = loss_unit
+        row.update({unique_column(d): int(n) for d, n in spec.unique_tokens.items()})  # capped runs only
         rows.append(row)
     return pd.DataFrame(rows)
 
