@@ -77,3 +77,49 @@ def test_a_table_without_the_task_columns_is_refused_by_name():
     frame = _table(np.random.default_rng(3), 10).drop(columns=["acc_cloze"])
     with pytest.raises(TableError, match=r"no column\(s\) \['acc_cloze'\]"):
         fit_two_step(frame, "cloze", chance=CHANCE)
+
+
+def _task_table(config, rng, n_mixtures=30):
+    """Runs over the config's domains: ``loss_docs`` lowered a little by ``literature``, the task loss lowered a
+    lot by ``code`` (accuracy its sigmoid)."""
+    domains = config.domain_names
+    w = rng.dirichlet(np.ones(len(domains)), n_mixtures)
+    frame = pd.DataFrame(w, columns=[f"w_{d}" for d in domains])
+    frame["run_id"] = [f"r{i}" for i in range(n_mixtures)]
+    frame["n_params"], frame["n_tokens"] = 1e5, 1e6
+    col = {d: w[:, i] for i, d in enumerate(domains)}
+    frame["loss_docs"] = 2.0 - 0.2 * col["literature"] + rng.normal(0, 0.002, n_mixtures)
+    loss = 2.6 - 1.4 * col["code"] + rng.normal(0, 0.005, n_mixtures)
+    frame["taskloss_cloze"] = loss
+    frame["acc_cloze"] = _sigmoid(loss) + rng.normal(0, 0.005, n_mixtures)
+    return frame
+
+
+def test_a_task_with_weight_moves_the_optimum_toward_the_domain_that_lowers_its_loss(tmp_path):
+    from mixtures.config import TaskConfig
+    from mixtures.laws import TaskLaw, fit_law, fit_task_laws
+    from mixtures.optimize import build_problem, solve
+    from mixtures.optimize.law import MemberLaw
+    from tests.proxy_fixture import fixture_config
+
+    config = fixture_config(tmp_path)
+    table = _task_table(config, np.random.default_rng(4))
+    base = fit_law(table, ["loss_docs"], law="linear", bootstrap=4).law
+    law = TaskLaw(base, fit_task_laws(table, {"cloze": CHANCE}, law="linear", bootstrap=20, law_bootstrap=4))
+    assert law.targets == ["loss_docs", "acc_cloze"] and law.domains == config.domain_names
+    optima = {}
+    for weight in (0.0, 1.0):
+        config.target.tasks = [TaskConfig(name="cloze", path="c.jsonl", weight=weight)]
+        problem = build_problem(config, law, None)  # the objective of mixtures.objective, from the config
+        optima[weight] = solve(problem, law, solver="slsqp", seed=0)
+    reported, weighted = optima[0.0], optima[1.0]
+    assert "acc_cloze" not in reported.predicted and reported.weights["literature"] > 0.9
+    assert weighted.weights["code"] > reported.weights["code"] + 0.5  # the task's accuracy pulls toward code
+    frame = pd.DataFrame([{f"w_{d}": w for d, w in weighted.weights.items()}])
+    two_step = law.tasks["cloze"].predict(frame)
+    assert weighted.predicted["acc_cloze"] == pytest.approx(float(two_step["acc_cloze"].iloc[0]), abs=1e-12)
+    assert weighted.objective == pytest.approx(0.5 * weighted.predicted["loss_docs"] - 0.5 * weighted.predicted["acc_cloze"])
+    members = law.predict_members(frame)
+    assert members.shape == (4, 1, 2)
+    assert np.all(np.abs(members[:, 0, 1] - weighted.predicted["acc_cloze"]) < 0.05)
+    assert set(MemberLaw(law, 0).predict(frame).columns) == {"loss_docs", "acc_cloze"}
