@@ -123,3 +123,28 @@ def test_a_task_with_weight_moves_the_optimum_toward_the_domain_that_lowers_its_
     assert members.shape == (4, 1, 2)
     assert np.all(np.abs(members[:, 0, 1] - weighted.predicted["acc_cloze"]) < 0.05)
     assert set(MemberLaw(law, 0).predict(frame).columns) == {"loss_docs", "acc_cloze"}
+
+
+def test_step1_from_fits_step_one_on_the_later_part_of_each_curve():
+    from mixtures.laws import MixtureLawRegressor
+
+    rng = np.random.default_rng(5)
+    base = _table(rng, 12)
+
+    def at(tokens):  # the task loss falls with D as a power law; its accuracy follows
+        frame = base.assign(n_tokens=tokens)
+        frame["taskloss_cloze"] = base["taskloss_cloze"] + 40.0 * tokens ** -0.4
+        frame["acc_cloze"] = _sigmoid(frame["taskloss_cloze"])
+        return frame
+
+    frame = pd.concat([at(d) for d in (1e5, 2e5, 3e5, 4e5)], ignore_index=True)
+    late = fit_two_step(frame, "cloze", chance=CHANCE, law="additive", bootstrap=0, step1_from=0.5)
+    every = fit_two_step(frame, "cloze", chance=CHANCE, law="additive", bootstrap=0)
+    later = frame[frame["n_tokens"] >= 2e5]  # half of each run's final 4e5 tokens
+    alone = MixtureLawRegressor(law="additive").fit(later, later["taskloss_cloze"]).law_
+    target = at(1.6e6)
+    np.testing.assert_array_equal(late.predict_loss(target), alone.predict(target).iloc[:, 0].to_numpy())
+    assert not np.array_equal(late.predict_loss(target), every.predict_loss(target))
+    np.testing.assert_array_equal(late.accuracy.theta_, every.accuracy.theta_)  # step 2 sees every point
+    with pytest.raises(ValueError, match="step1_from must be in"):
+        fit_two_step(frame, "cloze", chance=CHANCE, law="linear", step1_from=1.0)

@@ -208,9 +208,20 @@ class TwoStepLaw:
                 "accuracy": score(measured_acc, chained)}
 
 
+def _later_points(runs: pd.DataFrame, fraction: float, task: str) -> pd.DataFrame:
+    """The rows at or past ``fraction`` of their run's final ``n_tokens`` (every row for 0)."""
+    if fraction == 0.0:
+        return runs
+    missing = [c for c in ("run_id", "n_tokens") if c not in runs.columns]
+    if missing:
+        raise TableError(f"two-step law of task {task!r}: step1_from needs the column(s) {missing}.")
+    final = runs.groupby("run_id")["n_tokens"].transform("max").to_numpy(dtype=np.float64)
+    return runs[runs["n_tokens"].to_numpy(dtype=np.float64) >= fraction * final]
+
+
 def fit_two_step(runs: pd.DataFrame, task: str, *, chance: float, law: str = "auto", via: str | None = None,
                  bootstrap: int = 200, seed: int = 0, law_bootstrap: int = 0, folds: int = 5,
-                 context=None) -> TwoStepLaw:
+                 context=None, step1_from: float = 0.0) -> TwoStepLaw:
     """Fit both steps of ``task`` on a run table holding ``taskloss_<task>`` and ``acc_<task>``.
 
     Step 1 fits ``law`` (a family name or ``auto``) to ``taskloss_<task>``, or, with ``via`` (a
@@ -218,7 +229,12 @@ def fit_two_step(runs: pd.DataFrame, task: str, *, chance: float, law: str = "au
     task loss; ``law_bootstrap`` refits of it (for :meth:`TwoStepLaw.predict_accuracy_members`), ``folds``
     and the families' ``context`` as :class:`~mixtures.laws.MixtureLawRegressor` takes them. Step 2 fits
     :class:`SigmoidAccuracy` (``bootstrap`` refits) on every row with both the task loss and accuracy.
+    ``step1_from`` (in [0, 1)) leaves out of step 1 the eval points before that fraction of their run's final
+    ``n_tokens`` (0.5: the later half of each curve, the regime an extrapolation in D lands in; the early
+    transient does not bend the power law); step 2 still sees every point.
     """
+    if not 0.0 <= step1_from < 1.0:
+        raise ValueError(f"step1_from must be in [0, 1), got {step1_from!r}.")
     loss_col, acc_col = taskloss_column(task), acc_column(task)
     missing = [c for c in (loss_col, acc_col, *([via] if via else [])) if c not in runs.columns]
     if missing:
@@ -231,8 +247,9 @@ def fit_two_step(runs: pd.DataFrame, task: str, *, chance: float, law: str = "au
     accuracy = SigmoidAccuracy(chance=chance, bootstrap=bootstrap, random_state=seed).fit(
         measured[[loss_col]].to_numpy(), measured[acc_col].to_numpy())
     step1 = via or loss_col
+    rows = _later_points(runs, step1_from, task)
     loss_law = MixtureLawRegressor(law=law, folds=folds, bootstrap=law_bootstrap, random_state=seed,
-                                   context=context).fit(runs, runs[step1]).law_
+                                   context=context).fit(rows, rows[step1]).law_
     loss_map = None
     if via:
         pairs = runs[runs[via].notna() & runs[loss_col].notna()]
@@ -241,9 +258,10 @@ def fit_two_step(runs: pd.DataFrame, task: str, *, chance: float, law: str = "au
 
 
 def fit_task_laws(runs: pd.DataFrame, chances: Mapping[str, float], *, law: str = "auto", bootstrap: int = 200,
-                  law_bootstrap: int = 0, folds: int = 5, seed: int = 0, context=None) -> dict[str, TwoStepLaw]:
+                  law_bootstrap: int = 0, folds: int = 5, seed: int = 0, context=None,
+                  step1_from: float = 0.0) -> dict[str, TwoStepLaw]:
     """``{task: its two-step law}`` (:func:`fit_two_step`, step 1 on the task loss) for every task of
     ``chances`` (``{task: chance accuracy}``, e.g. :func:`mixtures.tasks.task_chances`)."""
     return {task: fit_two_step(runs, task, chance=chance, law=law, bootstrap=bootstrap, seed=seed,
-                               law_bootstrap=law_bootstrap, folds=folds, context=context)
+                               law_bootstrap=law_bootstrap, folds=folds, context=context, step1_from=step1_from)
             for task, chance in chances.items()}
