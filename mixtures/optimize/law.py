@@ -20,7 +20,8 @@ class LawLike(Protocol):
     uses_scale: bool
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Predicted ``loss_<x>`` columns for rows of ``w_<domain>`` (+ ``n_params``, ``n_tokens``)."""
+        """Predicted ``loss_<x>`` (and, for a :class:`~mixtures.laws.TaskLaw`, ``acc_<task>``) columns for rows
+        of ``w_<domain>`` (+ ``n_params``, ``n_tokens``)."""
 
     def predict_members(self, frame: pd.DataFrame) -> np.ndarray | None:
         """``(members, rows, targets)`` predictions of bootstrap refits / ensemble members, or None."""
