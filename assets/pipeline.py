@@ -242,7 +242,7 @@ class Session:
         """End the daemon's whole process group (its code server, run workers and their trainings): SIGTERM,
         which run workers turn into an interrupt of their step (a launcher then kills or cancels its job),
         then SIGKILL after ``grace`` seconds (default: the launcher's ``stop_grace_s``), or at once when only members that ignore SIGTERM are left
-        (multiprocessing's resource tracker does)."""
+        (the standard library's resource tracker does)."""
         if self.daemon is None:
             return
         if grace is None:
