@@ -148,3 +148,17 @@ def test_step1_from_fits_step_one_on_the_later_part_of_each_curve():
     np.testing.assert_array_equal(late.accuracy.theta_, every.accuracy.theta_)  # step 2 sees every point
     with pytest.raises(ValueError, match="step1_from must be in"):
         fit_two_step(frame, "cloze", chance=CHANCE, law="linear", step1_from=1.0)
+
+
+def test_a_law_without_tasks_refuses_an_accuracy_objective_and_says_where_it_is_predicted(tmp_path):
+    from mixtures.config import TaskConfig
+    from mixtures.errors import ConfigError
+    from mixtures.laws import fit_law
+    from mixtures.optimize import build_problem
+    from tests.proxy_fixture import fixture_config
+
+    config = fixture_config(tmp_path)
+    config.target.tasks = [TaskConfig(name="cloze", path="c.jsonl", weight=1.0)]
+    law = fit_law(_task_table(config, np.random.default_rng(6)), ["loss_docs"], law="linear").law  # law.json's kind
+    with pytest.raises(ConfigError, match=r"does not predict \['acc_cloze'\].*two-step law \(mixtures.laws.TaskLaw"):
+        build_problem(config, law, None)
