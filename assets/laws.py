@@ -14,6 +14,7 @@ from mixtures.objective import objective_weights
 from mixtures.plots import predicted_vs_actual
 from mixtures.reuse.decide import active_plan
 from mixtures.runs_table import loss_columns
+from mixtures.tasks import acc_column, task_chances
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
@@ -38,11 +39,11 @@ def _oof_figure(fit, targets: list[str]):
     check_specs=[dg.AssetCheckSpec("cv_quality", asset="mixing_laws", blocking=True,
                                    description="cross-validated Spearman of the objective's targets >= laws.min_spearman")],
     description="Linear, LightGBM, exponential mixing law and scaling laws, K-fold cross-validated; "
-                "the best family per target (or an ensemble).",
+                "the best family per target (or an ensemble); each task's two-step law (target.tasks).",
 )
 def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, domain_catalog: pd.DataFrame,
                 project: ProjectResource, tracking: MlflowTracking):
-    from mixtures.laws import fit_law  # here, not at the top: scikit-learn would load in every run worker
+    from mixtures.laws import TaskLaw, fit_law, fit_task_laws  # here: scikit-learn would load in every run worker
     from mixtures.laws.context import law_context
     from mixtures.laws.tracking import log_law
     from mixtures.reuse.law import ReusedLaw
@@ -57,6 +58,10 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
                   bootstrap=config.laws.bootstrap, seed=config.seed, context=families_context)
     path = project_file(config, LAW)
     fit.law.save(path)
+    # every task of target.tasks: its two-step law (step 1 in the project's family), its acc_<task> predicted beside
+    tasks = fit_task_laws(table, task_chances(config), law=config.laws.law, law_bootstrap=config.laws.bootstrap,
+                          folds=config.laws.folds, seed=config.seed, context=families_context)
+    law = TaskLaw(fit.law, tasks) if tasks else fit.law
     weights = objective_weights(config, natural_mixture(domain_catalog))
     extrapolation = extrapolation_report(table, targets, [t for t in weights if t in targets], law=config.laws.law,
                                          uses_scale=fit.law.uses_scale, seed=config.seed, context=families_context)
@@ -90,7 +95,11 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
         metadata["extrapolation"] = dg.MetadataValue.md(markdown_table(extrapolation))
     if plan is not None:
         metadata["reuse"] = plan.message()
-    yield dg.Output(ReusedLaw(plan, fit.law) if plan is not None else fit.law, metadata=metadata)
+    if tasks:
+        metadata["tasks"] = dg.MetadataValue.json(
+            {name: {"step1_family": law.families[acc_column(name)], "chance": task.accuracy.chance,
+                    "sigmoid_b_k_L0": [float(v) for v in task.accuracy.theta_]} for name, task in tasks.items()})
+    yield dg.Output(ReusedLaw(plan, law) if plan is not None else law, metadata=metadata)
     problem = law_quality_problem(spearman, config.laws.min_spearman)
     passed, advice = problem is None, problem or ""
     yield dg.AssetCheckResult(

@@ -3,8 +3,11 @@
 ``validation_design`` chooses the mixtures (evaluation core: optimal, natural, uniform, the best proxy
 run, named ones), predicts each one's objective, plans one run per mixture and seed and registers its
 partition; ``validation_runs`` trains each partition like any other run; ``validation_verdict``
-judges the measured objectives and writes ``validation.json``.
+judges the measured objectives and writes ``validation.json`` (with ``target.tasks``, each task's two-step
+accuracy of the optimum beside the measured one, key ``tasks``).
 """
+
+import math
 
 import dagster as dg
 import pandas as pd
@@ -13,15 +16,16 @@ from assets.metadata import image, markdown_table
 from assets.partitions import VALIDATION_PARTITIONS, register
 from assets.training import training_asset
 from mixtures.corpus import natural_mixture
-from mixtures.evaluation.baselines import baseline_mixtures, predicted_objectives
+from mixtures.evaluation.baselines import OPTIMAL, baseline_mixtures, predicted_objectives, predicted_task_accuracies
 from mixtures.evaluation.scale import validation_point, validation_scale, validation_specs
-from mixtures.evaluation.verdict import measured_objectives, verdict_from_runs
+from mixtures.evaluation.verdict import measured_objectives, task_accuracies, verdict_from_runs
 from mixtures.layout import VALIDATION, VALIDATION_DESIGN, project_file
 from mixtures.objective import objective_weights
 from mixtures.plots import validation_comparison
 from mixtures.runs import RunSpec
 from mixtures.runs.store import RunStore
 from mixtures.storage import atomic_write_json
+from mixtures.tasks import task_chances
 from resources.project import ProjectResource
 from resources.tracking import MlflowTracking
 
@@ -43,6 +47,8 @@ def validation_design(context: dg.AssetExecutionContext, optimal_mixture: dict, 
                 "objective_weights": weights, "best_proxy_run": best_name,
                 "scale": {"model": validation_scale(config).model, "n_params": point[0], "n_tokens": point[1]},
                 "optimal_mlflow_run_id": optimal_mixture.get("mlflow_run_id")}
+    if config.target.tasks:  # each task's two-step accuracy per mixture, for the verdict's accuracy line
+        document["predicted_tasks"] = predicted_task_accuracies(mixing_laws, mixtures, config.domain_names, point)
     atomic_write_json(project_file(config, VALIDATION_DESIGN), document)
     context.add_output_metadata({"runs": len(specs), "new_partitions": len(new),
                                  "predicted": dg.MetadataValue.json(predicted)})
@@ -68,6 +74,10 @@ def validation_verdict(context: dg.AssetExecutionContext, validation_design: dic
     verdict = verdict_from_runs(results[["mixture_name", "seed", "objective", "predicted"]])
     document = {**verdict.to_json(), **{k: validation_design[k] for k in
                                         ("scale", "best_proxy_run", "mixtures_weights", "optimal_mlflow_run_id")}}
+    predicted_tasks = validation_design.get("predicted_tasks", {}).get(OPTIMAL, {})
+    tasks = task_accuracies(results, predicted_tasks, task_chances(config)) if config.target.tasks else []
+    if tasks:  # an added key: without target.tasks validation.json is as it was
+        document["tasks"] = [t.to_json() for t in tasks]
     atomic_write_json(project_file(config, VALIDATION), document)
     figure = validation_comparison(results)
     with tracking.run(context, "validation verdict", config, tags={"mixtures.role": "validation"}) as run:
@@ -75,6 +85,8 @@ def validation_verdict(context: dg.AssetExecutionContext, validation_design: dic
         run.log_metrics({f"objective_mean.{n}": float(r["mean"]) for n, r in verdict.stats.iterrows()})
         run.log_metrics({"improvement_vs_best_baseline": verdict.improvement_vs_best_baseline,
                          "law_mre": verdict.law_mre})
+        run.log_metrics({f"task_abs_error_points.{t.task}": abs(t.error_points) for t in tasks
+                         if math.isfinite(t.error_points)})
         run.log_figure(figure, "validation.png")
         run.set_tags({"mixtures.optimal_wins": str(verdict.optimal_wins)})
         url = run.url
@@ -85,6 +97,7 @@ def validation_verdict(context: dg.AssetExecutionContext, validation_design: dic
         "improvement_vs_best_baseline": float(verdict.improvement_vs_best_baseline),
         "law_mre": float(verdict.law_mre),
         "missing_runs": int(results["objective"].isna().sum()),
+        **({"tasks": dg.MetadataValue.md("\n\n".join(t.sentence() for t in tasks))} if tasks else {}),
         "plot": image(figure, "validation objective per mixture"),
         "mlflow_run": dg.MetadataValue.url(url),
         "path": dg.MetadataValue.path(str(project_file(config, VALIDATION))),

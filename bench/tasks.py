@@ -1,6 +1,6 @@
 """Benchmark the demo's cloze task and the two-step prediction of its accuracy at the validation scale.
 
-    python bench/tasks.py --ref /work/demo_ref/.mixtures [--items 1000] [--seed 0]
+    python bench/tasks.py --ref /work/demo_ref/.mixtures [--items 1000] [--seed 0] [--ladder OUT | --ladder-table T]
 
 ``--ref`` is the storage root of a finished demo (``python3 tasks.py demo``): its demo corpus, its 14
 proxy runs (micro, 450k tokens), the law it fitted (``law.json``) and its validation runs (micro, 1.8M
@@ -24,7 +24,10 @@ With ``--ladder OUT`` the proxies are also trained again (in ``OUT``, 2 processe
 ``target.tasks``, so every eval point along D has its task loss and accuracy: the model-ladder form,
 step 1 the ``additive`` law fitted directly on ``taskloss_cloze`` over (h, D), step 2 the sigmoid on every
 eval point (:func:`mixtures.laws.two_step.fit_two_step`). Their domain losses are compared with the
-reference's, which they must equal bit for bit (measuring a task does not change training).
+reference's, which they must equal bit for bit (measuring a task does not change training). The ladder
+report also gives the two steps with step 1 fitted on the later half of each curve only (``step1_from=0.5``:
+eval points at or past half the proxies' final tokens), ``ladder.step1_later_half``. ``--ladder-table
+OUT/ladder.parquet`` reads the table an earlier ``--ladder OUT`` wrote instead of training again.
 
 Prints ONE JSON object as the last line.
 """
@@ -50,7 +53,7 @@ from scipy.stats import binomtest  # noqa: E402
 from mixtures.demo_corpus.tasks import write_cloze_task  # noqa: E402
 from mixtures.laws import LossToLoss, load_law  # noqa: E402
 from mixtures.laws.two_step import SigmoidAccuracy  # noqa: E402
-from mixtures.tasks import read_items  # noqa: E402
+from mixtures.tasks import read_items, task_fingerprint  # noqa: E402
 from mixtures.tokenizers import ByteTokenizer  # noqa: E402
 from mixtures.trainers.builtin import CHECKPOINT, WeightAverage  # noqa: E402
 from mixtures.trainers.model import build_model, get_preset  # noqa: E402
@@ -142,6 +145,17 @@ def ladder_report(ref: Path, ladder: pd.DataFrame, validation: pd.DataFrame, cha
     losses = [c for c in reference.columns if c.startswith("loss_") and c != "loss_unit"]
     equal = bool(np.array_equal(reference[losses].to_numpy(), mine[losses].to_numpy()))
     law = fit_two_step(ladder, "cloze", chance=chance, law="additive", bootstrap=200, seed=0)
+    report = {"domain_losses_bitwise_equal_to_reference": equal, "eval_points": len(ladder),
+              **_two_step_report(law, validation)}
+    # step 1 on the later half of each curve (D >= half the proxies' final tokens): the early transient does not
+    # bend the power law the 4x extrapolation follows; step 2 as above, on every eval point
+    late = fit_two_step(ladder, "cloze", chance=chance, law="additive", bootstrap=200, seed=0, step1_from=0.5)
+    report["step1_later_half"] = _two_step_report(late, validation)
+    return report
+
+
+def _two_step_report(law, validation: pd.DataFrame) -> dict:
+    """A fitted two-step law's errors on the validation runs: per step over all runs, per mixture over seeds."""
     predicted = law.predict(validation)
     frame = validation.assign(pred_taskloss=predicted["taskloss_cloze"], pred_acc=predicted["acc_cloze"])
     per_mixture = {}
@@ -153,8 +167,7 @@ def ladder_report(ref: Path, ladder: pd.DataFrame, validation: pd.DataFrame, cha
             "two_step_abs_error_points_mean_over_seeds": round(
                 100 * float(np.mean(np.abs(group["pred_acc"] - group["acc_cloze"]))), 2)}
     errors = law.step_errors(validation)
-    return {"domain_losses_bitwise_equal_to_reference": equal, "eval_points": len(ladder),
-            "step_errors_all_validation_runs": {k: {m: (round(v, 4) if isinstance(v, float) else v)
+    return {"step_errors_all_validation_runs": {k: {m: (round(v, 4) if isinstance(v, float) else v)
                                                     for m, v in e.items()} for k, e in errors.items()},
             "sigmoid_b_k_L0": [round(float(v), 4) for v in law.accuracy.theta_], "validation": per_mixture,
             "optimal_two_step_error_points": per_mixture.get("optimal", {}).get(
@@ -168,6 +181,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ladder", type=Path, default=None,
                         help="train the proxies again here with the task at every eval point (minutes)")
+    parser.add_argument("--ladder-table", type=Path, default=None,
+                        help="the ladder.parquet an earlier --ladder run wrote (its task file cloze.jsonl beside it "
+                             "must equal the one built here): the ladder report without training again")
     parser.add_argument("--via", default="auto", help="the domain loss column of step 1 (auto: by proxy LOO error)")
     args = parser.parse_args()
     import torch
@@ -181,6 +197,12 @@ def main() -> None:
                                 seed=args.seed)
         items = read_items(path)
         ladder = train_ladder(args.ref, path, args.ladder) if args.ladder else None
+        if args.ladder_table is not None:
+            used = args.ladder_table.parent / "cloze.jsonl"
+            if not used.is_file() or task_fingerprint(used) != task_fingerprint(path):
+                raise SystemExit(f"{args.ladder_table}: its task {used} is missing or differs from the one built "
+                                 f"here (--items {args.items} --seed {args.seed}); run --ladder again.")
+            ladder = pd.read_parquet(args.ladder_table)
     encoded = encode_task(items, ByteTokenizer(), get_preset("micro").seq_len, name="cloze")
     chance = 0.25
     proxies = scored(args.ref, "proxy", encoded)
@@ -242,7 +264,8 @@ def main() -> None:
     out["optimal_above_chance_points"] = optimum.get("above_chance_points")
     out["goal_within_2_points"] = bool(optimum) and optimum["two_step_abs_error_points_mean_over_seeds"] <= 2.0
     if ladder is not None:
-        ladder.to_parquet(args.ladder / "ladder.parquet")
+        if args.ladder:
+            ladder.to_parquet(args.ladder / "ladder.parquet")
         out["ladder"] = ladder_report(args.ref, ladder, validation, chance)
         print(json.dumps({"ladder": out["ladder"]}), flush=True)
     out["seconds"] = round(time.perf_counter() - started, 1)

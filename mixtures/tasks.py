@@ -129,6 +129,11 @@ def task_fingerprints(config) -> dict[str, str]:
     return out
 
 
+def task_chances(config) -> dict[str, float]:
+    """``{task: chance accuracy}`` (:func:`chance_level` of its items) for the config's ``target.tasks``."""
+    return {task.name: chance_level(read_items(config.resolve(task.path))) for task in config.target.tasks}
+
+
 def chance_level(items: Sequence[TaskItem]) -> float:
     """The expected accuracy of a uniform guess: the mean of ``1 / len(choices)``."""
     return float(np.mean([1.0 / len(item.choices) for item in items]))

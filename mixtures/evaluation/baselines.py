@@ -49,9 +49,25 @@ def baseline_mixtures(config: ProjectConfig, catalog: pd.DataFrame, optimal: Map
     return mixtures, best_name
 
 
+def _scale_frame(mixtures: Mapping[str, Mapping[str, float]], domains: list[str], scale: tuple[int, int]) -> pd.DataFrame:
+    """The law's input rows: one per mixture, its ``w_<domain>`` columns, at ``scale`` (``(n_params, n_tokens)``)."""
+    frame = pd.DataFrame([{weight_column(d): m.get(d, 0.0) for d in domains} for m in mixtures.values()])
+    frame["n_params"], frame["n_tokens"] = float(scale[0]), float(scale[1])
+    return frame
+
+
 def predicted_objectives(law, mixtures: Mapping[str, Mapping[str, float]], domains: list[str],
                          scale: tuple[int, int], weights: Mapping[str, float]) -> dict[str, float]:
     """The law's objective for each mixture at ``scale`` (``(n_params, n_tokens)``)."""
-    frame = pd.DataFrame([{weight_column(d): m.get(d, 0.0) for d in domains} for m in mixtures.values()])
-    frame["n_params"], frame["n_tokens"] = float(scale[0]), float(scale[1])
-    return dict(zip(mixtures, (float(v) for v in objective_of(law.predict(frame), weights)), strict=True))
+    predicted = law.predict(_scale_frame(mixtures, domains, scale))
+    return dict(zip(mixtures, (float(v) for v in objective_of(predicted, weights)), strict=True))
+
+
+def predicted_task_accuracies(law, mixtures: Mapping[str, Mapping[str, float]], domains: list[str],
+                              scale: tuple[int, int], level: float = 0.9) -> dict[str, dict[str, float]]:
+    """``{mixture: {column: value}}``: every task's two-step prediction at ``scale`` by a law with tasks
+    (:meth:`mixtures.laws.TaskLaw.predict_tasks`): ``taskloss_<t>``, ``acc_<t>`` and its ``level`` interval
+    ``acc_<t>_lo`` / ``acc_<t>_hi``."""
+    predicted = law.predict_tasks(_scale_frame(mixtures, domains, scale), level)
+    return {name: {c: float(v) for c, v in row.items()} for name, row in zip(mixtures, predicted.to_dict("records"),
+                                                                               strict=True)}

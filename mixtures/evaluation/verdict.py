@@ -5,12 +5,14 @@ Input is one row per validation run (a mixture trained at the validation scale w
 optionally ``predicted`` (the law's prediction of that objective at this scale). The verdict
 compares the optimal mixture with every baseline across seeds, says whether each difference is
 larger than the noise between seeds, and how far the law's predictions were off. A loss is
-reported as plainly as a win.
+reported as plainly as a win. :func:`task_accuracies` sets each task's predicted accuracy of the optimum
+(two-step) beside the one measured over seeds.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +20,7 @@ import pandas as pd
 
 from mixtures.errors import MixturesError
 from mixtures.objective import objective_of
+from mixtures.tasks import acc_column
 
 OPTIMAL = "optimal"
 STANDARD_BASELINES = ("natural", "uniform")
@@ -94,6 +97,76 @@ class Verdict:
             "optimal_wins": self.optimal_wins,
             "summary": self.summary,
         }
+
+
+@dataclass
+class TaskAccuracy:
+    """A task's accuracy of the optimal mixture at the validation scale: the two-step prediction (with step 2's
+    bootstrap interval at the predicted task loss) against the measurement over seeds."""
+
+    task: str
+    predicted: float
+    predicted_low: float
+    predicted_high: float
+    measured: np.ndarray  # one accuracy per seed (finite ones only)
+    chance: float = float("nan")
+    level: float = 0.9
+
+    @property
+    def measured_mean(self) -> float:
+        return float(self.measured.mean()) if len(self.measured) else float("nan")
+
+    @property
+    def error_points(self) -> float:
+        """Predicted minus the seeds' mean measured accuracy, in accuracy points (x 100)."""
+        return 100.0 * (self.predicted - self.measured_mean)
+
+    def to_json(self) -> dict:
+        seeds = len(self.measured)
+        return {
+            "task": self.task, "chance": _num(self.chance),
+            "predicted": _num(self.predicted),
+            "predicted_interval": [_num(self.predicted_low), _num(self.predicted_high)], "interval_level": self.level,
+            "measured_mean": _num(self.measured_mean),
+            "measured_std": _num(self.measured.std(ddof=1)) if seeds > 1 else (0.0 if seeds else None),
+            "measured_per_seed": [float(v) for v in self.measured], "n": seeds,
+            "abs_error_points": _num(abs(self.error_points)),
+            "abs_error_points_mean_over_seeds": _num(100.0 * np.abs(self.predicted - self.measured).mean())
+            if seeds else None,
+            "measured_within_interval": bool(self.predicted_low <= self.measured_mean <= self.predicted_high)
+            if seeds else None,
+        }
+
+    def sentence(self) -> str:
+        if not len(self.measured):
+            return f"{self.task}: predicted accuracy {100 * self.predicted:.2f}%; no validation run measured it."
+        return (f"{self.task}: predicted accuracy {100 * self.predicted:.2f}% "
+                f"({100 * self.level:.0f}% interval {100 * self.predicted_low:.2f}-{100 * self.predicted_high:.2f}), "
+                f"measured {100 * self.measured_mean:.2f}% over {len(self.measured)} seed(s): "
+                f"off by {abs(self.error_points):.2f} points.")
+
+
+def task_accuracies(results: pd.DataFrame, predicted: Mapping[str, Mapping[str, float]],
+                    chances: Mapping[str, float], level: float = 0.9) -> list[TaskAccuracy]:
+    """One :class:`TaskAccuracy` per task of ``chances`` (``{task: chance}``), for the optimal mixture.
+
+    ``results`` holds the validation runs (``mixture_name`` and the measured ``acc_<task>`` of each);
+    ``predicted`` is the optimum's two-step prediction, ``{acc_<task>, acc_<task>_lo, acc_<task>_hi}``
+    (:func:`mixtures.evaluation.baselines.predicted_task_accuracies` of ``optimal``).
+    """
+    optimal = results[results["mixture_name"] == OPTIMAL]
+    out = []
+    for task, chance in chances.items():
+        column = acc_column(task)
+        missing = [c for c in (column, f"{column}_lo", f"{column}_hi") if c not in predicted]
+        if missing:
+            raise MixturesError(f"task {task!r}: the optimum's prediction lacks {missing}; predict it with the "
+                                "law's two-step laws (mixtures.evaluation.baselines.predicted_task_accuracies).")
+        measured = optimal[column].to_numpy(dtype=float) if column in optimal.columns else np.array([])
+        out.append(TaskAccuracy(task, float(predicted[column]), float(predicted[f"{column}_lo"]),
+                                float(predicted[f"{column}_hi"]), measured[np.isfinite(measured)], float(chance),
+                                level))
+    return out
 
 
 def _num(value: float) -> float | None:

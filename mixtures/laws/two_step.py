@@ -15,6 +15,7 @@ task-loss error, step 2's accuracy error given the measured loss, and the error 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ from mixtures.tasks import acc_column, taskloss_column
 HUBER_DELTA = 0.02   # accuracy residuals beyond 2 points count linearly (one noisy eval does not steer the fit)
 MIN_POINTS = 4
 RANDOM_STARTS = 3
+LATER_HALF = 0.5  # the pipeline's step 1 fits each curve's later half (bench/tasks.py: task-loss MAE 0.24 -> 0.08 at 4x D)
 
 
 class SigmoidAccuracy(RegressorMixin, BaseEstimator):
@@ -160,6 +162,27 @@ class TwoStepLaw:
             return predicted
         return self.loss_map.predict(predicted.reshape(-1, 1))
 
+    def predict_accuracy(self, frame: pd.DataFrame) -> np.ndarray:
+        """Both steps: the accuracy of each row (step 2's sigmoid at step 1's task loss)."""
+        return self.accuracy.predict(self.predict_loss(frame).reshape(-1, 1))
+
+    def predict_accuracy_members(self, frame: pd.DataFrame, members: int) -> np.ndarray:
+        """``(members, rows)`` accuracies of ``members`` plausible two-step laws: member ``m`` chains step 1's
+        bootstrap refit ``m`` (its point fit when it has none) and step 2's bootstrap member ``m`` (cycled;
+        the point fit when it has none)."""
+        step1 = self.loss_law.predict_members(frame)
+        if step1 is None:
+            losses = np.broadcast_to(self.loss_law.predict(frame).iloc[:, 0].to_numpy(dtype=np.float64),
+                                     (members, len(frame)))
+        else:
+            losses = np.asarray(step1, dtype=np.float64)[..., 0]
+            losses = losses[np.arange(members) % len(losses)]
+        if self.loss_map is not None:
+            losses = self.loss_map.predict(losses.reshape(-1, 1)).reshape(losses.shape)
+        thetas = self.accuracy.bootstrap_ if len(self.accuracy.bootstrap_) else self.accuracy.theta_[None, :]
+        chance = self.accuracy.chance
+        return np.stack([SigmoidAccuracy._curve(thetas[m % len(thetas)], losses[m], chance) for m in range(members)])
+
     def predict(self, frame: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
         """``taskloss_<task>``, ``acc_<task>`` and the accuracy's bootstrap interval ``acc_<task>_lo``/``_hi``
         (step 2's uncertainty at the predicted loss), indexed like ``frame``."""
@@ -186,14 +209,33 @@ class TwoStepLaw:
                 "accuracy": score(measured_acc, chained)}
 
 
+def _later_points(runs: pd.DataFrame, fraction: float, task: str) -> pd.DataFrame:
+    """The rows at or past ``fraction`` of their run's final ``n_tokens`` (every row for 0)."""
+    if fraction == 0.0:
+        return runs
+    missing = [c for c in ("run_id", "n_tokens") if c not in runs.columns]
+    if missing:
+        raise TableError(f"two-step law of task {task!r}: step1_from needs the column(s) {missing}.")
+    final = runs.groupby("run_id")["n_tokens"].transform("max").to_numpy(dtype=np.float64)
+    return runs[runs["n_tokens"].to_numpy(dtype=np.float64) >= fraction * final]
+
+
 def fit_two_step(runs: pd.DataFrame, task: str, *, chance: float, law: str = "auto", via: str | None = None,
-                 bootstrap: int = 200, seed: int = 0) -> TwoStepLaw:
+                 bootstrap: int = 200, seed: int = 0, law_bootstrap: int = 0, folds: int = 5,
+                 context=None, step1_from: float = 0.0) -> TwoStepLaw:
     """Fit both steps of ``task`` on a run table holding ``taskloss_<task>`` and ``acc_<task>``.
 
     Step 1 fits ``law`` (a family name or ``auto``) to ``taskloss_<task>``, or, with ``via`` (a
     ``loss_<name>`` column), to that domain loss and a :class:`~mixtures.laws.LossToLoss` from it to the
-    task loss. Step 2 fits :class:`SigmoidAccuracy` on every row with both the task loss and accuracy.
+    task loss; ``law_bootstrap`` refits of it (for :meth:`TwoStepLaw.predict_accuracy_members`), ``folds``
+    and the families' ``context`` as :class:`~mixtures.laws.MixtureLawRegressor` takes them. Step 2 fits
+    :class:`SigmoidAccuracy` (``bootstrap`` refits) on every row with both the task loss and accuracy.
+    ``step1_from`` (in [0, 1)) leaves out of step 1 the eval points before that fraction of their run's final
+    ``n_tokens`` (0.5: the later half of each curve, the regime an extrapolation in D lands in; the early
+    transient does not bend the power law); step 2 still sees every point.
     """
+    if not 0.0 <= step1_from < 1.0:
+        raise ValueError(f"step1_from must be in [0, 1), got {step1_from!r}.")
     loss_col, acc_col = taskloss_column(task), acc_column(task)
     missing = [c for c in (loss_col, acc_col, *([via] if via else [])) if c not in runs.columns]
     if missing:
@@ -206,9 +248,22 @@ def fit_two_step(runs: pd.DataFrame, task: str, *, chance: float, law: str = "au
     accuracy = SigmoidAccuracy(chance=chance, bootstrap=bootstrap, random_state=seed).fit(
         measured[[loss_col]].to_numpy(), measured[acc_col].to_numpy())
     step1 = via or loss_col
-    loss_law = MixtureLawRegressor(law=law, random_state=seed).fit(runs, runs[step1]).law_
+    rows = _later_points(runs, step1_from, task)
+    loss_law = MixtureLawRegressor(law=law, folds=folds, bootstrap=law_bootstrap, random_state=seed,
+                                   context=context).fit(rows, rows[step1]).law_
     loss_map = None
     if via:
         pairs = runs[runs[via].notna() & runs[loss_col].notna()]
         loss_map = LossToLoss(random_state=seed).fit(pairs[[via]].to_numpy(), pairs[loss_col].to_numpy())
     return TwoStepLaw(task=task, loss_law=loss_law, accuracy=accuracy, loss_map=loss_map, via=via)
+
+
+def fit_task_laws(runs: pd.DataFrame, chances: Mapping[str, float], *, law: str = "auto", bootstrap: int = 200,
+                  law_bootstrap: int = 0, folds: int = 5, seed: int = 0, context=None,
+                  step1_from: float = LATER_HALF) -> dict[str, TwoStepLaw]:
+    """``{task: its two-step law}`` (:func:`fit_two_step`, step 1 on the task loss, by default on the later half
+    of each run's curve) for every task of ``chances`` (``{task: chance accuracy}``, e.g.
+    :func:`mixtures.tasks.task_chances`)."""
+    return {task: fit_two_step(runs, task, chance=chance, law=law, bootstrap=bootstrap, seed=seed,
+                               law_bootstrap=law_bootstrap, folds=folds, context=context, step1_from=step1_from)
+            for task, chance in chances.items()}

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mixtures.errors import MixturesError
+from mixtures.objective import sign_of
 
 
 @runtime_checkable
@@ -24,7 +25,8 @@ class LawLike(Protocol):
     uses_scale: bool
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Predicted ``loss_<x>`` columns for rows of ``w_<domain>`` (+ ``n_params``, ``n_tokens``)."""
+        """Predicted ``loss_<x>`` (and, for a :class:`~mixtures.laws.TaskLaw`, ``acc_<task>``) columns for rows
+        of ``w_<domain>`` (+ ``n_params``, ``n_tokens``)."""
 
     def predict_members(self, frame: pd.DataFrame) -> np.ndarray | None:
         """``(members, rows, targets)`` predictions of bootstrap refits / ensemble members, or None."""
@@ -62,9 +64,10 @@ class Evaluator:
     """Objective values of many mixtures in one ``predict`` call, counting rows predicted.
 
     ``groups`` maps an objective name to ``{loss column: weight}``; ``__call__`` returns an
-    array ``(rows, groups)``. ``penalty(w)`` (e.g. a KL term) is added to every group; its
-    ``penalty.gradient(w)`` enters :meth:`gradient`. ``evaluations`` counts the rows predicted or
-    differentiated.
+    array ``(rows, groups)``, each group's value :func:`mixtures.objective.objective_of` of the
+    predictions (an ``acc_<task>`` column counts with a minus sign: maximised). ``penalty(w)`` (e.g. a
+    KL term) is added to every group; its ``penalty.gradient(w)`` enters :meth:`gradient`.
+    ``evaluations`` counts the rows predicted or differentiated.
     """
 
     def __init__(self, law: LawLike, domains: list[str], groups: dict[str, dict[str, float]],
@@ -81,7 +84,8 @@ class Evaluator:
         self._order = np.array(order, dtype=int)
         columns = sorted({c for g in groups.values() for c in g})
         self.columns = columns
-        self._matrix = np.array([[g.get(c, 0.0) for g in groups.values()] for c in columns], dtype=np.float64)
+        self._matrix = np.array([[sign_of(c) * g.get(c, 0.0) for g in groups.values()] for c in columns],
+                                dtype=np.float64)
 
     def frame(self, weights: np.ndarray) -> pd.DataFrame:
         """The law's input frame for rows of weights in the problem's domain order (not counted)."""

@@ -24,6 +24,7 @@ from mixtures.optimize.simplex import (
     kl_to_natural,
     project_box_simplex,
 )
+from mixtures.tasks import ACC_PREFIX
 
 
 def _fmt_tokens(value: float) -> str:
@@ -262,7 +263,10 @@ def _objective_groups(law: LawLike, objective) -> dict[str, dict[str, float]]:
     for name, group in groups.items():
         unknown = [c for c in group if c not in law.targets]
         if unknown:
-            raise ConfigError(f"objective {name!r}: the law does not predict {unknown}; it predicts {law.targets}")
+            hint = ("; a task's accuracy is predicted by its two-step law (mixtures.laws.TaskLaw, fitted by the "
+                    "pipeline's mixing_laws; law.json holds the losses only)"
+                    if any(c.startswith(ACC_PREFIX) for c in unknown) else "")
+            raise ConfigError(f"objective {name!r}: the law does not predict {unknown}; it predicts {law.targets}{hint}")
         bad = [c for c, w in group.items() if not (math.isfinite(w) and w >= 0)]
         if bad or not any(w > 0 for w in group.values()):
             raise ConfigError(f"objective {name!r}: weights must be >= 0 with at least one > 0 (got {group})")

@@ -292,6 +292,13 @@ def _verdict_tables(run_id: str, verdict: dict) -> list[str]:
         parts.append(h.table(stats))
     if not comparisons.empty:
         parts.append(h.table(comparisons, digits=4))
+    tasks = pd.DataFrame([{"task": t.get("task"), "chance": t.get("chance"), "predicted": t.get("predicted"),
+                           "interval": interval(t.get("predicted_interval")), "measured (mean)": t.get("measured_mean"),
+                           "seeds": t.get("n"), "abs error (points)": t.get("abs_error_points")}
+                          for t in verdict.get("tasks", [])])
+    if not tasks.empty:
+        parts += ["<p>task accuracy of the optimal mixture: two-step prediction (interval: the sigmoid's bootstrap at "
+                  "the predicted task loss) vs measured over seeds:</p>", h.table(tasks, digits=4)]
     return parts
 
 

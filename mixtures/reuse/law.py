@@ -19,7 +19,8 @@ from mixtures.reuse.plan import ReusePlan
 
 @dataclass
 class ReusedLaw:
-    """``law`` over ``plan.components``, predicting rows of ``plan.domains`` weights."""
+    """``law`` (a :class:`MixtureLaw`, or a :class:`~mixtures.laws.TaskLaw` over one) over ``plan.components``,
+    predicting rows of ``plan.domains`` weights."""
 
     plan: ReusePlan
     law: MixtureLaw
@@ -45,6 +46,10 @@ class ReusedLaw:
 
     def predict_members(self, frame: pd.DataFrame, source: str = "table"):
         return self.law.predict_members(self.plan.component_table(frame), source)
+
+    def predict_tasks(self, frame: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
+        """The task accuracies of a :class:`~mixtures.laws.TaskLaw` (with their intervals)."""
+        return self.law.predict_tasks(self.plan.component_table(frame), level)
 
     def evaluation_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.law.evaluation_rows(frame)

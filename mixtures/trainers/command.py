@@ -43,7 +43,7 @@ from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, source_config
 from mixtures.runs import RunSpec
 from mixtures.storage import atomic_write_json
-from mixtures.tasks import chance_level, read_items
+from mixtures.tasks import task_chances
 from mixtures.tokenizers import describe, project_tokenizer
 from mixtures.trainers.result import BITS_PER_BYTE, TrainResult, eval_names, failed, run_rows
 from mixtures.trainers.tokens import domain_tokens
@@ -72,6 +72,7 @@ def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, o
         splits = domain_tokens(config, catalog, name, tokenizer)
         token_files[name] = {part: str(path) for part, path in splits.paths.items()}
         token_files[name]["dtype"] = described["dtype"]
+    chances = task_chances(config)
     return {
         "version": INPUT_VERSION,
         "run_id": spec.run_id, "mixture_name": spec.mixture_name, "weights": dict(spec.weights),
@@ -80,7 +81,7 @@ def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, o
         "val_fraction": config.corpus.val_fraction, "sources": sources, "tokenizer": described,
         "token_files": token_files,
         "tasks": [{"name": t.name, "path": str(config.resolve(t.path)),
-                   "chance": chance_level(read_items(config.resolve(t.path)))} for t in config.target.tasks],
+                   "chance": chances[t.name]} for t in config.target.tasks],
         "output": str(output),
     }
 
