@@ -9,6 +9,9 @@ set to 0 (then renormalised); duplicates are dropped. With ``proxy.space_filling
 greedily, the candidates farthest (max-min Euclidean distance) from those already chosen.
 Everything is seeded by ``config.seed``: the same config and catalog give the same design.
 ``proxy.repeat_runs`` adds runs that repeat a subset of a domain (:func:`repeat_runs`), for the repetition law.
+A domain that sets ``revealed`` trains in every proxy run on its revealed training documents only
+(:attr:`RunSpec.revealed`), and its epoch cap counts those: the catalog's training tokens times the revealed
+share of its training documents.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.corpus.catalog import natural_mixture
+from mixtures.corpus.revealed import revealed_count, revealed_sources
 from mixtures.errors import InfeasibleError
 from mixtures.runs import RunSpec, training_setup
 from mixtures.runs_table import unique_column, weight_column
@@ -38,6 +42,18 @@ def _train_tokens(config: ProjectConfig, catalog: pd.DataFrame) -> np.ndarray:
     empty = [d for d, t in zip(config.domain_names, tokens, strict=True) if not t > 0]
     if empty:
         raise InfeasibleError(f"training domain(s) {empty} have no training tokens; add data or remove them.")
+    return tokens
+
+
+def usable_tokens(config: ProjectConfig, catalog: pd.DataFrame) -> np.ndarray:
+    """The training tokens a proxy run may draw per domain: all of them, or for a domain that sets ``revealed``
+    the revealed share of its training documents (in tokens, the domain's mean per document)."""
+    tokens = _train_tokens(config, catalog)
+    docs = catalog[catalog["role"] == "train"].set_index("domain")["train_docs"]
+    for j, domain in enumerate(config.domains):
+        if domain.revealed is not None:
+            total = int(docs[domain.name])
+            tokens[j] *= revealed_count(domain.revealed, total) / total
     return tokens
 
 
@@ -71,7 +87,7 @@ def design_mixtures(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, d
     """
     proxy = config.proxy
     domains = config.domain_names
-    tokens = _train_tokens(config, catalog)
+    tokens = usable_tokens(config, catalog)
     natural_map = natural_mixture(catalog)
     natural = np.array([natural_map[d] for d in domains], dtype=np.float64)
     natural = natural / natural.sum()
@@ -118,7 +134,7 @@ def design_mixtures(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, d
     if len(candidates) < wanted:
         worst = domains[int(np.argmax(rejected_cap))] if rejected_cap.any() else None
         why = (
-            f"most rejections: domain {worst!r} (train tokens {int(tokens[domains.index(worst)])}, "
+            f"most rejections: domain {worst!r} (usable train tokens {int(tokens[domains.index(worst)])}, "
             f"weight cap {caps[domains.index(worst)]:.3g} at {budget} proxy tokens and max_epochs={proxy.max_epochs})"
             if worst else "too many duplicates"
         )
@@ -171,7 +187,7 @@ def design_runs(config: ProjectConfig, catalog: pd.DataFrame) -> list[RunSpec]:
             raise InfeasibleError(f"proxy.repeats_mixture {name!r} is not a design mixture; use one of {list(mixtures)[:4]}...")
         groups.append((name, mixtures[name], repeat_seeds(config)))
     specs = [RunSpec.create(name, weights, scale.model, scale.tokens, seed, kind="proxy", trainer=config.proxy.trainer,
-                            threads=config.launch.threads, setup=setup)
+                            threads=config.launch.threads, setup=setup, revealed=revealed_sources(config))
              for name, weights, seeds in groups for scale in config.proxy.scales for seed in seeds]
     return specs + repeat_runs(config, catalog, setup)
 
@@ -185,7 +201,7 @@ def repeat_runs(config: ProjectConfig, catalog: pd.DataFrame, setup: str) -> lis
     if repeat is None:
         return []
     domains = config.domain_names
-    tokens = _train_tokens(config, catalog)
+    tokens = usable_tokens(config, catalog)
     natural_map = natural_mixture(catalog)
     natural = np.array([natural_map[d] for d in domains], dtype=np.float64)
     shares = np.linspace(0.3, 0.7, repeat.n) if repeat.n > 1 else np.array([0.5])
@@ -202,12 +218,13 @@ def repeat_runs(config: ProjectConfig, catalog: pd.DataFrame, setup: str) -> lis
                 cap = max(1, int(round(repeat.unique_fraction * vector[j] * scale.tokens)))
                 if cap > tokens[j]:
                     raise InfeasibleError(
-                        f"proxy.repeat_runs: domain {name!r} has {int(tokens[j])} training tokens, fewer than the "
+                        f"proxy.repeat_runs: domain {name!r} has {int(tokens[j])} training tokens (revealed ones where it sets revealed), fewer than the "
                         f"{cap} unique ones a run of {scale.tokens} tokens at share {vector[j]:.2f} would see; "
                         "lower proxy.repeat_runs.unique_fraction or the proxy tokens.")
                 specs.append(RunSpec.create(f"repeat-{name}-{i}", _as_dict(vector, domains), scale.model, scale.tokens,
                                             config.proxy.seeds[0], kind="proxy", trainer=config.proxy.trainer,
-                                            threads=config.launch.threads, setup=setup, unique_tokens={name: cap}))
+                                            threads=config.launch.threads, setup=setup, unique_tokens={name: cap},
+                                            revealed=revealed_sources(config)))
     return specs
 
 

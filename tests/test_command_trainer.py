@@ -140,3 +140,20 @@ def test_input_version_2_names_the_tokenizer_and_its_token_files_and_the_example
     assert len(val) == len(covered) == row["val_tokens"] + row["val_docs"]
     assert int(covered.sum()) == row["val_bytes"] and int((val == 0).sum()) == row["val_docs"]
     assert all(1.0 < v < 8.0 for v in result.final_losses().values())  # bits per byte from a token bigram
+
+
+def test_a_command_is_told_which_documents_of_a_partly_revealed_domain_it_may_train_on(tmp_path):
+    from mixtures.corpus.revealed import revealed_positions
+    from mixtures.trainers.command import command_input
+    from tests.proxy_fixture import DOMAINS
+
+    domains = [{**d, "revealed": 0.1} if d["name"] == "legal" else d for d in DOMAINS]
+    config = fixture_config(tmp_path, domains=domains)
+    catalog = fixture_catalog(config)
+    weights = {d: 1 / len(config.domain_names) for d in config.domain_names}
+    plain = RunSpec.create("uniform", weights, "micro", 4000, 0)
+    partial = RunSpec.create("uniform", weights, "micro", 4000, 0, revealed={"legal": 0.1})
+    assert "revealed_train_documents" not in command_input(config, plain, catalog, tmp_path / "out.json")
+    told = command_input(config, partial, catalog, tmp_path / "out.json")["revealed_train_documents"]
+    assert told == {"legal": revealed_positions(config, "legal")} and 0 < len(told["legal"])
+    assert told["legal"] == sorted(set(told["legal"]))  # corpus order, each document once

@@ -158,3 +158,27 @@ def test_repeat_runs_cap_a_domains_unique_tokens_after_an_unchanged_design(setup
         fixture_config(tmp_path, repeat_runs={"domains": [scarce, scarce]})
     with pytest.raises(ConfigError, match="only the builtin trainer"):
         fixture_config(tmp_path, repeat_runs={"domains": [scarce]}, trainer="command", command={"args": ["x"]})
+
+
+def test_a_partly_revealed_domain_is_capped_at_its_revealed_tokens_and_trains_on_them(tmp_path):
+    from tests.proxy_fixture import DOMAINS
+
+    scarce = "code"
+    domains = [{**d, "revealed": 0.05} if d["name"] == scarce else d for d in DOMAINS]
+    scales = [{"model": "micro", "tokens": 100_000}]
+    plain = fixture_config(tmp_path / "plain", n_mixtures=10, max_epochs=1.0, scales=scales)
+    partial = fixture_config(tmp_path / "partial", domains=domains, n_mixtures=10, max_epochs=1.0, scales=scales)
+    catalog = fixture_catalog(partial)
+    row = catalog.set_index("domain").loc[scarce]
+    revealed_tokens = row["train_tokens"] * np.ceil(0.05 * row["train_docs"]) / row["train_docs"]
+    j = partial.domain_names.index(scarce)
+    full = _vectors(design_mixtures(plain, catalog), plain.domain_names)[2:, j]
+    capped = _vectors(design_mixtures(partial, catalog), partial.domain_names)[2:, j]
+    assert (full * 100_000 > revealed_tokens).any()  # the full domain's design goes past what is revealed ...
+    assert (capped * 100_000 <= revealed_tokens * 1.0 + 1e-6).all()  # ... the partly revealed one never does
+    specs = design_runs(partial, catalog)
+    assert all(s.revealed == {scarce: 0.05} for s in specs)  # every proxy run trains on the revealed documents
+    assert all("revealed" not in s.record() for s in design_runs(plain, catalog))  # others: records unchanged
+    assert RunSpec.from_record(specs[0].record()) == specs[0] and specs[0].record()["revealed"] == {scarce: 0.05}
+    with pytest.raises(ValueError, match="revealed must be"):
+        RunSpec.create("bad", specs[0].weights, "micro", 1000, 0, revealed={scarce: 0.0})

@@ -258,3 +258,35 @@ def test_a_unique_token_cap_makes_the_run_repeat_that_subset_of_the_domain(proje
     assert sum(seq in inside for seq in drawn[plain.run_id]) < len(drawn[plain.run_id]) / 2  # uncapped: all over
     with pytest.raises(ValueError, match="unique_tokens must be whole token counts"):
         RunSpec.create("bad", plain.weights, plain.model, plain.tokens, 0, unique_tokens={scarce: 0})
+
+
+def test_a_revealed_run_trains_a_domain_on_its_revealed_documents_only(tmp_path):
+    from mixtures.corpus.revealed import revealed_positions, revealed_texts
+    from mixtures.trainers.data import TrainingData
+    from mixtures.tokenizers import project_tokenizer
+    from tests.proxy_fixture import DOMAINS
+
+    domains = [{**d, "revealed": 0.1} if d["name"] == "legal" else d for d in DOMAINS]
+    config = fixture_config(tmp_path, domains=domains)
+    catalog = fixture_catalog(config)
+    tokenizer = project_tokenizer(config)
+    j = config.domain_names.index("legal")
+    full = TrainingData(config, catalog, 64, 2048, tokenizer)
+    data = TrainingData(config, catalog, 64, 2048, tokenizer, revealed={"legal": 0.1})
+    positions = revealed_positions(config, "legal")
+    assert 0 < len(positions) < catalog.set_index("domain").loc["legal", "train_docs"] / 5
+    texts = revealed_texts(config, "legal", "train")  # what the ot law reads
+    ordered = [t for t in _corpus_order(config, "legal") if t in set(texts)]  # those documents in corpus order
+    assert len(ordered) == len(texts) == len(positions)
+    want = np.concatenate([np.append(np.asarray(ids), tokenizer.eod_id) for ids in tokenizer.encode_batch(ordered)])
+    np.testing.assert_array_equal(np.asarray(data.train[j]), want)  # exactly the revealed documents' tokens
+    assert len(data.train[j]) < len(full.train[j]) / 5
+    for k in range(len(config.domain_names)):  # the other domains keep every document
+        if k != j:
+            np.testing.assert_array_equal(np.asarray(data.train[k]), np.asarray(full.train[k]))
+
+
+def _corpus_order(config, name):
+    from mixtures.corpus.domains import iter_documents
+
+    return [d.text for d in iter_documents(config, name, "train")]

@@ -25,13 +25,32 @@ def revealed_count(revealed: float | None, total: int) -> int:
     return max(1, min(total, n))
 
 
-def revealed_texts(config: ProjectConfig, name: str, split: str | None = None, seed: int | None = None) -> list[str]:
-    """The texts ``name`` reveals of ``split`` (None: every document), in their hash order."""
+def _revealed_order(config: ProjectConfig, name: str, split: str | None, seed: int | None) -> tuple[list, list[int]]:
+    """The documents of ``split`` in corpus order, and the corpus positions of the revealed ones in hash order."""
     seed = config.seed if seed is None else seed
     docs = list(iter_documents(config, name, split))
     key = str(seed).encode()
-    order = sorted(docs, key=lambda d: hashlib.blake2b(key + b"\0" + d.doc_id.encode(), digest_size=8).digest())
-    return [d.text for d in order[:revealed_count(source_config(config, name).revealed, len(docs))]]
+    order = sorted(range(len(docs)),
+                   key=lambda i: hashlib.blake2b(key + b"\0" + docs[i].doc_id.encode(), digest_size=8).digest())
+    return docs, order[:revealed_count(source_config(config, name).revealed, len(docs))]
+
+
+def revealed_texts(config: ProjectConfig, name: str, split: str | None = None, seed: int | None = None) -> list[str]:
+    """The texts ``name`` reveals of ``split`` (None: every document), in their hash order."""
+    docs, chosen = _revealed_order(config, name, split, seed)
+    return [docs[i].text for i in chosen]
+
+
+def revealed_positions(config: ProjectConfig, name: str, split: str = "train") -> list[int]:
+    """The corpus-order positions, ascending, of the documents ``name`` reveals of ``split`` (the same documents
+    as :func:`revealed_texts`): where they lie in the token cache's arrays, one document after each end-of-document."""
+    return sorted(_revealed_order(config, name, split, None)[1])
+
+
+def revealed_sources(config: ProjectConfig) -> dict[str, float]:
+    """``{domain: revealed}`` for each training domain that sets ``revealed`` (empty when none does): the proxy
+    runs train those domains on their revealed training documents only (:attr:`mixtures.runs.RunSpec.revealed`)."""
+    return {d.name: float(d.revealed) for d in config.domains if d.revealed is not None}
 
 
 def revealed_documents(config: ProjectConfig, catalog: pd.DataFrame) -> dict[str, dict[str, float]]:

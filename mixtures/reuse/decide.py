@@ -15,6 +15,8 @@ import pandas as pd
 
 from mixtures import storage
 from mixtures.config import ProjectConfig
+from mixtures.corpus.revealed import revealed_sources
+from mixtures.design import usable_tokens
 from mixtures.errors import InfeasibleError
 from mixtures.layout import OPTIMAL_MIXTURE, OPTIMUM_CATALOG, REUSE_PLAN, project_file
 from mixtures.reuse.change import detect_change
@@ -64,12 +66,13 @@ def decide(config: ProjectConfig, catalog: pd.DataFrame) -> ReusePlan | None:
 
 def reuse_runs(config: ProjectConfig, catalog: pd.DataFrame, plan: ReusePlan) -> list[RunSpec]:
     """The swarm's proxy runs (every mixture expanded to every domain) x ``proxy.scales`` x ``proxy.seeds``."""
-    train = catalog[catalog["role"] == "train"].set_index("domain")["train_tokens"]
+    train = dict(zip(config.domain_names, usable_tokens(config, catalog).tolist(), strict=True))
     budget = max(scale.tokens for scale in config.proxy.scales)
-    caps = caps_from_tokens({d: float(train[d]) for d in config.domain_names}, budget, config.proxy.max_epochs)
+    caps = caps_from_tokens(train, budget, config.proxy.max_epochs)
     setup = training_setup(config, catalog)
     return [RunSpec.create(name, plan.expand(components), scale.model, scale.tokens, seed, kind="proxy",
-                           trainer=config.proxy.trainer, threads=config.launch.threads, setup=setup)
+                           trainer=config.proxy.trainer, threads=config.launch.threads, setup=setup,
+                           revealed=revealed_sources(config))
             for name, components in reuse_swarm(plan, caps, config.seed, config.proxy.min_weight).items()
             for scale in config.proxy.scales for seed in config.proxy.seeds]
 

@@ -31,6 +31,9 @@ class RunSpec:
     ``unique_tokens`` caps a domain's unique training tokens (``{domain: tokens}``): the trainer samples that
     domain from its first ``tokens`` only, so a run drawing more repeats them (the runs that fit the repetition
     law's R*, ``proxy.repeat_runs``); empty for every other run, and then not in :meth:`record`.
+    ``revealed`` (``{domain: the config's revealed}``) trains each listed domain on its revealed training
+    documents only (:func:`mixtures.corpus.revealed.revealed_positions`): the proxy runs of a partly revealed
+    domain; empty (and not in :meth:`record`) for every other run.
     """
 
     run_id: str
@@ -46,6 +49,7 @@ class RunSpec:
     threads: int = 1
     setup: str = ""
     unique_tokens: dict[str, int] = field(default_factory=dict, hash=False)
+    revealed: dict[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -57,6 +61,9 @@ class RunSpec:
         bad = {d: n for d, n in self.unique_tokens.items() if not (isinstance(n, int) and n >= 1)}
         if bad:
             raise ValueError(f"run {self.run_id}: unique_tokens must be whole token counts >= 1, got {bad}")
+        bad = {d: v for d, v in self.revealed.items() if not v > 0}
+        if bad:
+            raise ValueError(f"run {self.run_id}: revealed must be document counts or fractions > 0, got {bad}")
 
     @staticmethod
     def make_run_id(mixture_name: str, model: str, tokens: int, seed: int) -> str:
@@ -81,7 +88,8 @@ class RunSpec:
                 # exact: JSON round-trips a float, and the run table's w_ columns (what the laws fit) come from here
                 "weights": {d: float(w) for d, w in self.weights.items()},
                 # only where set: the record (and the reuse of a stored run) of every other run is unchanged
-                **({"unique_tokens": dict(self.unique_tokens)} if self.unique_tokens else {})}
+                **({"unique_tokens": dict(self.unique_tokens)} if self.unique_tokens else {}),
+                **({"revealed": dict(self.revealed)} if self.revealed else {})}
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> RunSpec:
@@ -92,7 +100,8 @@ class RunSpec:
                    trainer=str(data.get("trainer", "builtin")), method=data.get("method"),
                    options=dict(data.get("options") or {}), threads=int(data.get("threads", 1)),
                    setup=str(data.get("setup", "")),
-                   unique_tokens={str(d): int(n) for d, n in (data.get("unique_tokens") or {}).items()})
+                   unique_tokens={str(d): int(n) for d, n in (data.get("unique_tokens") or {}).items()},
+                   revealed={str(d): float(v) for d, v in (data.get("revealed") or {}).items()})
 
     def to_json(self) -> str:
         return json.dumps(self.record(), sort_keys=True)

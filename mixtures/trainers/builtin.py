@@ -154,6 +154,8 @@ def _run_key(config: ProjectConfig, spec: RunSpec, preset: ModelPreset, data: Tr
         payload["tasks"] = task_fingerprints(config)
     if spec.unique_tokens:  # likewise
         payload["unique_tokens"] = spec.unique_tokens
+    if spec.revealed:  # likewise
+        payload["revealed"] = spec.revealed
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -272,7 +274,8 @@ def train_builtin(
     configure_backends(runtime)
     device = runtime.torch_device()
 
-    data = TrainingData(config, catalog, preset.seq_len, eval_tokens_for(spec.tokens), tokenizer, spec.unique_tokens)
+    data = TrainingData(config, catalog, preset.seq_len, eval_tokens_for(spec.tokens), tokenizer, spec.unique_tokens,
+                        spec.revealed)
     tasks = TaskEvaluator(config, tokenizer, preset.seq_len)
     steps = max(1, math.ceil(spec.tokens / preset.tokens_per_step))
     at_eval = set(eval_steps(steps, config.proxy.eval_points))

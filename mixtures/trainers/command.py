@@ -41,6 +41,7 @@ import pandas as pd
 
 from mixtures.config import ProjectConfig
 from mixtures.corpus.domains import domain_files, source_config
+from mixtures.corpus.revealed import revealed_positions
 from mixtures.runs import RunSpec
 from mixtures.storage import atomic_write_json
 from mixtures.tasks import task_chances
@@ -83,6 +84,9 @@ def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, o
         "tasks": [{"name": t.name, "path": str(config.resolve(t.path)),
                    "chance": chances[t.name]} for t in config.target.tasks],
         "output": str(output),
+        # a partly revealed domain's proxy run trains on these training documents only (corpus-order positions)
+        **({"revealed_train_documents": {d: revealed_positions(config, d, "train") for d in spec.revealed}}
+           if spec.revealed else {}),
     }
 
 

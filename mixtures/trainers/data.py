@@ -12,7 +12,8 @@ from mixtures.errors import TrainerError
 from mixtures.tokenizers import Tokenizer
 from mixtures.trainers.evaluation import eval_window_count
 from mixtures.trainers.result import eval_names
-from mixtures.trainers.tokens import domain_tokens, eval_windows
+from mixtures.corpus.revealed import revealed_positions
+from mixtures.trainers.tokens import document_subset, domain_tokens, eval_windows
 
 
 class TrainingData:
@@ -22,11 +23,13 @@ class TrainingData:
     ``(n, seq_len + 1)`` windows of its validation split and ``eval_bytes[name]`` the UTF-8 bytes each
     of those tokens covers; ``keys[name]`` the token cache key (content, split and tokenizer).
     ``unique_tokens`` (``{domain: n}``, a run spec's) keeps only the first ``n`` training tokens of a domain
-    (at least one window), so :meth:`batch` repeats that subset.
+    (at least one window), so :meth:`batch` repeats that subset; ``revealed`` (``{domain: revealed}``, a run
+    spec's) keeps only a domain's revealed training documents (before any ``unique_tokens`` cap).
     """
 
     def __init__(self, config: ProjectConfig, catalog: pd.DataFrame, seq_len: int, eval_tokens: int,
-                 tokenizer: Tokenizer, unique_tokens: Mapping[str, int] | None = None) -> None:
+                 tokenizer: Tokenizer, unique_tokens: Mapping[str, int] | None = None,
+                 revealed: Mapping[str, float] | None = None) -> None:
         self.seq_len = seq_len
         self.tokenizer = tokenizer
         self.eod_id = int(tokenizer.eod_id)
@@ -43,6 +46,8 @@ class TrainingData:
             self.eval_bytes[name] = eval_windows(splits.val_bytes, seq_len, n_windows)
             if name in config.domain_names:
                 train = splits.train
+                if revealed and name in revealed:
+                    train = document_subset(train, self.eod_id, revealed_positions(config, name, "train"))
                 if unique_tokens and name in unique_tokens:
                     train = train[:max(int(unique_tokens[name]), width)]
                 self.train.append(np.resize(np.asarray(train), width) if 0 < len(train) < width else train)

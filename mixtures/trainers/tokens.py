@@ -170,6 +170,18 @@ def domain_tokens(config: ProjectConfig, catalog: pd.DataFrame, name: str,
                         val_bytes=_map(paths["val_bytes"], BYTES_DTYPE), key=key, paths=paths)
 
 
+def document_subset(tokens: np.ndarray, eod_id: int, positions: list[int]) -> np.ndarray:
+    """The documents at corpus ``positions`` (ascending) of a cached split, each with its end-of-document, in
+    corpus order: a split holds every document's ids followed by ``eod_id``, which no text encodes to."""
+    ends = np.flatnonzero(np.asarray(tokens) == eod_id)
+    if positions and positions[-1] >= len(ends):
+        raise CorpusError(f"the token cache holds {len(ends)} documents, fewer than position {positions[-1]} needs; "
+                          "delete the cache's tokens folder to rebuild it.")
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    parts = [np.asarray(tokens[starts[i]:ends[i] + 1]) for i in positions]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.asarray(tokens).dtype)
+
+
 def window_starts(n_tokens: int, seq_len: int, n_windows: int) -> np.ndarray:
     """Starts of ``n`` deterministic evaluation windows of ``seq_len + 1`` tokens spread evenly over a
     split of ``n_tokens`` (non-overlapping when it is long enough; one window when it is shorter)."""
