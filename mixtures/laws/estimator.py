@@ -5,7 +5,8 @@ weights, shuffled with the seed), so eval points and seeds of one run never stra
 candidate family is scored on the same held-out rows (the single-scale rows of :mod:`mixtures.laws.data`),
 by pooled out-of-fold Spearman, Pearson, MAE and MRE. ``law="auto"`` keeps, per target, the family or
 the ensemble (mean of the ``ENSEMBLE_SIZE`` best families) with the lowest CV MAE (ties: higher
-Spearman). The chosen model is then refit on every row; ``bootstrap`` refits it on mixtures drawn with
+Spearman); when the runs span several model sizes or budgets, with the lowest sum of its ranks by CV MAE and by
+Spearman and regret@1 at the held-out largest scale (:mod:`mixtures.laws.transfer`). The chosen model is then refit on every row; ``bootstrap`` refits it on mixtures drawn with
 replacement (:func:`sklearn.utils.resample`) for prediction intervals and the optimizer's uncertainty.
 """
 
@@ -28,9 +29,11 @@ from mixtures.laws.data import apply_scale_rule, features, has_scale, mixture_ke
 from mixtures.laws.metrics import score
 from mixtures.laws.mixture_law import MixtureLaw, TargetModel
 from mixtures.laws.robust import ConvergenceWarning
+from mixtures.laws.transfer import transfer_choice, transfer_scores, transfer_split
 from mixtures.runs_table import SCALE_COLUMNS, WEIGHT_PREFIX, capped_rows, domains_of, weight_columns
 
 SELECTION_METRIC = "mae"
+TRANSFER_METRIC = "mae+transfer_spearman+transfer_regret_at_1"  # the rank sum of mixtures.laws.transfer
 ENSEMBLE_SIZE = 3
 MIN_MIXTURES = 4
 
@@ -71,6 +74,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
     cv_ : DataFrame, one row per (target, candidate) with the CV metrics, fit seconds and ``chosen``
     chosen_ : dict, target -> family (or ``"ensemble"``)
     oof_ : dict, target -> DataFrame of ``actual`` and each candidate's out-of-fold predictions
+    transfer_ : dict, target -> the held-out scale ``auto`` also chose by (empty: one scale, in-scale CV alone)
     targets_, domains_ : lists of names
     """
 
@@ -105,12 +109,15 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
         names = candidate_families(table, self.law, self.context)
         rule = single_scale_rule(table)
         rows_cv, models, oof_all = [], {}, {}
+        self.transfer_ = {}
         for target in targets:
             model, rows, oof = self._fit_target(table, target, names, domains, rule, seed)
             models[target], oof_all[target] = model, oof
             rows_cv.extend(rows)
         selection = {"law": self.law, "metric": SELECTION_METRIC, "folds": self.folds, "seed": seed,
                      "bootstrap": self.bootstrap}
+        if self.transfer_:  # auto chose by rank agreement beyond the fitted scale too (mixtures.laws.transfer)
+            selection.update(metric=TRANSFER_METRIC, transfer=self.transfer_)
         self.law_ = MixtureLaw(domains, targets, models, rule, selection)
         self.cv_ = pd.DataFrame(rows_cv)
         self.chosen_ = {t: models[t].family for t in targets}
@@ -160,14 +167,36 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
             oof["ensemble"] = oof[ensemble].mean(axis=1)
             scores["ensemble"] = score(y, oof["ensemble"])
             seconds["ensemble"] = sum(seconds[f] for f in ensemble)
-        best = min(scores, key=lambda f: _rank_key(scores[f]))
+        split = transfer_split(frame_all, MIN_MIXTURES) if self.law == fam.AUTO and len(scores) > 1 else None
+        if split is None:
+            transfer = {}
+            best = min(scores, key=lambda f: _rank_key(scores[f]))
+        else:
+            transfer = self._transfer(split, names, ensemble if "ensemble" in scores else [], target, domains, seed)
+            best = transfer_choice(scores, transfer)
         members = ensemble if best == "ensemble" else [best]
         fitted = _fit_members(members, frame_all, frame_plain, target, domains, seed, self.context)
         boot = self._bootstrap(members, frame_all, frame_plain, keys_all, groups, target, domains, seed)
         oof.insert(0, "actual", y)
         rows = [{"target": target, "family": f, **s, "folds": k, "fit_seconds": seconds[f], "chosen": f == best,
-                 "members": "+".join(ensemble) if f == "ensemble" else f} for f, s in scores.items()]
+                 "members": "+".join(ensemble) if f == "ensemble" else f, **transfer.get(f, {})}
+                for f, s in scores.items()]
+        if split is not None:
+            self.transfer_[target] = split.describe()
         return TargetModel(best, fitted, boot), rows, oof
+
+    def _transfer(self, split, names, ensemble, target, domains, seed) -> dict[str, dict]:
+        """Each candidate (and the ensemble of ``ensemble``) fitted on ``split.fit``, scored on ``split.test``."""
+        fit_plain = apply_scale_rule(split.fit, single_scale_rule(split.fit))
+        actual = split.test[target].to_numpy(dtype=np.float64)
+        predicted = {}
+        for family in names:
+            (_, est), = _fit_members([family], split.fit, fit_plain, target, domains, seed, self.context)
+            predicted[family] = est.predict(features(split.test, domains, fam.uses_scale(family)),
+                                            **fam.row_inputs(family, split.test, domains))
+        if ensemble:
+            predicted["ensemble"] = np.mean([predicted[f] for f in ensemble], axis=0)
+        return {f: transfer_scores(actual, p) for f, p in predicted.items()}
 
     def _bootstrap(self, members, frame_all, frame_plain, keys_all, groups, target, domains, seed):
         """``bootstrap`` refits, each on mixtures drawn with replacement (every row of a drawn mixture, as
