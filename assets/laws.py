@@ -54,16 +54,17 @@ def mixing_laws(context: dg.AssetExecutionContext, proxy_results: pd.DataFrame, 
     table = plan.component_table(proxy_results) if plan is not None else proxy_results
     targets = [c for c in loss_columns(table) if table[c].notna().any()]
     families_context = law_context(config, domain_catalog)
-    fit = fit_law(table, targets, law=config.laws.law, folds=config.laws.folds,
+    family = config.laws.reuse_law if plan is not None else config.laws.law
+    fit = fit_law(table, targets, law=family, folds=config.laws.folds,
                   bootstrap=config.laws.bootstrap, seed=config.seed, context=families_context)
     path = project_file(config, LAW)
     fit.law.save(path)
     # every task of target.tasks: its two-step law (step 1 in the project's family), its acc_<task> predicted beside
-    tasks = fit_task_laws(table, task_chances(config), law=config.laws.law, law_bootstrap=config.laws.bootstrap,
+    tasks = fit_task_laws(table, task_chances(config), law=family, law_bootstrap=config.laws.bootstrap,
                           folds=config.laws.folds, seed=config.seed, context=families_context)
     law = TaskLaw(fit.law, tasks) if tasks else fit.law
     weights = objective_weights(config, natural_mixture(domain_catalog))
-    extrapolation = extrapolation_report(table, targets, [t for t in weights if t in targets], law=config.laws.law,
+    extrapolation = extrapolation_report(table, targets, [t for t in weights if t in targets], law=family,
                                          uses_scale=fit.law.uses_scale, seed=config.seed, context=families_context)
     chosen = fit.best_metrics().reset_index()
     objective_rows = chosen[chosen["target"].isin(list(weights))]

@@ -237,11 +237,14 @@ class LawsConfig(_Strict):
     """Law fitting and model selection."""
 
     law: str = Field("auto", description="auto, or a law family of mixtures.laws.LAWS")
+    reuse_law: str = Field("exp", description="the law of a mixture reuse's refit over its few components (a family, "
+                                              "or auto): by default Olmix's log-linear form, k + 2 parameters for k "
+                                              "components, fitted on the max(4, 2k) swarm")
     folds: int = Field(5, ge=2)
     min_spearman: float = Field(0.5, ge=-1, le=1)
     bootstrap: int = Field(20, ge=0)
 
-    @field_validator("law")
+    @field_validator("law", "reuse_law")
     @classmethod
     def _known_law(cls, value: str) -> str:
         from mixtures.laws.families import checked_law

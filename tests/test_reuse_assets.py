@@ -36,7 +36,7 @@ def _loss(code: float, seed: int = 0) -> float:
 
 def test_a_reuse_plan_fits_over_components_and_expands_the_optimum(corpus, mlflow_uri):
     root, _ = corpus
-    cfg = corpus_config(root, laws={"law": "exp", "folds": 3, "bootstrap": 0, "min_spearman": -1.0},
+    cfg = corpus_config(root, laws={"law": "additive", "folds": 3, "bootstrap": 0, "min_spearman": -1.0},
                         reuse="always", validation={"scale": {"model": "micro", "tokens": 8000}},
                         optimize={"tokens": 4000})
     cfg["tracking"] = {"uri": mlflow_uri, "experiment": "reuse"}
@@ -70,6 +70,7 @@ def test_a_reuse_plan_fits_over_components_and_expands_the_optimum(corpus, mlflo
         law = result.output_for_node("mixing_laws")
         assert law.law.domains == [VIRTUAL, "code"] and law.domains == config.domain_names
         assert isinstance(law.law, TaskLaw) and law.targets == ["loss_mixed", "acc_t"]  # the task's two-step law
+        assert law.families["loss_mixed"] == "exp"  # laws.reuse_law (default exp), not the full table's laws.law
         laws_meta = result.asset_materializations_for_node("mixing_laws")[0].metadata
         # seeds 0, 1, 2 of one mixture: objective 2.0, 2.004, 2.008 -> sample std 0.004
         assert math.isclose(laws_meta["noise_floor"].value, 0.004, rel_tol=1e-9)
