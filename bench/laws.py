@@ -13,7 +13,8 @@
   inside the training sizes, never on the test: ``val_fit_le_310m`` (fit N <= 310M, predict 680M
   and 937M) and ``val_fit_le_680m`` (fit N <= 680M, predict 937M), reported per scaling law. Beside the MRE,
   ``regret_at_1_fit_*``: among the test mixtures at the largest (N, D), how much worse (mean loss) the one the law
-  ranks first is than the best; ``auto_selection``: the family ``auto`` picks on the N <= 937M rows.
+  ranks first is than the best; ``auto_selection``: the family ``auto`` picks on the N <= 937M rows (holding out
+  937M: ``auto_selection_scores``), beside ``auto_selection_in_scale_cv_only``.
 - ``oof_regret_at_1`` (mixinglaws, per family): out-of-fold regret@1 of the Pile-weighted total.
 - two-step (task loss -> accuracy, :mod:`mixtures.laws.two_step`): the error on any shipped table with
   per-run task accuracies; the data folder is scanned for accuracy columns and, where none exist (today:
@@ -154,11 +155,20 @@ def bench_dmsl(data: Path, families: list[str]) -> dict:
             result[family][f"regret_at_1_fit_{label}"] = _regret_at_largest(test, predicted, targets)
     # the headline is a law that predicts every test row (unseen mixtures too)
     best = min([f for f in families if f != "power_per_mixture"], key=lambda f: result[f]["mre_fit_le_937m"])
-    # what auto selects on this table by in-scale CV (the selection the dataset got), fitted on N <= 937M
+    # what auto selects on this table (the selection the dataset got), fitted on N <= 937M: with several sizes it holds
+    # out the largest (937M) and ranks by in-scale CV MAE + Spearman and regret@1 there (mixtures.laws.transfer);
+    # beside it, what in-scale CV MAE alone would have picked
     train = table[table["n_params"] <= 9.4e8]
-    selected = fit_law(train.assign(run_id=np.arange(len(train)).astype(str)), targets[:1], law=AUTO, folds=5,
-                       seed=0).chosen[targets[0]]
+    fit = fit_law(train.assign(run_id=np.arange(len(train)).astype(str)), targets[:1], law=AUTO, folds=5, seed=0)
+    selected = fit.chosen[targets[0]]
+    cv = fit.cv.set_index("family")
+    in_scale_only = min(cv.index, key=lambda f: (round(cv.loc[f, "mae"], 12), -cv.loc[f, "spearman"]))
+    transfer = {f: {k: (round(float(cv.loc[f, k]), 4) if np.isfinite(cv.loc[f, k]) else None)
+                    for k in ("mae", "spearman", "transfer_spearman", "transfer_regret_at_1")}
+                for f in cv.index} if "transfer_spearman" in cv.columns else None
     return {"families": result, "best_family": best, "auto_selection": selected,
+            "auto_selection_in_scale_cv_only": in_scale_only, "auto_selection_scores": transfer,
+            "auto_selection_rule": fit.law.selection.get("metric"),
             "mre_fit_le_937m": result[best]["mre_fit_le_937m"],
             "mre_fit_le_310m": result[best]["mre_fit_le_310m"],
             "val_fit_le_310m": result[best]["mre_fit_val_le_310m"],
