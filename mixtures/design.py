@@ -218,8 +218,9 @@ def repeat_runs(config: ProjectConfig, catalog: pd.DataFrame, setup: str) -> lis
                 cap = max(1, int(round(repeat.unique_fraction * vector[j] * scale.tokens)))
                 if cap > tokens[j]:
                     raise InfeasibleError(
-                        f"proxy.repeat_runs: domain {name!r} has {int(tokens[j])} training tokens (revealed ones where it sets revealed), fewer than the "
-                        f"{cap} unique ones a run of {scale.tokens} tokens at share {vector[j]:.2f} would see; "
+                        f"proxy.repeat_runs: domain {name!r} has {int(tokens[j])} training tokens (revealed ones "
+                        f"where it sets revealed), fewer than the {cap} unique ones a run of {scale.tokens} tokens "
+                        f"at share {vector[j]:.2f} would see; "
                         "lower proxy.repeat_runs.unique_fraction or the proxy tokens.")
                 specs.append(RunSpec.create(f"repeat-{name}-{i}", _as_dict(vector, domains), scale.model, scale.tokens,
                                             config.proxy.seeds[0], kind="proxy", trainer=config.proxy.trainer,

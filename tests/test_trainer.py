@@ -284,6 +284,11 @@ def test_a_revealed_run_trains_a_domain_on_its_revealed_documents_only(tmp_path)
     for k in range(len(config.domain_names)):  # the other domains keep every document
         if k != j:
             np.testing.assert_array_equal(np.asarray(data.train[k]), np.asarray(full.train[k]))
+    # the run spec's value decides, not the config's: a spec recorded at 30% trains on the first 30% in hash order
+    more = TrainingData(config, catalog, 64, 2048, tokenizer, revealed={"legal": 0.3})
+    wider = revealed_positions(config, "legal", "train", 0.3)
+    assert set(positions) < set(wider) and len(more.train[j]) > len(data.train[j])
+    assert int(np.sum(np.asarray(more.train[j]) == tokenizer.eod_id)) == len(wider)
 
 
 def _corpus_order(config, name):

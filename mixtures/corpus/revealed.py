@@ -25,14 +25,17 @@ def revealed_count(revealed: float | None, total: int) -> int:
     return max(1, min(total, n))
 
 
-def _revealed_order(config: ProjectConfig, name: str, split: str | None, seed: int | None) -> tuple[list, list[int]]:
-    """The documents of ``split`` in corpus order, and the corpus positions of the revealed ones in hash order."""
+def _revealed_order(config: ProjectConfig, name: str, split: str | None, seed: int | None,
+                    revealed: float | None = None) -> tuple[list, list[int]]:
+    """The documents of ``split`` in corpus order, and the corpus positions of the revealed ones in hash order
+    (``revealed``: how many, None: the config's)."""
     seed = config.seed if seed is None else seed
     docs = list(iter_documents(config, name, split))
     key = str(seed).encode()
     order = sorted(range(len(docs)),
                    key=lambda i: hashlib.blake2b(key + b"\0" + docs[i].doc_id.encode(), digest_size=8).digest())
-    return docs, order[:revealed_count(source_config(config, name).revealed, len(docs))]
+    return docs, order[:revealed_count(source_config(config, name).revealed if revealed is None else revealed,
+                                       len(docs))]
 
 
 def revealed_texts(config: ProjectConfig, name: str, split: str | None = None, seed: int | None = None) -> list[str]:
@@ -41,10 +44,12 @@ def revealed_texts(config: ProjectConfig, name: str, split: str | None = None, s
     return [docs[i].text for i in chosen]
 
 
-def revealed_positions(config: ProjectConfig, name: str, split: str = "train") -> list[int]:
+def revealed_positions(config: ProjectConfig, name: str, split: str = "train",
+                       revealed: float | None = None) -> list[int]:
     """The corpus-order positions, ascending, of the documents ``name`` reveals of ``split`` (the same documents
-    as :func:`revealed_texts`): where they lie in the token cache's arrays, one document after each end-of-document."""
-    return sorted(_revealed_order(config, name, split, None)[1])
+    as :func:`revealed_texts`): where they lie in the token cache's arrays, one document after each end-of-document.
+    ``revealed`` (a run spec's value) overrides the config's."""
+    return sorted(_revealed_order(config, name, split, None, revealed)[1])
 
 
 def revealed_sources(config: ProjectConfig) -> dict[str, float]:

@@ -6,8 +6,9 @@ candidate family is scored on the same held-out rows (the single-scale rows of :
 by pooled out-of-fold Spearman, Pearson, MAE and MRE. ``law="auto"`` keeps, per target, the family or
 the ensemble (mean of the ``ENSEMBLE_SIZE`` best families) with the lowest CV MAE (ties: higher
 Spearman); when the runs span several model sizes or budgets, with the lowest sum of its ranks by CV MAE and by
-Spearman and regret@1 at the held-out largest scale (:mod:`mixtures.laws.transfer`). The chosen model is then refit on every row; ``bootstrap`` refits it on mixtures drawn with
-replacement (:func:`sklearn.utils.resample`) for prediction intervals and the optimizer's uncertainty.
+Spearman and regret@1 at the held-out largest scale (:mod:`mixtures.laws.transfer`). The chosen model is then
+refit on every row; ``bootstrap`` refits it on mixtures drawn with replacement (:func:`sklearn.utils.resample`)
+for prediction intervals and the optimizer's uncertainty.
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def command_input(config: ProjectConfig, spec: RunSpec, catalog: pd.DataFrame, o
                    "chance": chances[t.name]} for t in config.target.tasks],
         "output": str(output),
         # a partly revealed domain's proxy run trains on these training documents only (corpus-order positions)
-        **({"revealed_train_documents": {d: revealed_positions(config, d, "train") for d in spec.revealed}}
-           if spec.revealed else {}),
+        **({"revealed_train_documents": {d: revealed_positions(config, d, "train", v)
+                                         for d, v in spec.revealed.items()}} if spec.revealed else {}),
     }
 
 

@@ -47,7 +47,8 @@ class TrainingData:
             if name in config.domain_names:
                 train = splits.train
                 if revealed and name in revealed:
-                    train = document_subset(train, self.eod_id, revealed_positions(config, name, "train"))
+                    positions = revealed_positions(config, name, "train", revealed[name])  # the spec's value
+                    train = document_subset(train, self.eod_id, positions)
                 if unique_tokens and name in unique_tokens:
                     train = train[:max(int(unique_tokens[name]), width)]
                 self.train.append(np.resize(np.asarray(train), width) if 0 < len(train) < width else train)
