@@ -95,17 +95,31 @@ def score_checkpoint(workdir: Path, model_name: str, encoded) -> tuple[float, fl
     return score.loss, score.accuracy
 
 
-def final_rows(folder: Path) -> pd.DataFrame:
-    """The last eval point of every run table (``*.parquet``) in a run-results folder."""
-    rows = [pd.read_parquet(p).iloc[[-1]] for p in sorted(folder.glob("*.parquet"))]
-    return pd.concat(rows, ignore_index=True)
+def finished_specs(ref: Path, kind: str) -> list:
+    """The finished runs of ``kind`` in the demo's run store, in run-id order."""
+    from mixtures.runs.store import RunStore
+
+    store = RunStore(ref)
+    folders = sorted(p for p in (store.root / kind).iterdir() if p.is_dir())
+    return [spec for spec in (store.spec(kind, p.name) for p in folders) if store.finished(spec) is not None]
+
+
+def final_rows(ref: Path, kind: str) -> pd.DataFrame:
+    """The last eval point of every finished run of ``kind`` in the demo's run store."""
+    from mixtures.runs.store import RunStore
+
+    store = RunStore(ref)
+    return pd.concat([store.finished(spec).rows.iloc[[-1]] for spec in finished_specs(ref, kind)], ignore_index=True)
 
 
 def scored(ref: Path, kind: str, encoded) -> pd.DataFrame:
-    table = final_rows(ref / f"{kind}_runs")
+    from mixtures.runs.store import RunStore
+
+    store = RunStore(ref)
+    table = final_rows(ref, kind)
     losses, accs = [], []
     for run_id, model in zip(table["run_id"], table["model"], strict=True):
-        loss, acc = score_checkpoint(ref / f"{kind}_work" / run_id, model, encoded)
+        loss, acc = score_checkpoint(store.workdir(store.spec(kind, run_id)), model, encoded)
         losses.append(loss)
         accs.append(acc)
     table["taskloss_cloze"], table["acc_cloze"] = losses, accs
@@ -129,13 +143,12 @@ def train_ladder(ref: Path, task: Path, out: Path, workers: int = 2) -> pd.DataF
 
     from mixtures.config import TaskConfig
     from mixtures.defaults import load_demo_config
-    from mixtures.runs import RunSpec
 
     config = load_demo_config(ref.parent)
     config.storage.cache = str(out / "cache")
     config.target.tasks = [TaskConfig(name="cloze", path=str(task))]
     catalog = pd.read_parquet(ref / "catalog.parquet")
-    specs = [RunSpec.from_record(json.loads(p.read_text())["spec"]) for p in sorted((ref / "proxy_runs").glob("*.json"))]
+    specs = finished_specs(ref, "proxy")
     jobs = [(config, spec, catalog, out / "work" / spec.run_id) for spec in specs]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pd.concat(list(pool.map(_train_one, jobs)), ignore_index=True)
