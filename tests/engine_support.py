@@ -20,10 +20,10 @@ LOCAL_PIPELINE = {"proxy_tokens": 120_000, "eval_points": 3}
 
 
 def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 40_000, eval_points: int = 2,
-                  own_corpus: bool = False, **launch) -> Path:
-    """The tiny pipeline with 4 proxy mixtures (2 seeds of each validated mixture), written to ``root``;
-    ``launch`` goes to the config's ``launch`` section. ``own_corpus`` copies the fixture corpus under ``root``
-    (for a test that changes its files)."""
+                  own_corpus: bool = False, validation_seeds: tuple[int, ...] = (0, 1), **launch) -> Path:
+    """The tiny pipeline with 4 proxy mixtures (``validation_seeds`` of each validated mixture), written to
+    ``root``; ``launch`` goes to the config's ``launch`` section. ``own_corpus`` copies the fixture corpus under
+    ``root`` (for a test that changes its files)."""
     cfg = tiny_pipeline_config(root, mlflow_uri)
     if own_corpus:
         import shutil
@@ -35,7 +35,7 @@ def engine_config(root: Path, mlflow_uri: str, proxy_tokens: int = 40_000, eval_
             section["paths"] = [str(root / "corpus" / Path(p).relative_to(CORPUS)) for p in section["paths"]]
     cfg["proxy"].update({"n_mixtures": 4, "scales": [{"model": "micro", "tokens": proxy_tokens}],
                          "eval_points": eval_points})
-    cfg["validation"] = {"scale": {"model": "micro", "tokens": 64_000}, "seeds": [0, 1]}
+    cfg["validation"] = {"scale": {"model": "micro", "tokens": 64_000}, "seeds": list(validation_seeds)}
     cfg["launch"] = {"max_concurrent": 2, **launch}
     root.mkdir(parents=True, exist_ok=True)
     path = root / "project.yaml"

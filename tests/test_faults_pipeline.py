@@ -107,8 +107,10 @@ def test_kill_9_of_the_cli_stops_every_process_of_the_run(tmp_path, _migrated_ml
 @pytest.fixture(scope="module")
 def two_first_runs(tmp_path_factory, _migrated_mlflow_db):
     """Two ``mixtures run`` started together in one empty folder (its own copy of the corpus, which the idle-daemon
-    test then changes): ``(root, config, env, [(returncode, output), ...])``."""
-    root, config, env = _project(tmp_path_factory.mktemp("two"), _migrated_mlflow_db, own_corpus=True)
+    test then changes): ``(root, config, env, [(returncode, output), ...])``. One validation seed: what is
+    checked is the sharing of one folder, and every run less is a few seconds of the suite's longest chain."""
+    root, config, env = _project(tmp_path_factory.mktemp("two"), _migrated_mlflow_db, own_corpus=True,
+                                 validation_seeds=(0,))
     first, second = run_cli(config, env, background=True), run_cli(config, env, background=True)
     outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
     return root, config, env, [(p.returncode, out) for p, out in zip((first, second), outputs, strict=True)]

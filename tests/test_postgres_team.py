@@ -173,7 +173,10 @@ def test_pipeline_on_postgres_dagster_and_mlflow(tmp_path, monkeypatch):
     root.mkdir()
     unused_store = tmp_path / "must-not-appear" / "mlflow.db"
     config = root / "project.yaml"
-    config.write_text(yaml.safe_dump(tiny_pipeline_config(root, f"sqlite:///{unused_store}")))
+    cfg = tiny_pipeline_config(root, f"sqlite:///{unused_store}")
+    # what is checked is where every run and record lives, not the verdict: the fewest runs a full pipeline has
+    cfg["proxy"]["n_mixtures"], cfg["validation"]["seeds"] = 4, [0]
+    config.write_text(yaml.safe_dump(cfg))
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(TEMPLATE, home / "dagster.yaml")
