@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixtures.laws import LAWS, fit_law, score  # noqa: E402
 from mixtures.laws.data import features  # noqa: E402
 from mixtures.laws.families import AUTO, applies, make  # noqa: E402
-from mixtures.laws.metrics import regret_at_1  # noqa: E402
+from mixtures.laws.metrics import cv_rank_key, regret_at_1  # noqa: E402
 from mixtures.laws.repetition import RepetitionLaw  # noqa: E402
 from mixtures.laws.per_mixture import PerMixturePowerLaw  # noqa: E402
 from mixtures.laws.robust import ConvergenceWarning  # noqa: E402
@@ -162,7 +162,7 @@ def bench_dmsl(data: Path, families: list[str]) -> dict:
     fit = fit_law(train.assign(run_id=np.arange(len(train)).astype(str)), targets[:1], law=AUTO, folds=5, seed=0)
     selected = fit.chosen[targets[0]]
     cv = fit.cv.set_index("family")
-    in_scale_only = min(cv.index, key=lambda f: (round(cv.loc[f, "mae"], 12), -cv.loc[f, "spearman"]))
+    in_scale_only = min(cv.index, key=lambda f: cv_rank_key(cv.loc[f]))
     transfer = {f: {k: (round(float(cv.loc[f, k]), 4) if np.isfinite(cv.loc[f, k]) else None)
                     for k in ("mae", "spearman", "transfer_spearman", "transfer_regret_at_1")}
                 for f in cv.index} if "transfer_spearman" in cv.columns else None

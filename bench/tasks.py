@@ -95,31 +95,24 @@ def score_checkpoint(workdir: Path, model_name: str, encoded) -> tuple[float, fl
     return score.loss, score.accuracy
 
 
-def finished_specs(ref: Path, kind: str) -> list:
-    """The finished runs of ``kind`` in the demo's run store, in run-id order."""
+def finished_runs(ref: Path, kind: str) -> list:
+    """The finished runs of ``kind`` in the demo's run store (:class:`~mixtures.runs.store.StoredRun`), by run id."""
     from mixtures.runs.store import RunStore
 
     store = RunStore(ref)
     folders = sorted(p for p in (store.root / kind).iterdir() if p.is_dir())
-    return [spec for spec in (store.spec(kind, p.name) for p in folders) if store.finished(spec) is not None]
-
-
-def final_rows(ref: Path, kind: str) -> pd.DataFrame:
-    """The last eval point of every finished run of ``kind`` in the demo's run store."""
-    from mixtures.runs.store import RunStore
-
-    store = RunStore(ref)
-    return pd.concat([store.finished(spec).rows.iloc[[-1]] for spec in finished_specs(ref, kind)], ignore_index=True)
+    return [run for run in (store.finished(store.spec(kind, p.name)) for p in folders) if run is not None]
 
 
 def scored(ref: Path, kind: str, encoded) -> pd.DataFrame:
+    """The last eval point of every finished run of ``kind``, with the task scored on its final checkpoint."""
     from mixtures.runs.store import RunStore
 
-    store = RunStore(ref)
-    table = final_rows(ref, kind)
+    store, runs = RunStore(ref), finished_runs(ref, kind)
+    table = pd.concat([run.rows.iloc[[-1]] for run in runs], ignore_index=True)
     losses, accs = [], []
-    for run_id, model in zip(table["run_id"], table["model"], strict=True):
-        loss, acc = score_checkpoint(store.workdir(store.spec(kind, run_id)), model, encoded)
+    for run in runs:
+        loss, acc = score_checkpoint(store.workdir(run.spec), run.spec.model, encoded)
         losses.append(loss)
         accs.append(acc)
     table["taskloss_cloze"], table["acc_cloze"] = losses, accs
@@ -148,7 +141,7 @@ def train_ladder(ref: Path, task: Path, out: Path, workers: int = 2) -> pd.DataF
     config.storage.cache = str(out / "cache")
     config.target.tasks = [TaskConfig(name="cloze", path=str(task))]
     catalog = pd.read_parquet(ref / "catalog.parquet")
-    specs = finished_specs(ref, "proxy")
+    specs = [run.spec for run in finished_runs(ref, "proxy")]
     jobs = [(config, spec, catalog, out / "work" / spec.run_id) for spec in specs]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pd.concat(list(pool.map(_train_one, jobs)), ignore_index=True)

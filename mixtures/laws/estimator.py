@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from mixtures.errors import TableError
 from mixtures.laws import families as fam
 from mixtures.laws.data import apply_scale_rule, features, has_scale, mixture_keys, single_scale_rule
-from mixtures.laws.metrics import score
+from mixtures.laws.metrics import cv_rank_key, score
 from mixtures.laws.mixture_law import MixtureLaw, TargetModel
 from mixtures.laws.robust import ConvergenceWarning
 from mixtures.laws.transfer import transfer_choice, transfer_scores, transfer_split
@@ -163,7 +163,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
             seconds[family] = time.perf_counter() - start
             oof[family] = pred
         scores = {f: score(y, oof[f]) for f in names}
-        ensemble = sorted(names, key=lambda f: _rank_key(scores[f]))[:ENSEMBLE_SIZE]
+        ensemble = sorted(names, key=lambda f: cv_rank_key(scores[f]))[:ENSEMBLE_SIZE]
         if self.law == fam.AUTO and len(ensemble) >= 2:
             oof["ensemble"] = oof[ensemble].mean(axis=1)
             scores["ensemble"] = score(y, oof["ensemble"])
@@ -171,7 +171,7 @@ class MixtureLawRegressor(RegressorMixin, BaseEstimator):
         split = transfer_split(frame_all, MIN_MIXTURES) if self.law == fam.AUTO and len(scores) > 1 else None
         if split is None:
             transfer = {}
-            best = min(scores, key=lambda f: _rank_key(scores[f]))
+            best = min(scores, key=lambda f: cv_rank_key(scores[f]))
         else:
             transfer = self._transfer(split, names, ensemble if "ensemble" in scores else [], target, domains, seed)
             best = transfer_choice(scores, transfer)
@@ -310,8 +310,3 @@ def _fit_members(members: list[str], frame_all, frame_plain, target, domains, se
         out.append((family, est))
     return out
 
-
-def _rank_key(s: dict) -> tuple[float, float]:
-    mae = s["mae"] if np.isfinite(s["mae"]) else np.inf
-    rho = s["spearman"] if np.isfinite(s["spearman"]) else -np.inf
-    return (round(mae, 12), -rho)

@@ -28,6 +28,14 @@ def score(actual, predicted) -> dict[str, float]:
     return out
 
 
+def cv_rank_key(s: dict) -> tuple[float, float]:
+    """How ``auto`` orders candidates by their CV scores (:func:`score`): lower MAE first, then higher Spearman
+    (a missing value ranks last)."""
+    mae = s["mae"] if np.isfinite(s["mae"]) else np.inf
+    rho = s["spearman"] if np.isfinite(s["spearman"]) else -np.inf
+    return (round(mae, 12), -rho)
+
+
 def regret_at_1(actual, predicted) -> float:
     """How much worse the row ranked first (lowest ``predicted``) is than the best ``actual``: ``actual`` at
     the argmin of ``predicted`` minus the minimum of ``actual`` (>= 0; NaN when no row has both sides).

@@ -43,13 +43,14 @@ def transfer_split(table: pd.DataFrame, min_fit_mixtures: int) -> TransferSplit 
     """The split above, or None when the table has one scale, or too few mixtures on either side."""
     if not {"n_params", "n_tokens"} <= set(table.columns) or table.empty:
         return None
-    runs = table.groupby(run_keys(table).to_numpy()).agg(n_params=("n_params", "first"), budget=("n_tokens", "max"))
+    keys = run_keys(table)
+    runs = table.groupby(keys.to_numpy()).agg(n_params=("n_params", "first"), budget=("n_tokens", "max"))
     by, column = ("n_params", "n_params") if runs["n_params"].nunique() > 1 else ("n_tokens", "budget")
     if runs[column].nunique() < 2:
         return None
     top = float(runs[column].max())
     held = set(runs.index[runs[column] == top])
-    in_held = run_keys(table).isin(held).to_numpy()
+    in_held = keys.isin(held).to_numpy()
     fit, test = table[~in_held], table[in_held]
     test = test[test["n_tokens"] == test["n_tokens"].max()]
     if mixture_keys(fit).nunique() < min_fit_mixtures or mixture_keys(test).nunique() < MIN_TEST_MIXTURES:
