@@ -3,8 +3,8 @@
 :func:`make_plan` decides documents per domain, epochs, the shuffle across domains and the shard
 layout (:mod:`mixtures.resample.plan`), and refuses a plan whose shares miss the mixture by more
 than the request's tolerance (:mod:`mixtures.resample.checks`), before anything is written.
-:func:`write_shard` takes one shard's rows from the memory-mapped spills, orders them by their slot
-in the shuffle and hands them to the output format.
+:func:`write_shard` copies one shard's rows from the memory-mapped spills, each text (and token ids)
+once, straight to its slot in the shuffle, and hands them to the output format.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mixtures.resample.formats import OUTPUT_FORMATS, TokenLayout
 from mixtures.resample.materialize.request import MaterializeError, Request
 from mixtures.resample.materialize.spill import spill_reader, spill_schema
 from mixtures.resample.materialize.workspace import Workspace, write_json
-from mixtures.resample.ngrams import hashed_ngrams, utf8_buffer
+from mixtures.resample.ngrams import hashed_ngrams
 from mixtures.resample.plan import DomainIndex, Plan, plan_draws
 
 OUTPUT_FIELDS = [
@@ -78,57 +78,98 @@ def check_shares(plan: Plan, indexes: dict[str, DomainIndex], request: Request) 
 
 
 @dataclass
-class _Gathered:
-    """Rows of one shard taken from the spills, in (domain, position) order, not yet in slot order
-    (the texts apart: they are put in slot order by one more copy, :func:`reorder_strings`)."""
+class _Picks:
+    """One domain's rows of one shard, in the order its spill holds them: each row's position in
+    the domain, its row in the shard, its epoch and its DSIR weight."""
 
-    texts: list = field(default_factory=list)
-    pieces: list = field(default_factory=list)
-    domain: list = field(default_factory=list)
-    epoch: list = field(default_factory=list)
-    weight: list = field(default_factory=list)
-    slot: list = field(default_factory=list)
+    positions: np.ndarray
+    rows: np.ndarray
+    epochs: np.ndarray
+    weights: np.ndarray
 
 
-def _gather_domain(ws: Workspace, plan: Plan, domain: str, shard: int, into: _Gathered, dsir: bool) -> list[pa.Array]:
-    """Take a domain's rows of one shard from its memory-mapped spill, batch by batch; returns their
-    texts (for the DSIR counts).
+def _domain_picks(plan: Plan, domain: str, shard: int, index: DomainIndex) -> _Picks:
+    draws = plan.shard_draws(domain, shard)
+    draw = plan.domains[domain]
+    by_position = np.argsort(draw.positions[draws], kind="stable")
+    positions = draw.positions[draws][by_position]
+    weights = index.log_weight[positions] if index.log_weight is not None else np.full(len(positions), np.nan)
+    return _Picks(positions, draw.slots[draws][by_position] - plan.shard_starts[shard],
+                  draw.epochs[draws][by_position], weights)
+
+
+@dataclass
+class _Values:
+    """A variable-width column (``text``, ``tokens``) being filled in shard order: every value is
+    copied once, straight from the memory-mapped spill to its place."""
+
+    name: str
+    arrow_type: pa.DataType
+    offsets: np.ndarray
+    data: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data = np.empty(int(self.offsets[-1]), dtype=np.uint8)
+
+    @classmethod
+    def sized(cls, name: str, arrow_type: pa.DataType, lengths: np.ndarray) -> _Values:
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(name, arrow_type, offsets)
+
+    def fill(self, column: pa.Array, taken: np.ndarray, rows: np.ndarray) -> bool:
+        """Copy ``column[taken]`` to shard rows ``rows``; False if their sizes are not the planned ones."""
+        width = np.int64 if pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type) else np.int32
+        bounds = np.frombuffer(column.buffers()[1], dtype=width)[column.offset: column.offset + len(column) + 1]
+        begin, end = bounds[taken].astype(np.int64), bounds[taken + 1].astype(np.int64)
+        starts = self.offsets[rows]
+        if not np.array_equal(end - begin, self.offsets[rows + 1] - starts):
+            return False
+        source = memoryview(column.buffers()[2] or b"").cast("B")
+        out = memoryview(self.data).cast("B")
+        for start, b, e in zip(starts.tolist(), begin.tolist(), end.tolist()):
+            out[start: start + e - b] = source[b:e]
+        return True
+
+    def array(self) -> pa.Array:
+        return pa.Array.from_buffers(self.arrow_type, len(self.offsets) - 1,
+                                     [None, pa.py_buffer(self.offsets), pa.py_buffer(self.data)])
+
+
+def _gather_domain(ws: Workspace, domain: str, picks: _Picks, values: list[_Values], rest: list[pa.RecordBatch],
+                   buckets: int | None) -> np.ndarray | None:
+    """Copy a domain's rows of one shard out of its memory-mapped spill, batch by batch: the
+    variable-width columns into ``values``, the others into ``rest`` (in the picks' order); returns
+    the DSIR bucket counts of their texts (with ``buckets``).
 
     Only the spill's record batches that hold a drawn row are read (the positions are sorted, so
-    the batches before the first one and after the last one are skipped without a look).
+    the batches before the first one and after the last one are skipped without a look). Values
+    are copied while their part of the spill is mapped: holding a batch would keep its map (and
+    every page fault-around brought in) alive until the shard is written.
     """
-    rows = plan.shard_draws(domain, shard)
-    draw = plan.domains[domain]
-    positions = draw.positions[rows]
-    if not len(positions):
-        return []
-    by_position = np.argsort(positions, kind="stable")
-    sorted_positions = positions[by_position]
-    log_weight = DomainIndex.load(ws.index_path(domain)).log_weight if dsir else None
-    texts = []
+    positions = picks.positions
+    counts = None
     start = cursor = 0
     for batch in spill_reader(ws.spill_path(domain)):
-        if cursor == len(sorted_positions):
+        if cursor == len(positions):
             break
-        stop = int(np.searchsorted(sorted_positions, start + batch.num_rows, side="left"))
+        stop = int(np.searchsorted(positions, start + batch.num_rows, side="left"))
         if stop > cursor:
-            # copied out while this part of the spill is mapped: holding the batch would keep its
-            # map (and every page fault-around brought in) alive until the shard is written
-            taken = batch.take(numpy_to_arrow(sorted_positions[cursor:stop] - start))
-            into.texts.append(taken.column(0))
-            into.pieces.append(taken.drop_columns(["text"]))
-            if dsir:
-                texts.append(taken.column(0))
+            taken = positions[cursor:stop] - start
+            for column in values:
+                if not column.fill(batch.column(column.name), taken, picks.rows[cursor:stop]):
+                    raise MaterializeError(f"domain {domain!r}: its spill does not match its index; "
+                                           f"delete {ws.work} and run again.")
+            rest.append(batch.drop_columns([column.name for column in values]).take(numpy_to_arrow(taken)))
+            if buckets is not None:
+                found = hashed_ngrams(batch.column(0).take(numpy_to_arrow(taken)), buckets).counts()
+                counts = found if counts is None else counts + found
         cursor = stop
         start += batch.num_rows
-    if cursor != len(sorted_positions):
+    if cursor != len(positions):
         raise MaterializeError(f"domain {domain!r}: its spill has fewer documents than the plan draws from it; "
                                f"delete {ws.work} and run again.")
-    into.domain.append(np.full(len(positions), list(plan.domains).index(domain), dtype=np.int32))
-    into.epoch.append(draw.epochs[rows][by_position])
-    into.slot.append(draw.slots[rows][by_position])
-    into.weight.append(log_weight[sorted_positions] if log_weight is not None else np.full(len(positions), np.nan))
-    return texts
+    return counts
 
 
 def _float64_nan_as_null(values: np.ndarray) -> pa.Array:
@@ -142,65 +183,57 @@ def _float64_nan_as_null(values: np.ndarray) -> pa.Array:
                                  null_count=int(len(values) - valid.sum()))
 
 
-def shard_table(ws: Workspace, request: Request, plan: Plan, shard: int) -> tuple[pa.Table, dict]:
-    """One shard's rows in slot order (``OUTPUT_SCHEMA``, plus ``tokens`` for tokenized formats),
-    and the DSIR bucket counts of each domain's rows in it."""
-    gathered = _Gathered()
-    drawn_counts = {}
+def shard_table(ws: Workspace, request: Request, plan: Plan, shard: int,
+                layout: TokenLayout | None = None) -> tuple[pa.Table, dict]:
+    """One shard's rows in slot order (``OUTPUT_SCHEMA``, plus ``tokens`` for tokenized formats;
+    ``layout`` gives their dtype), and the DSIR bucket counts of each domain's rows in it."""
+    if request.tokenized and layout is None:
+        raise MaterializeError(f"format {request.format!r} writes token ids: give the token layout.")
+    n_rows = int(plan.shard_starts[shard + 1] - plan.shard_starts[shard])
+    picks, text_bytes, token_bytes = {}, np.zeros(n_rows, np.int64), np.zeros(n_rows, np.int64)
     for domain in plan.domains:
         if not ws.spill_path(domain).is_file():
             raise MaterializeError(f"domain {domain!r} is not indexed yet; run index_domain for it first.")
-        texts = _gather_domain(ws, plan, domain, shard, gathered, request.dsir is not None)
-        if request.dsir is not None and texts:
-            drawn_counts[domain] = sum(hashed_ngrams(t, request.dsir.buckets).counts() for t in texts)
-    slots = np.concatenate(gathered.slot)
-    order = np.argsort(slots, kind="stable")
-    if not np.array_equal(slots[order], np.arange(plan.shard_starts[shard], plan.shard_starts[shard + 1])):
+        index = DomainIndex.load(ws.index_path(domain))
+        picks[domain] = found = _domain_picks(plan, domain, shard, index)
+        text_bytes[found.rows] = index.n_bytes[found.positions]
+        if layout is not None:
+            token_bytes[found.rows] = index.tokens[found.positions] * layout.dtype.itemsize
+    rows = np.concatenate([p.rows for p in picks.values()])
+    order = np.argsort(rows, kind="stable")
+    if not np.array_equal(rows[order], np.arange(n_rows)):
         raise MaterializeError(f"shard {shard}: the rows gathered do not match the plan; delete {ws.work} and run again.")
-    # the texts (most of the bytes) are copied once, straight into slot order; the rest by a take
-    text = reorder_strings(gathered.texts, order)
-    gathered.texts.clear()
-    rest_schema = pa.schema([f for f in spill_schema(request.tokenized) if f.name != "text"])
-    rest = pa.Table.from_batches(gathered.pieces, schema=rest_schema)
-    gathered.pieces.clear()
+    values = [_Values.sized("text", pa.large_string(), text_bytes)]
+    if request.tokenized:
+        values.append(_Values.sized("tokens", pa.large_binary(), token_bytes))
+    rest: list[pa.RecordBatch] = []
+    drawn_counts = {}
+    buckets = request.dsir.buckets if request.dsir is not None else None
+    for domain, found in picks.items():
+        counts = _gather_domain(ws, domain, found, values, rest, buckets)
+        if counts is not None:
+            drawn_counts[domain] = counts
+    rest_schema = pa.schema([f for f in spill_schema(request.tokenized) if f.name not in ("text", "tokens")])
+    rest_table = pa.Table.from_batches(rest, schema=rest_schema)
     # no pa.array in the workers: its first call imports pandas (see numpy_to_arrow)
     names = strings_to_arrow(list(plan.domains))
+    domain_codes = np.concatenate([np.full(len(p.rows), i, dtype=np.int32) for i, p in enumerate(picks.values())])
     columns = [
-        pa.DictionaryArray.from_arrays(numpy_to_arrow(np.concatenate(gathered.domain)), names).cast(pa.string()),
-        rest.column("doc_id"),
-        rest.column("source"),
-        rest.column("line"),
-        numpy_to_arrow(np.concatenate(gathered.epoch).astype(np.int32), pa.int32()),
-        _float64_nan_as_null(np.concatenate(gathered.weight)),
+        pa.DictionaryArray.from_arrays(numpy_to_arrow(domain_codes), names).cast(pa.string()),
+        rest_table.column("doc_id"),
+        rest_table.column("source"),
+        rest_table.column("line"),
+        numpy_to_arrow(np.concatenate([p.epochs for p in picks.values()]).astype(np.int32), pa.int32()),
+        _float64_nan_as_null(np.concatenate([p.weights for p in picks.values()])),
     ]
     fields = OUTPUT_FIELDS[1:]
-    if request.tokenized:
-        columns.append(rest.column("tokens"))
-        fields = fields + [("tokens", pa.large_binary())]
     others = pa.Table.from_arrays(columns, schema=pa.schema(fields)).take(numpy_to_arrow(order)).combine_chunks()
-    del rest
-    table = pa.Table.from_arrays([text, *others.columns], schema=pa.schema([OUTPUT_FIELDS[0], *fields]))
-    return table, drawn_counts
-
-
-def reorder_strings(pieces: list[pa.Array], order: np.ndarray) -> pa.Array:
-    """The strings of ``pieces`` (one after the other) taken in ``order``, as one ``large_string``
-    array, copying the bytes once (a take on the chunked pieces would concatenate them first)."""
-    if not pieces:
-        return pa.array([], type=pa.large_string())
-    buffers, starts, ends = [], [], []
-    for piece in pieces:
-        data, offsets = utf8_buffer(piece)
-        buffers.append(memoryview(data))
-        starts.append(offsets[:-1])
-        ends.append(offsets[1:])
-    source_of = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])[order]
-    begin = np.concatenate(starts)[order]  # byte ranges in the output's order
-    end = np.concatenate(ends)[order]
-    data = b"".join([buffers[s][b:e] for s, b, e in zip(source_of.tolist(), begin.tolist(), end.tolist())])
-    offsets = np.zeros(len(order) + 1, dtype=np.int64)
-    np.cumsum(end - begin, out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_string(), len(order), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    del rest_table, rest
+    arrays = [values[0].array(), *others.columns]
+    if request.tokenized:
+        arrays.append(values[1].array())
+        fields = fields + [("tokens", pa.large_binary())]
+    return pa.Table.from_arrays(arrays, schema=pa.schema([OUTPUT_FIELDS[0], *fields])), drawn_counts
 
 
 def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int, layout: TokenLayout | None = None) -> dict:
@@ -215,9 +248,7 @@ def write_shard(ws: Workspace, request: Request, plan: Plan, shard: int, layout:
         if info.get("path") is None or (ws.dataset / info["path"]).is_file():
             return info
     fmt = OUTPUT_FORMATS.get(request.format)
-    if fmt.tokenized and layout is None:
-        raise MaterializeError(f"format {request.format!r} writes token ids: give the token layout.")
-    table, drawn_counts = shard_table(ws, request, plan, shard)
+    table, drawn_counts = shard_table(ws, request, plan, shard, layout)
     folder = ws.pieces if fmt.tokenized else ws.dataset
     info = fmt.write_shard(table, folder, shard, layout)
     del table
