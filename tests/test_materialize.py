@@ -282,6 +282,25 @@ def test_debris_of_a_killed_run_is_ignored_and_finished_stages_are_kept(project,
     assert marker_time  # shard 0 was reused, not rewritten: its hash is the one computed before
 
 
+def test_a_spill_that_does_not_match_its_index_is_refused_by_domain(project, tmp_path):
+    """Each text is copied straight to its row by the sizes the index holds: a spill that disagrees
+    with them (a domain re-indexed behind the plan's back) is refused, not written garbled."""
+    from mixtures.resample.materialize import MaterializeError, index_domain, make_plan, write_shard
+
+    request = _request()
+    ws = Workspace(tmp_path / "ds")
+    ws.begin(request)
+    for domain in request.domains:
+        index_domain(ws, request, domain, ConfigReader(project))
+    plan = make_plan(ws, request)
+    index = DomainIndex.load(ws.index_path("code"))
+    index.n_bytes = index.n_bytes + 1
+    index.save(ws.index_path("code"))
+    with pytest.raises(MaterializeError, match=r"domain 'code': its spill does not match its index; delete .* run again"):
+        for shard in range(plan.n_shards):
+            write_shard(ws, request, plan, shard)
+
+
 # -- DSIR inside domains --------------------------------------------------------------------------------------
 
 
