@@ -77,14 +77,15 @@ def byte_lengths(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Bytes of each string/binary value (int64; 0 for null), from the offsets: no ``to_numpy``,
     which imports pandas on its first call in a process."""
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    parts = []
-    for chunk in chunks:
-        if not len(chunk):
-            continue
-        width = np.int64 if pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type) else np.int32
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
-        parts.append(np.diff(offsets).astype(np.int64))
+    parts = [np.diff(value_offsets(chunk)).astype(np.int64) for chunk in chunks if len(chunk)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def value_offsets(array: pa.Array) -> np.ndarray:
+    """The ``len + 1`` offsets of a non-empty string/binary array's values in its data buffer
+    (int32 or int64, a zero-copy view)."""
+    width = np.int64 if pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type) else np.int32
+    return np.frombuffer(array.buffers()[1], dtype=width)[array.offset: array.offset + len(array) + 1]
 
 
 def token_ids(column: pa.Array | pa.ChunkedArray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +97,7 @@ def token_ids(column: pa.Array | pa.ChunkedArray, dtype: np.dtype) -> tuple[np.n
     np.cumsum(lengths, out=offsets[1:])
     if not len(array):
         return np.zeros(0, dtype=dtype), offsets
-    width = np.int64 if pa.types.is_large_binary(array.type) else np.int32
-    raw_offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset: array.offset + len(array) + 1]
+    raw_offsets = value_offsets(array)
     data = array.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8)[raw_offsets[0]: raw_offsets[-1]] if data is not None else np.zeros(0, np.uint8)
     return raw.view(dtype), offsets

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from mixtures.corpus.readers import numpy_to_arrow, strings_to_arrow
 from mixtures.resample.checks import SPLIT_HINT, share_problem
-from mixtures.resample.formats import OUTPUT_FORMATS, TokenLayout
+from mixtures.resample.formats import OUTPUT_FORMATS, TokenLayout, value_offsets
 from mixtures.resample.materialize.request import MaterializeError, Request
 from mixtures.resample.materialize.spill import spill_reader, spill_schema
 from mixtures.resample.materialize.workspace import Workspace, write_json
@@ -119,8 +119,7 @@ class _Values:
 
     def fill(self, column: pa.Array, taken: np.ndarray, rows: np.ndarray) -> bool:
         """Copy ``column[taken]`` to shard rows ``rows``; False if their sizes are not the planned ones."""
-        width = np.int64 if pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type) else np.int32
-        bounds = np.frombuffer(column.buffers()[1], dtype=width)[column.offset: column.offset + len(column) + 1]
+        bounds = value_offsets(column)
         begin, end = bounds[taken].astype(np.int64), bounds[taken + 1].astype(np.int64)
         starts = self.offsets[rows]
         if not np.array_equal(end - begin, self.offsets[rows + 1] - starts):
@@ -190,14 +189,15 @@ def shard_table(ws: Workspace, request: Request, plan: Plan, shard: int,
     if request.tokenized and layout is None:
         raise MaterializeError(f"format {request.format!r} writes token ids: give the token layout.")
     n_rows = int(plan.shard_starts[shard + 1] - plan.shard_starts[shard])
-    picks, text_bytes, token_bytes = {}, np.zeros(n_rows, np.int64), np.zeros(n_rows, np.int64)
+    picks, text_bytes = {}, np.zeros(n_rows, np.int64)
+    token_bytes = np.zeros(n_rows, np.int64) if request.tokenized else None
     for domain in plan.domains:
         if not ws.spill_path(domain).is_file():
             raise MaterializeError(f"domain {domain!r} is not indexed yet; run index_domain for it first.")
         index = DomainIndex.load(ws.index_path(domain))
         picks[domain] = found = _domain_picks(plan, domain, shard, index)
         text_bytes[found.rows] = index.n_bytes[found.positions]
-        if layout is not None:
+        if token_bytes is not None:
             token_bytes[found.rows] = index.tokens[found.positions] * layout.dtype.itemsize
     rows = np.concatenate([p.rows for p in picks.values()])
     order = np.argsort(rows, kind="stable")
